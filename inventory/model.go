@@ -1,0 +1,97 @@
+package inventory
+
+// This file is the typed cluster model the rest of ezrestore works with.
+// Parsers (INI, YAML, kubeasz config.yml) fill it; nothing else builds one.
+
+// Group names as kubeasz writes them. kubespray's names are accepted as aliases.
+const (
+	GroupEtcd   = "etcd"
+	GroupMaster = "kube_master" // kubespray: kube_control_plane
+	GroupNode   = "kube_node"
+)
+
+// Host is one inventory host with its effective variables
+// (all:vars < parent group vars < group vars < host vars < extra vars).
+type Host struct {
+	// Name is inventory_hostname as written in the inventory (kubeasz uses the IP).
+	Name string
+	// Address is ansible_host, else Name.
+	Address string
+	// Port is ansible_port, else 22.
+	Port int
+	// User is ansible_user, else root.
+	User string
+	// KeyFile is ansible_ssh_private_key_file, or empty.
+	KeyFile string
+	// Become is ansible_become; BecomeUser is ansible_become_user (default root).
+	Become     bool
+	BecomeUser string
+	// Groups the host belongs to, directly or through :children.
+	Groups []string
+	// Vars are the effective variables, interpolated, as strings.
+	Vars map[string]string
+	// File and Line say where the host was first defined, for error messages.
+	File string
+	Line int
+}
+
+// Var returns an effective variable of the host.
+func (h *Host) Var(name string) (string, bool) {
+	v, ok := h.Vars[name]
+	return v, ok
+}
+
+// InGroup reports whether the host is in group (kubespray aliases count).
+func (h *Host) InGroup(group string) bool {
+	for _, g := range h.Groups {
+		if canonicalGroup(g) == canonicalGroup(group) {
+			return true
+		}
+	}
+	return false
+}
+
+// canonicalGroup maps kubespray group names onto kubeasz's.
+func canonicalGroup(g string) string {
+	switch g {
+	case "kube_control_plane", "kube-master":
+		return GroupMaster
+	case "kube-node":
+		return GroupNode
+	}
+	return g
+}
+
+// Inventory is a parsed inventory with its hosts in the order they were written.
+type Inventory struct {
+	// File is the inventory file read.
+	File string
+	// Hosts in first-seen order, each once.
+	Hosts []*Host
+	// Vars are the effective all-level variables (all:vars, config.yml, extra vars).
+	Vars map[string]string
+	// Warnings are problems that do not stop a run (an even etcd member count).
+	Warnings []string
+}
+
+// Group returns the hosts of group in inventory order; kubespray aliases count.
+func (inv *Inventory) Group(group string) []*Host {
+	var out []*Host
+	for _, h := range inv.Hosts {
+		if group == "all" || h.InGroup(group) {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// EtcdMember is how one etcd host takes part in the cluster.
+type EtcdMember struct {
+	Host *Host
+	// Name is etcd_member_name, else "etcd-<inventory_hostname>" (kubeasz's naming).
+	Name string
+	// PeerURL is etcd_peer_url, else https://<inventory_hostname>:2380.
+	PeerURL string
+	// ClientURL is etcd_client_url, else https://<inventory_hostname>:2379.
+	ClientURL string
+}
