@@ -12,6 +12,7 @@ check debootstrap debootstrap
 check systemd-nspawn systemd-container
 check etcd etcd-server
 check etcdctl etcd-client
+check sshd openssh-server
 check ssh openssh-client
 check scp openssh-client
 check ip iproute2
