@@ -30,9 +30,15 @@ type Host struct {
 	Groups []string
 	// Vars are the effective variables, interpolated, as strings.
 	Vars map[string]string
+	// VarPos says where each effective variable got its value (the file and
+	// line that won), for error messages about a variable.
+	VarPos map[string]Pos
 	// File and Line say where the host was first defined, for error messages.
 	File string
 	Line int
+
+	// undef lists, per variable, the undefined names its value still uses.
+	undef map[string][]string
 }
 
 // Var returns an effective variable of the host.
@@ -70,8 +76,19 @@ type Inventory struct {
 	Hosts []*Host
 	// Vars are the effective all-level variables (all:vars, config.yml, extra vars).
 	Vars map[string]string
-	// Warnings are problems that do not stop a run (an even etcd member count).
+	// VarPos says where each all-level variable got its value.
+	VarPos map[string]Pos
+	// VarFiles are the extra-vars files read, lowest precedence first
+	// (LoadCluster puts config.yml first).
+	VarFiles []string
+	// Cluster is the kubeasz cluster name when read with LoadCluster.
+	Cluster string
+	// Warnings are problems that do not stop a run (an even etcd member count),
+	// each as "file:line: message".
 	Warnings []string
+
+	// groupPos is where each declared group was first written.
+	groupPos map[string]Pos
 }
 
 // Group returns the hosts of group in inventory order; kubespray aliases count.
@@ -90,8 +107,11 @@ type EtcdMember struct {
 	Host *Host
 	// Name is etcd_member_name, else "etcd-<inventory_hostname>" (kubeasz's naming).
 	Name string
-	// PeerURL is etcd_peer_url, else https://<inventory_hostname>:2380.
+	// PeerURL is etcd_peer_url, else https://<addr>:2380, where addr is the
+	// first set of kubespray's etcd_access_address, main_access_ip, access_ip
+	// and ip, else inventory_hostname (kubeasz's naming; an IPv6 address gets
+	// brackets).
 	PeerURL string
-	// ClientURL is etcd_client_url, else https://<inventory_hostname>:2379.
+	// ClientURL is etcd_client_url, else https://<addr>:2379.
 	ClientURL string
 }

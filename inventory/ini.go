@@ -1,0 +1,213 @@
+package inventory
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// Ansible INI inventory, as kubeasz writes clusters/<name>/hosts:
+//
+//	[group]              hosts, one pattern per line, with inline key=value vars
+//	[group:children]     child group names
+//	[group:vars]         key=value lines
+//
+// Lines starting with '#' or ';' are comments; on host lines an unquoted '#'
+// ends the line (Ansible splits them like a shell). Host lines before any
+// section belong to "ungrouped".
+
+var (
+	reSection   = regexp.MustCompile(`^\[([^:\]\s]+)(?::(\w+))?\]\s*(?:[#;].*)?$`)
+	reGroupLine = regexp.MustCompile(`^([^:\]\s]+)\s*(?:[#;].*)?$`)
+)
+
+// parseINI parses an INI inventory into s.
+func parseINI(s *source, data string) error {
+	section, kind := "ungrouped", ""
+	for i, line := range strings.Split(data, "\n") {
+		p := Pos{File: s.file, Line: i + 1}
+		line = strings.TrimSpace(strings.TrimSuffix(line, "\r"))
+		if i == 0 {
+			line = strings.TrimPrefix(line, "\ufeff")
+		}
+		if line == "" || line[0] == '#' || line[0] == ';' {
+			continue
+		}
+		if m := reSection.FindStringSubmatch(line); m != nil {
+			section, kind = m[1], m[2]
+			switch kind {
+			case "":
+				s.declare(section, p)
+			case "children":
+				s.declare(section, p)
+			case "vars":
+				g := s.group(section, p)
+				if g.varsPos.Line == 0 {
+					g.varsPos = p
+				}
+			default:
+				return errAt(p, ErrSyntax, "section [%s:%s] has an unknown type %q (want children or vars)", section, kind, kind)
+			}
+			continue
+		}
+		if line[0] == '[' && strings.HasSuffix(line, "]") {
+			return errAt(p, ErrSyntax, "invalid section %s: a section is [name], [name:children] or [name:vars], without spaces", line)
+		}
+		switch kind {
+		case "":
+			if err := parseINIHostLine(s, section, line, p); err != nil {
+				return err
+			}
+		case "children":
+			m := reGroupLine.FindStringSubmatch(line)
+			if m == nil {
+				return errAt(p, ErrSyntax, "expected a group name in [%s:children], got %q", section, line)
+			}
+			if err := s.addChild(section, m[1], p); err != nil {
+				return err
+			}
+		case "vars":
+			k, v, ok := strings.Cut(line, "=")
+			k = strings.TrimSpace(k)
+			if !ok || k == "" || strings.ContainsAny(k, " \t") {
+				return errAt(p, ErrSyntax, "expected key=value in [%s:vars], got %q", section, line)
+			}
+			s.group(section, p).vars.set(k, iniVarValue(strings.TrimSpace(v)), p)
+		}
+	}
+	for _, name := range s.groupOrder {
+		if g := s.groups[name]; !g.declared {
+			return errAt(g.varsPos, ErrSyntax, "[%s:vars] for a group that has no [%s] or [%s:children] section", name, name, name)
+		}
+	}
+	return nil
+}
+
+func parseINIHostLine(s *source, group, line string, p Pos) error {
+	tokens, err := shellSplit(line)
+	if err != nil {
+		return errAt(p, ErrSyntax, "%v", err)
+	}
+	if len(tokens) == 0 {
+		return nil // only a comment
+	}
+	names, port, err := expandHostPattern(tokens[0])
+	if err != nil {
+		return errAt(p, ErrSyntax, "%v", err)
+	}
+	vars := varMap{}
+	for _, t := range tokens[1:] {
+		k, v, ok := strings.Cut(t, "=")
+		if !ok || k == "" {
+			return errAt(p, ErrSyntax, "expected key=value after host %s, got %q", tokens[0], t)
+		}
+		vars.set(k, v, p)
+	}
+	if port != "" {
+		vars.set("ansible_port", port, p)
+	}
+	g := s.declare(group, p)
+	for _, n := range names {
+		s.addHost(g, n, p, vars)
+	}
+	return nil
+}
+
+// iniVarValue reads a [g:vars] value the way Ansible does: a quoted string
+// loses its quotes (and anything after it that is only a comment); any other
+// text is kept as written.
+func iniVarValue(v string) string {
+	if v == "" || (v[0] != '"' && v[0] != '\'') {
+		return v
+	}
+	q := v[0]
+	var b strings.Builder
+	for i := 1; i < len(v); i++ {
+		c := v[i]
+		switch {
+		case c == '\\' && i+1 < len(v):
+			i++
+			switch n := v[i]; n {
+			case 'n':
+				b.WriteByte('\n')
+			case 't':
+				b.WriteByte('\t')
+			case '\\', '\'', '"':
+				b.WriteByte(n)
+			default:
+				b.WriteByte('\\')
+				b.WriteByte(n)
+			}
+		case c == q:
+			rest := strings.TrimSpace(v[i+1:])
+			if rest == "" || rest[0] == '#' {
+				return b.String()
+			}
+			return v // not a single literal: Ansible keeps the text
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return v // unterminated quote: kept as written
+}
+
+// shellSplit splits a host line like POSIX shlex with comments: whitespace
+// separates words, quotes group, backslash escapes, an unquoted '#' ends the
+// line.
+func shellSplit(line string) ([]string, error) {
+	var (
+		out     []string
+		cur     strings.Builder
+		inWord  bool
+		quote   byte
+		escaped bool
+	)
+	for i := 0; i < len(line); i++ {
+		c := line[i]
+		switch {
+		case escaped:
+			cur.WriteByte(c)
+			escaped = false
+		case quote == '\'':
+			if c == '\'' {
+				quote = 0
+			} else {
+				cur.WriteByte(c)
+			}
+		case quote == '"':
+			if c == '"' {
+				quote = 0
+			} else if c == '\\' && i+1 < len(line) && (line[i+1] == '"' || line[i+1] == '\\') {
+				i++
+				cur.WriteByte(line[i])
+			} else {
+				cur.WriteByte(c)
+			}
+		case c == '\\':
+			escaped, inWord = true, true
+		case c == '\'' || c == '"':
+			quote, inWord = c, true
+		case c == '#':
+			i = len(line)
+		case c == ' ' || c == '\t':
+			if inWord {
+				out = append(out, cur.String())
+				cur.Reset()
+				inWord = false
+			}
+		default:
+			cur.WriteByte(c)
+			inWord = true
+		}
+	}
+	if quote != 0 {
+		return nil, fmt.Errorf("no closing quotation (%c)", quote)
+	}
+	if escaped {
+		return nil, fmt.Errorf("line ends with a backslash")
+	}
+	if inWord {
+		out = append(out, cur.String())
+	}
+	return out, nil
+}
