@@ -1,0 +1,504 @@
+package snapshot
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// The layout of a cluster's backup dir, as kubeasz's `ezctl backup` leaves it:
+//
+//	backup/snapshot_202611211205.db       one backup per run (local time, to the minute)
+//	backup/snapshot_202611211205-2.db     a second backup in the same minute (ezrestore)
+//	backup/snapshot.db                    a copy of the newest backup: what a restore reads by default
+//	backup/<file>.json                    ezrestore's metadata sidecar of <file> (see Sidecar)
+const (
+	// LatestName is kubeasz's copy of the newest backup.
+	LatestName = "snapshot.db"
+	// nameTimeLayout is the timestamp in a backup's name (`date +%Y%m%d%H%M`).
+	nameTimeLayout = "200601021504"
+)
+
+var backupNameRE = regexp.MustCompile(`^snapshot_(\d{12})(?:-(\d+))?\.db$`)
+
+// BackupName is the name of the n-th backup taken in t's minute (n from 1).
+func BackupName(t time.Time, n int) string {
+	if n <= 1 {
+		return "snapshot_" + t.Format(nameTimeLayout) + ".db"
+	}
+	return fmt.Sprintf("snapshot_%s-%d.db", t.Format(nameTimeLayout), n)
+}
+
+// parseBackupName returns the time in a backup's name (local time, like
+// kubeasz writes it) and its sequence number within the minute.
+func parseBackupName(name string) (t time.Time, seq int, ok bool) {
+	m := backupNameRE.FindStringSubmatch(name)
+	if m == nil {
+		return time.Time{}, 0, false
+	}
+	t, err := time.ParseInLocation(nameTimeLayout, m[1], time.Local)
+	if err != nil {
+		return time.Time{}, 0, false
+	}
+	seq = 1
+	if m[2] != "" {
+		seq, _ = strconv.Atoi(m[2])
+	}
+	return t, seq, true
+}
+
+// Sidecar is the metadata ezrestore writes beside each backup it takes, as
+// <backup file>.json (mode 0600). It records where and when the snapshot was
+// taken, which the file itself does not say.
+type Sidecar struct {
+	SourceHost  string    `json:"source_host"`
+	EtcdVersion string    `json:"etcd_version"`
+	Revision    int64     `json:"revision"`
+	Keys        int       `json:"keys"`
+	SHA256      string    `json:"sha256"`
+	Size        int64     `json:"size"`
+	Time        time.Time `json:"time"`
+	// Cluster is the kubeasz cluster name.
+	Cluster string `json:"cluster,omitempty"`
+	// CopyOf is set on snapshot.db's sidecar: the backup it copies.
+	CopyOf string `json:"copy_of,omitempty"`
+}
+
+// SidecarPath is where the sidecar of snapshot file db lives.
+func SidecarPath(db string) string { return db + ".json" }
+
+// ReadSidecar reads db's sidecar; it returns nil and no error when there is none.
+func ReadSidecar(db string) (*Sidecar, error) {
+	data, err := os.ReadFile(SidecarPath(db))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var s Sidecar
+	if err := json.Unmarshal(data, &s); err != nil {
+		return nil, fmt.Errorf("%s: %w", SidecarPath(db), err)
+	}
+	return &s, nil
+}
+
+// WriteSidecar writes db's sidecar atomically with mode 0600.
+func WriteSidecar(db string, s *Sidecar) error {
+	data, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(SidecarPath(db), append(data, '\n'))
+}
+
+func writeFileAtomic(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return err
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// Integrity values of an Entry.
+const (
+	IntegrityOK              = "ok"               // the sha256 trailer matches
+	IntegrityNoTrailer       = "no trailer"       // readable, but nothing to verify against (member/snap/db copy)
+	IntegrityHashMismatch    = "hash mismatch"    // the trailer does not match: the file is damaged
+	IntegritySidecarMismatch = "sidecar mismatch" // the file's sha256 is not the one recorded when it was taken
+	integrityUnreadable      = "unreadable: "     // followed by the reason
+)
+
+// Entry is one snapshot file of a backup dir.
+type Entry struct {
+	Name string `json:"name"`
+	Path string `json:"path"`
+	// Time is when the backup was taken: from its sidecar, else its name,
+	// else the file's modification time.
+	Time     time.Time `json:"time"`
+	Size     int64     `json:"size"`
+	Revision int64     `json:"revision"`
+	// Keys is the count of live keys, -1 when the file could not be read.
+	Keys      int    `json:"keys"`
+	SHA256    string `json:"sha256"`
+	Integrity string `json:"integrity"`
+	// CopyOf names the backup that snapshot.db is a copy of, when known.
+	CopyOf string   `json:"copy_of,omitempty"`
+	Meta   *Sidecar `json:"meta,omitempty"`
+
+	seq int // order within one minute
+}
+
+// Intact reports whether the entry can be restored from: readable, and not
+// contradicted by its trailer or its sidecar.
+func (e *Entry) Intact() bool {
+	return e.Integrity == IntegrityOK || e.Integrity == IntegrityNoTrailer
+}
+
+// list finds the snapshot files of dir (every *.db) with their time, without
+// reading them, newest first.
+func list(dir string) ([]Entry, error) {
+	des, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []Entry
+	for _, de := range des {
+		name := de.Name()
+		if !strings.HasSuffix(name, ".db") || strings.HasPrefix(name, ".") {
+			continue
+		}
+		fi, err := de.Info()
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				continue // pruned while we listed
+			}
+			return nil, err
+		}
+		if !fi.Mode().IsRegular() {
+			continue
+		}
+		e := Entry{Name: name, Path: filepath.Join(dir, name), Size: fi.Size(), Time: fi.ModTime(), Keys: -1, seq: 1}
+		if t, seq, ok := parseBackupName(name); ok {
+			e.Time, e.seq = t, seq
+		}
+		if side, err := ReadSidecar(e.Path); err == nil && side != nil {
+			e.Meta = side
+			if !side.Time.IsZero() {
+				e.Time = side.Time
+			}
+			if name == LatestName {
+				e.CopyOf = side.CopyOf
+			}
+		}
+		out = append(out, e)
+	}
+	sortEntries(out)
+	return out, nil
+}
+
+// sortEntries puts the newest first; snapshot.db right before the backup it copies.
+func sortEntries(out []Entry) {
+	sort.SliceStable(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if !a.Time.Equal(b.Time) {
+			return a.Time.After(b.Time)
+		}
+		if (a.Name == LatestName) != (b.Name == LatestName) {
+			return a.Name == LatestName // a copy is never older than its source
+		}
+		if a.seq != b.seq {
+			return a.seq > b.seq
+		}
+		return a.Name > b.Name
+	})
+}
+
+// check reads e's file: digest, trailer, revision, and the key count (from
+// the sidecar when the file is the one it describes, else by a scan when
+// withKeys is set).
+func (e *Entry) check(withKeys bool) {
+	hasTrailer, ok, sum, err := CheckTrailer(e.Path)
+	if err != nil {
+		e.Integrity = integrityUnreadable + err.Error()
+		return
+	}
+	e.SHA256 = sum
+	switch {
+	case hasTrailer && !ok:
+		e.Integrity = IntegrityHashMismatch
+	case e.Meta != nil && e.Meta.SHA256 != "" && !strings.EqualFold(e.Meta.SHA256, sum):
+		e.Integrity = IntegritySidecarMismatch
+	case hasTrailer:
+		e.Integrity = IntegrityOK
+	default:
+		e.Integrity = IntegrityNoTrailer
+	}
+	sidecarTrusted := e.Meta != nil && strings.EqualFold(e.Meta.SHA256, sum)
+	if sidecarTrusted || !withKeys {
+		rev, err := Revision(e.Path)
+		if err != nil {
+			e.Integrity = integrityUnreadable + err.Error()
+			return
+		}
+		e.Revision = rev
+		if sidecarTrusted {
+			e.Keys = e.Meta.Keys
+		}
+		return
+	}
+	info, err := Inspect(e.Path)
+	if err != nil {
+		e.Integrity = integrityUnreadable + err.Error()
+		return
+	}
+	e.Revision, e.Keys = info.Revision, info.Keys
+}
+
+// Catalog lists and verifies the snapshot files of a backup dir, newest
+// first. Every file is read in full (its digest); files without a trusted
+// sidecar are also scanned for their key count. A damaged file is an entry
+// with its Integrity saying what is wrong, not an error.
+func Catalog(backupDir string) ([]Entry, error) {
+	entries, err := list(backupDir)
+	if err != nil {
+		return nil, err
+	}
+	for i := range entries {
+		entries[i].check(true)
+	}
+	// Name the backup snapshot.db copies when its sidecar does not, and give
+	// the copy that backup's time: what matters is when the data was taken.
+	for i := range entries {
+		e := &entries[i]
+		if e.Name != LatestName || e.SHA256 == "" {
+			continue
+		}
+		for _, o := range entries {
+			if o.Name != LatestName && (o.Name == e.CopyOf || e.CopyOf == "" && o.SHA256 == e.SHA256) {
+				e.CopyOf, e.Time = o.Name, o.Time
+				break
+			}
+		}
+	}
+	sortEntries(entries)
+	return entries, nil
+}
+
+// Resolve turns a restore's --snapshot value into a file of backupDir:
+//
+//	""                  snapshot.db, kubeasz's copy of the newest backup
+//	"latest"            the newest intact backup
+//	"before:<RFC3339>"  the newest intact backup taken strictly before that time
+//	a file name         that file in backupDir (else relative to the working dir)
+//	a path              that file
+//
+// how explains the choice in words for the plan. "latest" and "before:" read
+// candidate files (newest first) until one is intact, and say which damaged
+// ones they passed over.
+func Resolve(backupDir, spec string) (path string, how string, err error) {
+	switch {
+	case spec == "":
+		p := filepath.Join(backupDir, LatestName)
+		if _, err := os.Stat(p); err != nil {
+			return "", "", fmt.Errorf("no %s in %s (take a backup, or name a snapshot file): %w", LatestName, backupDir, err)
+		}
+		how = LatestName + " (kubeasz's copy of the newest backup)"
+		if side, err := ReadSidecar(p); err == nil && side != nil && side.CopyOf != "" {
+			how = fmt.Sprintf("%s, a copy of %s (%s)", LatestName, side.CopyOf, FormatTime(side.Time))
+		}
+		return p, how, nil
+	case spec == "latest":
+		return pick(backupDir, "latest backup", func(Entry) bool { return true })
+	case strings.HasPrefix(spec, "before:"):
+		t, err := time.Parse(time.RFC3339, strings.TrimPrefix(spec, "before:"))
+		if err != nil {
+			return "", "", fmt.Errorf("--snapshot %q: the time must be RFC 3339, like before:2026-11-21T12:00:00Z: %w", spec, err)
+		}
+		return pick(backupDir, "newest backup before "+FormatTime(t), func(e Entry) bool { return e.Time.Before(t) })
+	}
+	candidates := []string{spec}
+	if !strings.ContainsRune(spec, filepath.Separator) {
+		candidates = []string{filepath.Join(backupDir, spec), spec}
+	}
+	for _, c := range candidates {
+		fi, err := os.Stat(c)
+		if err == nil && fi.Mode().IsRegular() {
+			abs, err := filepath.Abs(c)
+			if err != nil {
+				return "", "", err
+			}
+			return abs, "file " + abs + " named on the command line", nil
+		}
+	}
+	return "", "", fmt.Errorf("snapshot %q: no such file in %s or the working dir (see `ezrestore snapshots`)", spec, backupDir)
+}
+
+// pick returns the newest intact backup (snapshot.db aside, it is a copy) that keep accepts.
+func pick(backupDir, what string, keep func(Entry) bool) (string, string, error) {
+	entries, err := list(backupDir)
+	if err != nil {
+		return "", "", fmt.Errorf("%s: %w", what, err)
+	}
+	var skipped []string
+	considered := 0
+	for _, e := range entries {
+		if e.Name == LatestName && len(entries) > 1 || !keep(e) {
+			continue
+		}
+		considered++
+		e.check(false)
+		if !e.Intact() {
+			skipped = append(skipped, e.Name+" ("+e.Integrity+")")
+			continue
+		}
+		how := fmt.Sprintf("%s %s (%s, revision %d)", what, e.Name, FormatTime(e.Time), e.Revision)
+		if e.Integrity == IntegrityNoTrailer {
+			how += ", no sha256 trailer"
+		}
+		if len(skipped) > 0 {
+			how += "; passed over damaged " + strings.Join(skipped, ", ")
+		}
+		return e.Path, how, nil
+	}
+	if considered == 0 {
+		return "", "", fmt.Errorf("no %s in %s", what, backupDir)
+	}
+	return "", "", fmt.Errorf("no intact %s in %s: %s", what, backupDir, strings.Join(skipped, ", "))
+}
+
+// FormatTime is how backup times are shown: local time to the minute, with the zone.
+func FormatTime(t time.Time) string {
+	if t.IsZero() {
+		return "unknown time"
+	}
+	return t.Local().Format("2006-01-02 15:04 MST")
+}
+
+// AddBackup files the verified snapshot tmp (in backupDir) under the first free
+// name for time t and returns its path. Names are taken with a hard link, which
+// fails rather than replaces, so two backups in one minute never overwrite each
+// other.
+func AddBackup(backupDir, tmp string, t time.Time) (string, error) {
+	for n := 1; n < 1000; n++ {
+		p := filepath.Join(backupDir, BackupName(t, n))
+		err := os.Link(tmp, p)
+		if err == nil {
+			return p, os.Remove(tmp)
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			return "", err
+		}
+	}
+	return "", fmt.Errorf("%s: too many backups in minute %s", backupDir, t.Format(nameTimeLayout))
+}
+
+// RefreshLatest makes snapshot.db a copy of the backup src, with a sidecar
+// naming src. The copy is written beside it and renamed into place, so a
+// restore reading snapshot.db never sees half a file.
+func RefreshLatest(backupDir, src string, side *Sidecar) error {
+	dst := filepath.Join(backupDir, LatestName)
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	tmp, err := os.CreateTemp(backupDir, "."+LatestName+".*.tmp")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return err
+	}
+	if _, err := io.Copy(tmp, in); err != nil {
+		tmp.Close()
+		return fmt.Errorf("copy %s to %s: %w", src, dst, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), dst); err != nil {
+		return err
+	}
+	if side == nil {
+		_ = os.Remove(SidecarPath(dst))
+		return nil
+	}
+	s := *side
+	s.CopyOf = filepath.Base(src)
+	return WriteSidecar(dst, &s)
+}
+
+// Prune removes the oldest ezrestore/kubeasz-named backups (snapshot_<time>.db)
+// of backupDir beyond the newest keep, with their sidecars. It never removes
+// the newest backup, the one snapshot.db copies, nor any file named otherwise.
+func Prune(backupDir string, keep int) (removed []string, err error) {
+	if keep < 1 {
+		return nil, fmt.Errorf("keep must be at least 1, got %d", keep)
+	}
+	entries, err := list(backupDir)
+	if err != nil {
+		return nil, err
+	}
+	var backups []Entry
+	var latest *Entry
+	for i, e := range entries {
+		if e.Name == LatestName {
+			latest = &entries[i]
+		} else if backupNameRE.MatchString(e.Name) {
+			backups = append(backups, e)
+		}
+	}
+	if len(backups) <= keep {
+		return nil, nil
+	}
+	// The backup snapshot.db copies: its sidecar says so, else compare contents
+	// (only files of the same size need hashing).
+	protected := ""
+	if latest != nil {
+		protected = latest.CopyOf
+		if protected == "" {
+			latestSum := ""
+			for _, b := range backups[keep:] {
+				if b.Size != latest.Size {
+					continue
+				}
+				if latestSum == "" {
+					if latestSum, err = FileSHA256(latest.Path); err != nil {
+						return nil, fmt.Errorf("cannot tell which backup %s copies, pruning nothing: %w", LatestName, err)
+					}
+				}
+				sum, err := FileSHA256(b.Path)
+				if err != nil {
+					return nil, err
+				}
+				if sum == latestSum {
+					protected = b.Name
+					break
+				}
+			}
+		}
+	}
+	for _, b := range backups[keep:] {
+		if b.Name == protected {
+			continue
+		}
+		if err := os.Remove(b.Path); err != nil {
+			return removed, err
+		}
+		_ = os.Remove(SidecarPath(b.Path))
+		removed = append(removed, b.Name)
+	}
+	return removed, nil
+}
