@@ -17,6 +17,7 @@ check ssh openssh-client
 check scp openssh-client
 check ip iproute2
 check sha256sum coreutils
+check sudo sudo
 
 [ ${#need_pkgs[@]} -eq 0 ] && exit 0
 
