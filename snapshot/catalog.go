@@ -160,9 +160,10 @@ func (e *Entry) Intact() bool {
 	return e.Integrity == IntegrityOK || e.Integrity == IntegrityNoTrailer
 }
 
-// list finds the snapshot files of dir (every *.db) with their time, without
-// reading them, newest first.
-func list(dir string) ([]Entry, error) {
+// List finds the snapshot files of dir (every *.db) with their time, newest
+// first, without reading them: Integrity, SHA256, Revision are left empty and
+// Keys is -1. snapshot.db takes the time of the backup its sidecar says it copies.
+func List(dir string) ([]Entry, error) {
 	des, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, err
@@ -197,6 +198,15 @@ func list(dir string) ([]Entry, error) {
 			}
 		}
 		out = append(out, e)
+	}
+	for i := range out {
+		if out[i].Name == LatestName && out[i].CopyOf != "" {
+			for _, o := range out {
+				if o.Name == out[i].CopyOf {
+					out[i].Time = o.Time
+				}
+			}
+		}
 	}
 	sortEntries(out)
 	return out, nil
@@ -265,7 +275,7 @@ func (e *Entry) check(withKeys bool) {
 // sidecar are also scanned for their key count. A damaged file is an entry
 // with its Integrity saying what is wrong, not an error.
 func Catalog(backupDir string) ([]Entry, error) {
-	entries, err := list(backupDir)
+	entries, err := List(backupDir)
 	if err != nil {
 		return nil, err
 	}
@@ -341,7 +351,7 @@ func Resolve(backupDir, spec string) (path string, how string, err error) {
 
 // pick returns the newest intact backup (snapshot.db aside, it is a copy) that keep accepts.
 func pick(backupDir, what string, keep func(Entry) bool) (string, string, error) {
-	entries, err := list(backupDir)
+	entries, err := List(backupDir)
 	if err != nil {
 		return "", "", fmt.Errorf("%s: %w", what, err)
 	}
@@ -447,7 +457,7 @@ func Prune(backupDir string, keep int) (removed []string, err error) {
 	if keep < 1 {
 		return nil, fmt.Errorf("keep must be at least 1, got %d", keep)
 	}
-	entries, err := list(backupDir)
+	entries, err := List(backupDir)
 	if err != nil {
 		return nil, err
 	}

@@ -112,7 +112,7 @@ func TestAddBackupNeverOverwrites(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, ".partial")); !os.IsNotExist(err) {
 		t.Errorf("temp file left behind: %v", err)
 	}
-	entries, _ := list(dir)
+	entries, _ := List(dir)
 	if entries[0].Name != "snapshot_202611211205-3.db" {
 		t.Errorf("newest first: %s", entries[0].Name)
 	}

@@ -17,9 +17,10 @@ type Match struct {
 }
 
 // Find lists the keys live at the snapshot's revision that match pattern,
-// sorted by key. Without '*' the pattern matches any key containing it; with
-// '*' it is a glob over the whole key where '*' matches any run of characters,
-// '/' included (so "/registry/pods/*/web-*" spans namespaces).
+// sorted by key. Without '*' the pattern matches any key containing it. With
+// '*' it is a glob in which '*' matches any run of characters, '/' included: a
+// glob that starts with '/' must match the whole key ("/registry/pods/*/web-*"
+// spans namespaces), any other may match a part of it ("net-test*").
 func Find(path, pattern string) ([]Match, error) {
 	m := NewMatcher(pattern)
 	states := map[string]*keyState{}
@@ -54,6 +55,9 @@ type Matcher struct {
 func NewMatcher(pattern string) *Matcher {
 	if !strings.Contains(pattern, "*") {
 		return &Matcher{substr: []byte(pattern)}
+	}
+	if !strings.HasPrefix(pattern, "/") {
+		pattern = "*" + pattern + "*"
 	}
 	m := &Matcher{}
 	for _, p := range strings.Split(pattern, "*") {

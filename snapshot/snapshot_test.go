@@ -186,7 +186,7 @@ func TestFind(t *testing.T) {
 			t.Errorf("Find(%s, %q) = %v, want %v", filepath.Base(tc.file), tc.pattern, got, tc.want)
 		}
 	}
-	counts := map[string]int{"/registry/pods/*": 3, "pods/default": 2, "/registry/pods": 3, "*": 12, "/registry/*/default/*": 5}
+	counts := map[string]int{"/registry/pods/*": 3, "pods/default": 2, "/registry/pods": 3, "*": 12, "/registry/*/default/*": 5, "net-test*": 2, "/net-test*": 0}
 	for pattern, want := range counts {
 		got, _ := Find(f.after, pattern)
 		if len(got) != want {
@@ -204,12 +204,18 @@ func TestMatcher(t *testing.T) {
 		{"/registry/pods/*/net-*", "/registry/pods/default/net-test3", true},
 		{"/registry/pods/*/net-*", "/registry/pods/default/web", false},
 		{"*test3", "/registry/pods/default/net-test3", true},
-		{"*test", "/registry/pods/default/net-test3", false},
-		{"a*a", "a", false},
-		{"a*a", "aa", true},
+		{"*test", "/registry/pods/default/net-test3", true}, // not anchored: a part of the key
+		{"/*test", "/registry/pods/default/net-test3", false},
+		{"/registry/*/net-test3", "/registry/pods/default/net-test3", true},
+		{"/registry/*/net-test", "/registry/pods/default/net-test3", false},
+		{"net-test*", "/registry/pods/default/net-test3", true},
+		{"/a*a", "/a", false},
+		{"/a*a", "/aa", true},
 		{"*", "", true},
-		{"a**b", "ab", true},
-		{"x*y*z", "xzy", false},
+		{"/a**b", "/ab", true},
+		{"/x*y*z", "/xzy", false},
+		{"x*y*z", "/xzy", false},
+		{"x*y*z", "/x/y/z/", true},
 	} {
 		if got := NewMatcher(tc.pattern).Match([]byte(tc.key)); got != tc.want {
 			t.Errorf("%q matches %q = %v, want %v", tc.pattern, tc.key, got, tc.want)

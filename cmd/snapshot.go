@@ -1,0 +1,333 @@
+package cmd
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"sort"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ezrestore/ezrestore/snapshot"
+)
+
+func init() {
+	register(newSnapshotCmd)
+	register(newSnapshotsCmd)
+}
+
+func newSnapshotCmd(g *Globals) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "snapshot",
+		Short: "Look inside etcd snapshot files offline",
+	}
+	c.AddCommand(newSnapshotInspectCmd(g), newSnapshotFindCmd(g))
+	return c
+}
+
+func checkOutput(o string) error {
+	if o != "" && o != "text" && o != "json" {
+		return fmt.Errorf("-o %q: want text or json", o)
+	}
+	return nil
+}
+
+func printJSON(w io.Writer, v any) error {
+	e := json.NewEncoder(w)
+	e.SetIndent("", "  ")
+	return e.Encode(v)
+}
+
+func newSnapshotInspectCmd(g *Globals) *cobra.Command {
+	var output string
+	c := &cobra.Command{
+		Use:   "inspect FILE",
+		Short: "Size, digest, trailer check, revision and key counts of a snapshot",
+		Long: `Reads an etcd snapshot file offline (etcd need not run) and reports its
+size, sha256, whether etcdctl's sha256 trailer matches (hash_verified; absent
+for a copy of member/snap/db, which has none), its revision and compaction
+revision, the live keys at that revision, and their counts per Kubernetes
+resource and namespace. Exits 1 when the file is damaged.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutput(output); err != nil {
+				return err
+			}
+			info, err := snapshot.Inspect(args[0])
+			out := cmd.OutOrStdout()
+			if info != nil {
+				if output == "json" {
+					if err := printJSON(out, info); err != nil {
+						return err
+					}
+				} else {
+					printInfo(out, info)
+				}
+			}
+			if err != nil {
+				return &ExitError{Code: 1, Err: err}
+			}
+			if info.HashVerified != nil && !*info.HashVerified {
+				return &ExitError{Code: 1, Err: fmt.Errorf("%s: the sha256 trailer does not match the content: the file is damaged", args[0])}
+			}
+			return nil
+		},
+	}
+	c.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	return c
+}
+
+func printInfo(w io.Writer, info *snapshot.Info) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "file\t%s\n", info.Path)
+	fmt.Fprintf(tw, "size\t%s (%d bytes)\n", humanBytes(info.Size), info.Size)
+	fmt.Fprintf(tw, "sha256\t%s\n", info.SHA256)
+	switch {
+	case info.HashVerified == nil:
+		fmt.Fprintf(tw, "hash\tno trailer (a copy of member/snap/db: a restore needs --skip-hash-check)\n")
+	case *info.HashVerified:
+		fmt.Fprintf(tw, "hash\tverified (etcdctl's sha256 trailer matches)\n")
+	default:
+		fmt.Fprintf(tw, "hash\tMISMATCH: the sha256 trailer does not match, the file is damaged\n")
+	}
+	if info.DBSize == 0 { // the database could not be read
+		tw.Flush()
+		return
+	}
+	fmt.Fprintf(tw, "revision\t%d (compacted at %d)\n", info.Revision, info.CompactRevision)
+	fmt.Fprintf(tw, "keys\t%d live (%d revisions kept)\n", info.Keys, info.Revisions)
+	fmt.Fprintf(tw, "consistent index\t%d\n", info.ConsistentIndex)
+	tw.Flush()
+	printCounts(w, "resources", info.Resources, info.OtherKeys, "(outside /registry/)")
+	printCounts(w, "namespaces", info.Namespaces, 0, "")
+}
+
+// printCounts prints a count table, largest first.
+func printCounts(w io.Writer, title string, m map[string]int, extra int, extraName string) {
+	if len(m) == 0 && extra == 0 {
+		return
+	}
+	names := make([]string, 0, len(m))
+	for k := range m {
+		names = append(names, k)
+	}
+	sort.Slice(names, func(i, j int) bool {
+		if m[names[i]] != m[names[j]] {
+			return m[names[i]] > m[names[j]]
+		}
+		return names[i] < names[j]
+	})
+	fmt.Fprintf(w, "%s:\n", title)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	for _, n := range names {
+		fmt.Fprintf(tw, "\t%d\t  %s\n", m[n], n)
+	}
+	if extra > 0 {
+		fmt.Fprintf(tw, "\t%d\t  %s\n", extra, extraName)
+	}
+	tw.Flush()
+}
+
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// findResult is one file's answer in `snapshot find -o json`.
+type findResult struct {
+	File     string           `json:"file"`
+	Time     *time.Time       `json:"time,omitempty"`
+	Revision int64            `json:"revision,omitempty"`
+	Matches  []snapshot.Match `json:"matches"`
+	Error    string           `json:"error,omitempty"`
+}
+
+func newSnapshotFindCmd(g *Globals) *cobra.Command {
+	var output, cluster string
+	c := &cobra.Command{
+		Use:   "find PATTERN [FILE...]",
+		Short: "Which snapshots hold live keys matching PATTERN",
+		Long: `Searches snapshot files offline for keys that are live at each snapshot's
+revision and match PATTERN: a substring, or, when PATTERN contains '*', a glob
+over the whole key in which '*' matches anything, '/' included.
+
+  ezrestore snapshot find net-test3 --cluster k8s-01
+  ezrestore snapshot find '/registry/pods/*/net-*' backup/snapshot_202611211205.db
+
+With --cluster, the cluster's backup dir is searched, newest first.
+Exits 0 when some snapshot matched, 1 when none did, 2 when a file could not be read.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutput(output); err != nil {
+				return err
+			}
+			pattern, files := args[0], args[1:]
+			times := map[string]time.Time{}
+			if cluster != "" {
+				dir := g.ClusterDir(cluster).BackupDir()
+				entries, err := snapshot.List(dir)
+				if err != nil {
+					return fmt.Errorf("cluster %s: %w", cluster, err)
+				}
+				for _, e := range entries {
+					if e.Name == snapshot.LatestName && e.CopyOf != "" {
+						continue // its contents are listed under the backup it copies
+					}
+					files = append(files, e.Path)
+					times[e.Path] = e.Time
+				}
+				if len(entries) == 0 {
+					return fmt.Errorf("cluster %s: no snapshots in %s", cluster, dir)
+				}
+			}
+			if len(files) == 0 {
+				return errors.New("name snapshot files or --cluster")
+			}
+			out := cmd.OutOrStdout()
+			var results []findResult
+			found, failed := 0, 0
+			for _, f := range files {
+				r := findResult{File: f, Matches: []snapshot.Match{}}
+				if t, ok := times[f]; ok {
+					r.Time = &t
+				}
+				matches, err := snapshot.Find(f, pattern)
+				if err == nil {
+					r.Matches = matches
+					r.Revision, err = snapshot.Revision(f)
+				}
+				if err != nil {
+					r.Error = err.Error()
+					failed++
+				} else if len(matches) > 0 {
+					found++
+				}
+				if output == "json" {
+					results = append(results, r)
+					continue
+				}
+				printFind(out, cmd.ErrOrStderr(), r)
+			}
+			if output == "json" {
+				if err := printJSON(out, results); err != nil {
+					return err
+				}
+			} else {
+				fmt.Fprintf(out, "%q: live in %d of %d snapshots\n", pattern, found, len(files))
+			}
+			switch {
+			case failed > 0:
+				return &ExitError{Code: 2, Err: fmt.Errorf("%d of %d snapshots could not be read", failed, len(files))}
+			case found == 0:
+				return &ExitError{Code: 1, Err: fmt.Errorf("no snapshot holds a live key matching %q", pattern)}
+			}
+			return nil
+		},
+	}
+	c.Flags().StringVar(&cluster, "cluster", "", "search the backups of this cluster (<base>/clusters/<name>/backup)")
+	c.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	return c
+}
+
+func printFind(out, errOut io.Writer, r findResult) {
+	name := r.File
+	if r.Time != nil {
+		name = filepath.Base(r.File) + " (" + snapshot.FormatTime(*r.Time) + ")"
+	}
+	switch {
+	case r.Error != "":
+		fmt.Fprintf(errOut, "%s: %s\n", name, r.Error)
+	case len(r.Matches) == 0:
+		fmt.Fprintf(out, "%s: no live key matches (revision %d)\n", name, r.Revision)
+	default:
+		fmt.Fprintf(out, "%s: %d live keys match (revision %d)\n", name, len(r.Matches), r.Revision)
+		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+		for _, m := range r.Matches {
+			fmt.Fprintf(tw, "  %s\tcreated at %d\tmodified at %d\n", m.Key, m.CreateRevision, m.ModRevision)
+		}
+		tw.Flush()
+	}
+}
+
+func newSnapshotsCmd(g *Globals) *cobra.Command {
+	var output string
+	c := &cobra.Command{
+		Use:   "snapshots CLUSTER",
+		Short: "List a cluster's backups, newest first, each verified",
+		Long: `Lists the snapshot files of <base>/clusters/CLUSTER/backup/, newest first,
+with time, size, revision, live key count and integrity, read offline. Every
+file is read in full to check it:
+  ok               etcdctl's sha256 trailer matches
+  no trailer       readable, but a copy of member/snap/db: nothing to verify against
+  hash mismatch    the trailer does not match: damaged
+  sidecar mismatch the file is not the one recorded when the backup was taken
+  unreadable: ...  not a readable etcd database, and why
+Exits 1 when a file is damaged.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutput(output); err != nil {
+				return err
+			}
+			dir := g.ClusterDir(args[0]).BackupDir()
+			entries, err := snapshot.Catalog(dir)
+			if err != nil {
+				return fmt.Errorf("cluster %s: %w", args[0], err)
+			}
+			out := cmd.OutOrStdout()
+			if output == "json" {
+				if entries == nil {
+					entries = []snapshot.Entry{}
+				}
+				if err := printJSON(out, entries); err != nil {
+					return err
+				}
+			} else if len(entries) == 0 {
+				fmt.Fprintf(out, "no snapshots in %s\n", dir)
+			} else {
+				tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "NAME\tTIME\tSIZE\tREVISION\tKEYS\tINTEGRITY\tSOURCE")
+				for _, e := range entries {
+					keys, source := "-", ""
+					if e.Keys >= 0 {
+						keys = fmt.Sprint(e.Keys)
+					}
+					if e.CopyOf != "" {
+						source = "copy of " + e.CopyOf
+					} else if e.Meta != nil && e.Meta.SourceHost != "" {
+						source = e.Meta.SourceHost
+						if e.Meta.EtcdVersion != "" {
+							source += " (etcd " + e.Meta.EtcdVersion + ")"
+						}
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", e.Name, snapshot.FormatTime(e.Time),
+						humanBytes(e.Size), e.Revision, keys, e.Integrity, source)
+				}
+				tw.Flush()
+			}
+			bad := 0
+			for _, e := range entries {
+				if !e.Intact() {
+					bad++
+				}
+			}
+			if bad > 0 {
+				return &ExitError{Code: 1, Err: fmt.Errorf("%d of %d snapshots in %s are damaged", bad, len(entries), dir)}
+			}
+			return nil
+		},
+	}
+	c.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	return c
+}
