@@ -1,0 +1,207 @@
+package cmd
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ezrestore/ezrestore/lab"
+)
+
+func init() { register(newLabCmd) }
+
+func newLabCmd(g *Globals) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "lab",
+		Short: "Run a kubeasz-style etcd cluster of real hosts (systemd-nspawn) on this machine",
+		Long: `The lab boots systemd-nspawn hosts with real systemd, sshd and a TLS etcd
+cluster laid out as kubeasz lays it out, each host on its own 127.x.y.z address,
+and writes the cluster dir <base>/clusters/<name>/. The Kubernetes units on the
+hosts are stand-ins (no Kubernetes binaries are available). Needs root on Linux
+with debootstrap and systemd-nspawn.`,
+	}
+	var name string
+	c.PersistentFlags().StringVar(&name, "name", "lab", "lab name (its cluster is <base>/clusters/<name>)")
+	open := func(cmd *cobra.Command) (*lab.Lab, error) {
+		l, err := lab.Open(name, g.Base)
+		if err != nil {
+			return nil, err
+		}
+		l.SetOutput(cmd.OutOrStdout())
+		return l, nil
+	}
+
+	var opts lab.Options
+	up := &cobra.Command{
+		Use:   "up",
+		Short: "Bring the lab up (returns when etcd is healthy and every unit active)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			opts.Name, opts.Base, opts.Out = name, g.Base, cmd.OutOrStdout()
+			l, err := lab.Up(cmd.Context(), opts)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "\ncluster dir: %s\ntry: ssh %s\n", l.Dir.Path,
+				strings.Join(l.SSHArgs(l.EtcdHosts()[0].Address), " "))
+			return nil
+		},
+	}
+	up.Flags().IntVar(&opts.Etcd, "etcd", 3, "etcd members: 1, 3 or 5")
+	up.Flags().IntVar(&opts.Nodes, "nodes", 2, "worker hosts (0 for none)")
+	up.Flags().BoolVar(&opts.SeparateEtcd, "separate-etcd", false, "run etcd on hosts of its own, not on the masters")
+	up.Flags().IntVar(&opts.Masters, "masters", 2, "masters with --separate-etcd")
+	up.Flags().StringVar(&opts.EtcdVersion, "etcd-version", "3.4", "3.4 (Debian's), or 3.5, 3.6, 3.7 (latest patch, built from the Go module proxy)")
+	up.PreRun = func(cmd *cobra.Command, _ []string) {
+		if !cmd.Flags().Changed("nodes") {
+			return
+		}
+		if opts.Nodes == 0 {
+			opts.Nodes = -1 // Options: 0 means the default
+		}
+	}
+
+	down := &cobra.Command{
+		Use:   "down",
+		Short: "Stop every host, unmount, and remove the lab's state and cluster dir files",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			l, err := open(cmd)
+			if err != nil {
+				return err
+			}
+			return l.Down(cmd.Context())
+		},
+	}
+
+	status := &cobra.Command{
+		Use:   "status",
+		Short: "Show hosts, units and etcd health (exit 1 when not healthy)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			l, err := open(cmd)
+			if err != nil {
+				return err
+			}
+			l.SetOutput(nil)
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "lab %s: etcd %s, cluster dir %s\n", name, l.EtcdRelease, l.Dir.Path)
+			ok := true
+			for _, h := range l.Hosts {
+				if !l.Running(h.Address) {
+					fmt.Fprintf(w, "%-15s %-20s %-18s down\n", h.Address, h.Machine, strings.Join(h.Groups, ","))
+					ok = false
+					continue
+				}
+				st, err := l.UnitStates(cmd.Context(), h)
+				if err != nil {
+					fmt.Fprintf(w, "%-15s %-20s %-18s %v\n", h.Address, h.Machine, strings.Join(h.Groups, ","), err)
+					ok = false
+					continue
+				}
+				var parts []string
+				for _, u := range h.Units() {
+					parts = append(parts, u+"="+st[u])
+					ok = ok && st[u] == "active"
+				}
+				fmt.Fprintf(w, "%-15s %-20s %-18s %s\n", h.Address, h.Machine, strings.Join(h.Groups, ","), strings.Join(parts, " "))
+			}
+			hl := l.EtcdHealth(cmd.Context())
+			fmt.Fprintf(w, "etcd:\n%s", hl)
+			if !ok || !hl.Healthy {
+				return &ExitError{Code: 1, Err: errors.New("lab " + name + " is not healthy")}
+			}
+			return nil
+		},
+	}
+
+	sshCmd := &cobra.Command{
+		Use:   "ssh HOST [-- CMD...]",
+		Short: "Run a command (or a shell) on a host as root over OpenSSH with the lab's key and known_hosts",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			l, err := open(cmd)
+			if err != nil {
+				return err
+			}
+			if _, err := l.Host(args[0]); err != nil {
+				return err
+			}
+			sshArgs := l.SSHArgs(args[0])
+			if len(args) == 1 {
+				sshArgs = append([]string{"-t"}, sshArgs...)
+			} else {
+				sshArgs = append(sshArgs, "--", strings.Join(args[1:], " "))
+			}
+			c := exec.CommandContext(cmd.Context(), "ssh", sshArgs...)
+			c.Stdin, c.Stdout, c.Stderr = os.Stdin, cmd.OutOrStdout(), cmd.ErrOrStderr()
+			if err := c.Run(); err != nil {
+				var ee *exec.ExitError
+				if errors.As(err, &ee) {
+					return &ExitError{Code: ee.ExitCode(), Err: fmt.Errorf("ssh %s: %w", args[0], err)}
+				}
+				return err
+			}
+			return nil
+		},
+	}
+
+	kill := &cobra.Command{
+		Use:   "kill HOST",
+		Short: "Power a host off abruptly (SIGKILL to its whole process tree)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			l, err := open(cmd)
+			if err != nil {
+				return err
+			}
+			return l.Kill(cmd.Context(), args[0])
+		},
+	}
+
+	start := &cobra.Command{
+		Use:   "start HOST",
+		Short: "Boot a host again (returns when its sshd answers)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			l, err := open(cmd)
+			if err != nil {
+				return err
+			}
+			return l.Start(cmd.Context(), args[0])
+		},
+	}
+
+	var buildVersion string
+	build := &cobra.Command{
+		Use:   "build",
+		Short: "Build the cached base root filesystem (and an etcd release) without bringing a lab up",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := lab.Preflight(); err != nil {
+				return err
+			}
+			dir, err := lab.EnsureBase(cmd.Context(), cmd.OutOrStdout())
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "base: %s\n", dir)
+			if buildVersion != "" && buildVersion != "3.4" {
+				bin, rel, err := lab.EnsureEtcd(cmd.Context(), buildVersion, cmd.OutOrStdout())
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "etcd %s: %s\n", rel, bin)
+			}
+			return nil
+		},
+	}
+	build.Flags().StringVar(&buildVersion, "etcd-version", "", "also build this etcd minor (3.5, 3.6, 3.7)")
+
+	c.AddCommand(up, down, status, sshCmd, kill, start, build)
+	return c
+}

@@ -1,0 +1,260 @@
+package lab
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os/exec"
+	"sort"
+	"strings"
+	"time"
+)
+
+// SSHArgs are the OpenSSH client arguments that reach host addr as root with
+// the lab's key and strict host-key checking against the lab's known_hosts,
+// up to and including the destination; a command may follow.
+func (l *Lab) SSHArgs(addr string) []string {
+	return []string{
+		"-F", "/dev/null",
+		"-i", l.Dir.PrivateKey(),
+		"-o", "IdentitiesOnly=yes",
+		"-o", "UserKnownHostsFile=" + l.Dir.KnownHosts(),
+		"-o", "GlobalKnownHostsFile=/dev/null",
+		"-o", "StrictHostKeyChecking=yes",
+		"-o", "BatchMode=yes",
+		"-o", "ConnectTimeout=5",
+		"-o", "LogLevel=ERROR",
+		"root@" + addr,
+	}
+}
+
+// Exec runs shellCmd (a POSIX sh command line) as root on the host with
+// address addr, through the OpenSSH client with the lab's key and strict
+// host-key checking: the same path an operator's tools take. It returns the
+// command's stdout; a non-zero exit or a connection failure is an error that
+// carries stderr.
+func (l *Lab) Exec(ctx context.Context, addr, shellCmd string) ([]byte, error) {
+	if _, err := l.Host(addr); err != nil {
+		return nil, err
+	}
+	var stdout, stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, "ssh", append(l.SSHArgs(addr), "--", shellCmd)...)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.WaitDelay = 2 * time.Second
+	if err := cmd.Run(); err != nil {
+		return stdout.Bytes(), fmt.Errorf("%s: %s: %w: %s", addr, shellCmd, err, strings.TrimSpace(stderr.String()))
+	}
+	return stdout.Bytes(), nil
+}
+
+func dialOnce(addr string) error {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return err
+	}
+	return c.Close()
+}
+
+// EtcdctlArgs are the etcdctl flags that reach the etcd on host addr over TLS
+// with the host's own certificates (paths on the host).
+func EtcdctlArgs(addr string) []string {
+	return []string{
+		"--endpoints=https://" + addr + ":2379",
+		"--cacert=" + CADir + "/ca.pem",
+		"--cert=" + CADir + "/etcd.pem",
+		"--key=" + CADir + "/etcd-key.pem",
+	}
+}
+
+// EtcdctlEnv is the environment etcdctl needs on the host (API v3 on 3.4).
+func EtcdctlEnv(addr string) []string { return []string{"ETCDCTL_API=3"} }
+
+// EtcdctlCmd is a shell command line running the host's own etcdctl against
+// its own etcd with TLS; append etcdctl arguments (already quoted).
+func EtcdctlCmd(addr string) string {
+	q := make([]string, 0, 6)
+	q = append(q, EtcdctlEnv(addr)...)
+	q = append(q, BinDir+"/etcdctl")
+	for _, a := range EtcdctlArgs(addr) {
+		q = append(q, shQuote(a))
+	}
+	return strings.Join(q, " ")
+}
+
+// MemberStatus is what one etcd member says about itself.
+type MemberStatus struct {
+	Address   string
+	Name      string
+	MemberID  uint64
+	ClusterID uint64
+	Leader    uint64
+	Revision  int64
+	RaftIndex uint64
+	Version   string
+	Members   int // size of the member list it reports
+	Err       string
+}
+
+// Health is the state of the lab's etcd cluster as every member reports it.
+type Health struct {
+	Members  []MemberStatus
+	Healthy  bool
+	Problems []string
+}
+
+func (h *Health) String() string {
+	var b strings.Builder
+	for _, m := range h.Members {
+		if m.Err != "" {
+			fmt.Fprintf(&b, "  %s: %s\n", m.Address, m.Err)
+			continue
+		}
+		role := "follower"
+		if m.Leader == m.MemberID {
+			role = "leader"
+		}
+		fmt.Fprintf(&b, "  %s: %s %s id=%x cluster=%x rev=%d members=%d\n", m.Address, m.Version, role, m.MemberID, m.ClusterID, m.Revision, m.Members)
+	}
+	if h.Healthy {
+		b.WriteString("  healthy\n")
+	}
+	for _, p := range h.Problems {
+		fmt.Fprintf(&b, "  problem: %s\n", p)
+	}
+	return b.String()
+}
+
+type endpointStatusJSON []struct {
+	Endpoint string
+	Status   struct {
+		Header struct {
+			ClusterID uint64 `json:"cluster_id"`
+			MemberID  uint64 `json:"member_id"`
+			Revision  int64  `json:"revision"`
+		} `json:"header"`
+		Version   string `json:"version"`
+		Leader    uint64 `json:"leader"`
+		RaftIndex uint64 `json:"raftIndex"`
+	}
+}
+
+type memberListJSON struct {
+	Members []struct {
+		ID       uint64   `json:"ID"`
+		Name     string   `json:"name"`
+		PeerURLs []string `json:"peerURLs"`
+	} `json:"members"`
+}
+
+// EtcdHealth asks every etcd member, with the etcdctl on its own host over
+// TLS, for its status and member list; healthy means every member answers,
+// exactly one leader, one cluster ID, and every member lists exactly the
+// lab's members with kubeasz's names and peer URLs.
+func (l *Lab) EtcdHealth(ctx context.Context) *Health {
+	hosts := l.EtcdHosts()
+	res := make([]MemberStatus, len(hosts))
+	done := make(chan struct{})
+	for i, h := range hosts {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			res[i] = l.memberStatus(ctx, h)
+		}()
+	}
+	for range hosts {
+		<-done
+	}
+	hl := &Health{Members: res}
+	want := map[string]string{}
+	for _, h := range hosts {
+		want[EtcdMemberName(h.Address)] = "https://" + h.Address + ":2380"
+	}
+	leaders, clusters := map[uint64]bool{}, map[uint64]bool{}
+	for _, m := range res {
+		if m.Err != "" {
+			hl.Problems = append(hl.Problems, m.Address+" does not answer")
+			continue
+		}
+		leaders[m.Leader] = true
+		clusters[m.ClusterID] = true
+		if m.Members != len(hosts) {
+			hl.Problems = append(hl.Problems, fmt.Sprintf("%s lists %d members, want %d", m.Address, m.Members, len(hosts)))
+		}
+		if m.Name != "" && m.Name != EtcdMemberName(m.Address) {
+			hl.Problems = append(hl.Problems, fmt.Sprintf("%s is member %s, want %s", m.Address, m.Name, EtcdMemberName(m.Address)))
+		}
+	}
+	if len(leaders) != 1 || leaders[0] {
+		hl.Problems = append(hl.Problems, fmt.Sprintf("%d distinct leaders seen", len(leaders)))
+	}
+	if len(clusters) > 1 {
+		hl.Problems = append(hl.Problems, fmt.Sprintf("%d cluster IDs seen", len(clusters)))
+	}
+	sort.Strings(hl.Problems)
+	hl.Healthy = len(hl.Problems) == 0
+	return hl
+}
+
+func (l *Lab) memberStatus(ctx context.Context, h Host) MemberStatus {
+	ms := MemberStatus{Address: h.Address}
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	e := EtcdctlCmd(h.Address)
+	out, err := l.Exec(ctx, h.Address, e+" --command-timeout=3s endpoint status -w json && echo '#####' && "+e+" --command-timeout=3s member list -w json")
+	if err != nil {
+		ms.Err = firstLine(err.Error())
+		return ms
+	}
+	parts := strings.SplitN(string(out), "#####", 2)
+	if len(parts) != 2 {
+		ms.Err = "unexpected etcdctl output"
+		return ms
+	}
+	var st endpointStatusJSON
+	if err := json.Unmarshal([]byte(parts[0]), &st); err != nil || len(st) != 1 {
+		ms.Err = fmt.Sprintf("endpoint status: %v", err)
+		return ms
+	}
+	s := st[0].Status
+	ms.MemberID, ms.ClusterID, ms.Revision = s.Header.MemberID, s.Header.ClusterID, s.Header.Revision
+	ms.Leader, ms.RaftIndex, ms.Version = s.Leader, s.RaftIndex, s.Version
+	var ml memberListJSON
+	if err := json.Unmarshal([]byte(parts[1]), &ml); err != nil {
+		ms.Err = fmt.Sprintf("member list: %v", err)
+		return ms
+	}
+	ms.Members = len(ml.Members)
+	for _, m := range ml.Members {
+		if m.ID == ms.MemberID {
+			ms.Name = m.Name
+		}
+	}
+	return ms
+}
+
+func firstLine(s string) string {
+	s = strings.TrimSpace(s)
+	if len(s) > 300 {
+		s = s[:300] + "..."
+	}
+	return s
+}
+
+// UnitStates returns systemctl is-active for every lab unit on the host.
+func (l *Lab) UnitStates(ctx context.Context, h Host) (map[string]string, error) {
+	units := h.Units()
+	out, err := l.Exec(ctx, h.Address, "systemctl is-active "+strings.Join(units, " ")+" || true")
+	if err != nil {
+		return nil, err
+	}
+	lines := strings.Fields(string(out))
+	if len(lines) != len(units) {
+		return nil, fmt.Errorf("%s: systemctl is-active said %q", h.Address, out)
+	}
+	st := map[string]string{}
+	for i, u := range units {
+		st[u] = lines[i]
+	}
+	return st, nil
+}

@@ -1,0 +1,320 @@
+package lab
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// mountOverlay mounts the host's root: the shared base below, the host's own
+// upper dir above. A mount left from an earlier run is reused.
+func (l *Lab) mountOverlay(h Host) error {
+	merged := l.merged(h)
+	upper, work := l.overlayDirs(h)
+	for _, d := range []string{upper, work, merged} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return err
+		}
+	}
+	if isMountPoint(merged) {
+		return nil
+	}
+	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", l.BaseRoot, upper, work)
+	if err := syscall.Mount("overlay", merged, "overlay", 0, opts); err != nil {
+		return fmt.Errorf("mount overlay for %s: %w", h.Machine, err)
+	}
+	return nil
+}
+
+// mountsUnder lists the mount points at or below dir, deepest first.
+func mountsUnder(dir string) []string {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 5 {
+			continue
+		}
+		mp := unescapeMount(fields[4])
+		if mp == dir || strings.HasPrefix(mp, dir+"/") {
+			out = append(out, mp)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return len(out[i]) > len(out[j]) })
+	return out
+}
+
+func unescapeMount(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(v))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+func isMountPoint(dir string) bool {
+	for _, m := range mountsUnder(dir) {
+		if m == dir {
+			return true
+		}
+	}
+	return false
+}
+
+// unmountAll unmounts everything at or below dir.
+func unmountAll(dir string) error {
+	var errs []error
+	for i := 0; i < 3; i++ {
+		mps := mountsUnder(dir)
+		if len(mps) == 0 {
+			return nil
+		}
+		errs = errs[:0]
+		for _, mp := range mps {
+			if err := syscall.Unmount(mp, 0); err != nil && !errors.Is(err, syscall.EINVAL) {
+				if err2 := syscall.Unmount(mp, syscall.MNT_DETACH); err2 != nil && !errors.Is(err2, syscall.EINVAL) {
+					errs = append(errs, fmt.Errorf("unmount %s: %w", mp, err2))
+				}
+			}
+		}
+	}
+	if len(mountsUnder(dir)) == 0 {
+		return nil
+	}
+	return errors.Join(errs...)
+}
+
+// boot starts systemd-nspawn for the host, detached in its own session with
+// its console going to a log file, and records its PID. The machine's PID 1
+// need not be systemd: the container is not registered with machined and
+// gets no scope unit of its own.
+func (l *Lab) boot(h Host) error {
+	if pid := l.nspawnPID(h); pid > 0 {
+		return fmt.Errorf("%s is already running (pid %d)", h.Machine, pid)
+	}
+	logFile, err := os.OpenFile(l.consoleLog(h), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	defer logFile.Close()
+	fmt.Fprintf(logFile, "\n=== ezrestore lab: booting %s at %s ===\n", h.Machine, time.Now().Format(time.RFC3339))
+	devnull, err := os.Open(os.DevNull)
+	if err != nil {
+		return err
+	}
+	defer devnull.Close()
+	cmd := exec.Command("systemd-nspawn",
+		"--boot", "--register=no", "--keep-unit",
+		"--machine="+h.Machine,
+		"--directory="+l.merged(h),
+		"--link-journal=no",
+		"--console=passive",
+		"--resolv-conf=off",
+		"--timezone=off",
+	)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = devnull, logFile, logFile
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C", "SYSTEMD_LOG_COLOR=0"}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start systemd-nspawn for %s: %w", h.Machine, err)
+	}
+	// Reap it if it ends while this process lives; otherwise init does.
+	go func() { _ = cmd.Wait() }()
+	return os.WriteFile(l.pidFile(h), []byte(strconv.Itoa(cmd.Process.Pid)+"\n"), 0o600)
+}
+
+// nspawnPID is the PID of the host's running systemd-nspawn, or 0.
+func (l *Lab) nspawnPID(h Host) int {
+	data, err := os.ReadFile(l.pidFile(h))
+	if err != nil {
+		return 0
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil || pid <= 0 {
+		return 0
+	}
+	if !isNspawnOf(pid, h.Machine) {
+		return 0
+	}
+	return pid
+}
+
+// isNspawnOf tells whether pid is a live systemd-nspawn for machine.
+func isNspawnOf(pid int, machine string) bool {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	if i := strings.LastIndexByte(string(stat), ')'); i > 0 && i+2 < len(stat) && stat[i+2] == 'Z' {
+		return false
+	}
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil {
+		return false
+	}
+	args := strings.Split(string(cmdline), "\x00")
+	if len(args) == 0 || filepath.Base(args[0]) != "systemd-nspawn" {
+		return false
+	}
+	for _, a := range args {
+		if a == "--machine="+machine {
+			return true
+		}
+	}
+	return false
+}
+
+// nspawnsOf finds every live systemd-nspawn of a machine, with or without a pid file.
+func nspawnsOf(machine string) []int {
+	ents, _ := os.ReadDir("/proc")
+	var out []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if isNspawnOf(pid, machine) {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// descendants returns pid and every process below it.
+func descendants(pid int) []int {
+	children := map[int][]int{}
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p))
+		if err != nil {
+			continue
+		}
+		s := string(stat)
+		i := strings.LastIndexByte(s, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(s[i+1:])
+		if len(f) < 2 {
+			continue
+		}
+		pp, _ := strconv.Atoi(f[1])
+		children[pp] = append(children[pp], p)
+	}
+	out := []int{pid}
+	for i := 0; i < len(out); i++ {
+		out = append(out, children[out[i]]...)
+	}
+	return out
+}
+
+// killHost powers the host off abruptly: SIGKILL to systemd-nspawn and every
+// process below it (the container's init with it, which ends its PID
+// namespace). It waits until they are gone.
+func (l *Lab) killHost(h Host) error {
+	pids := nspawnsOf(h.Machine)
+	if len(pids) == 0 {
+		return nil
+	}
+	var all []int
+	for _, p := range pids {
+		all = append(all, descendants(p)...)
+	}
+	for _, p := range all {
+		_ = syscall.Kill(p, syscall.SIGKILL)
+	}
+	return waitGone(h.Machine, all, 10*time.Second)
+}
+
+// poweroff asks the host's systemd for an orderly shutdown (systemd-nspawn
+// turns SIGTERM into SIGRTMIN+3 for the container's init) and kills what is
+// left after timeout.
+func (l *Lab) poweroff(h Host, timeout time.Duration) error {
+	pids := nspawnsOf(h.Machine)
+	if len(pids) == 0 {
+		return nil
+	}
+	for _, p := range pids {
+		_ = syscall.Kill(p, syscall.SIGTERM)
+	}
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if len(nspawnsOf(h.Machine)) == 0 {
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return l.killHost(h)
+}
+
+func waitGone(machine string, pids []int, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		alive := 0
+		for _, p := range pids {
+			if processAlive(p) {
+				alive++
+			}
+		}
+		if alive == 0 && len(nspawnsOf(machine)) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s: %d processes still alive after SIGKILL", machine, alive)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func processAlive(pid int) bool {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	s := string(stat)
+	i := strings.LastIndexByte(s, ')')
+	return i > 0 && i+2 < len(s) && s[i+2] != 'Z'
+}
+
+// waitPort waits until something accepts TCP connections on addr.
+func waitTCP(ctx context.Context, addr string) error {
+	for {
+		if err := dialOnce(addr); err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
