@@ -1,0 +1,199 @@
+package cmd
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/ezrestore/ezrestore/restore"
+)
+
+func init() {
+	register(newRestoreCmd)
+	register(newPlanCmd)
+	register(newStatusCmd)
+}
+
+// targetFlags are how every cluster command finds its inventory and hosts.
+type targetFlags struct {
+	inventory         string
+	extraVars         []string
+	forks             int
+	acceptNewHostKeys bool
+}
+
+func (t *targetFlags) add(c *cobra.Command) {
+	c.Flags().StringVarP(&t.inventory, "inventory", "i", "", "an Ansible inventory file (INI or YAML) instead of a kubeasz cluster name")
+	c.Flags().StringArrayVarP(&t.extraVars, "extra-vars", "e", nil, "extra variables from a YAML file, as @vars.yml (repeatable)")
+	c.Flags().IntVar(&t.forks, "forks", 20, "hosts worked on at once")
+	c.Flags().BoolVar(&t.acceptNewHostKeys, "accept-new-host-keys", false, "trust hosts with no recorded key and record it (a changed key is always refused)")
+}
+
+func (t *targetFlags) request(g *Globals, args []string) (restore.Request, error) {
+	req := restore.Request{Base: g.Base, Inventory: t.inventory, Forks: t.forks, AcceptNewHostKeys: t.acceptNewHostKeys}
+	for _, e := range t.extraVars {
+		if !strings.HasPrefix(e, "@") {
+			return req, fmt.Errorf("-e %q: only @file.yml is supported", e)
+		}
+		req.ExtraVars = append(req.ExtraVars, e[1:])
+	}
+	switch {
+	case len(args) == 1 && t.inventory != "":
+		return req, fmt.Errorf("give a cluster name or -i, not both")
+	case len(args) == 1:
+		req.Cluster = args[0]
+	case t.inventory == "":
+		return req, fmt.Errorf("name a cluster (a dir under %s/clusters) or pass -i INVENTORY", g.Base)
+	}
+	return req, nil
+}
+
+// restoreFlags are shared by restore and plan: plan is restore that stops before its first change.
+type restoreFlags struct {
+	targetFlags
+	snapshot       string
+	playbook       string
+	token          string
+	fromStep       string
+	noBumpRevision bool
+	healthTimeout  time.Duration
+}
+
+func (f *restoreFlags) add(c *cobra.Command) {
+	f.targetFlags.add(c)
+	c.Flags().StringVar(&f.snapshot, "snapshot", "", "snapshot to restore: a path, a file name in the cluster's backup/, latest, or before:<RFC3339 time> (default snapshot.db)")
+	c.Flags().StringVar(&f.playbook, "playbook", "", "a restore playbook to use instead of the built-in one")
+	c.Flags().StringVar(&f.token, "initial-cluster-token", "", "token of the restored cluster (default: a fresh etcd-restore-<UTC time>; with --from-step the resumed run's)")
+	c.Flags().StringVar(&f.fromStep, "from-step", "", "start at this step of the playbook (resume a failed run)")
+	c.Flags().BoolVar(&f.noBumpRevision, "no-bump-revision", false, "do not raise revisions past the snapshot's (by default they jump 1e9 so Kubernetes watchers relist)")
+	c.Flags().DurationVar(&f.healthTimeout, "health-timeout", 120*time.Second, "how long to wait for the restored cluster to be healthy")
+}
+
+func (f *restoreFlags) request(g *Globals, args []string) (restore.Request, error) {
+	req, err := f.targetFlags.request(g, args)
+	req.Snapshot, req.Playbook, req.Token, req.FromStep = f.snapshot, f.playbook, f.token, f.fromStep
+	req.NoBumpRevision, req.HealthTimeout = f.noBumpRevision, f.healthTimeout
+	return req, err
+}
+
+func newRestoreCmd(g *Globals) *cobra.Command {
+	f := &restoreFlags{}
+	var yes bool
+	c := &cobra.Command{
+		Use:   "restore [CLUSTER]",
+		Short: "Restore the cluster's etcd from one snapshot on every member, verified",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			req, err := f.request(g, args)
+			if err != nil {
+				return err
+			}
+			req.Yes, req.Out = yes, c.OutOrStdout()
+			if term.IsTerminal(int(os.Stdin.Fd())) {
+				req.Confirm = askYes
+			}
+			s, err := restore.Prepare(c.Context(), req)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			s.Plan.WriteText(c.OutOrStdout())
+			_, err = s.Execute(c.Context())
+			return err
+		},
+	}
+	f.add(c)
+	c.Flags().BoolVar(&yes, "yes", false, "do not ask for a typed yes (needed without a terminal)")
+	return c
+}
+
+func askYes(summary string) (bool, error) {
+	fmt.Fprintf(os.Stderr, "\n%s\nType yes to go on: ", summary)
+	line, err := bufio.NewReader(os.Stdin).ReadString('\n')
+	if err != nil {
+		return false, fmt.Errorf("reading the answer: %w", err)
+	}
+	return strings.TrimSpace(line) == "yes", nil
+}
+
+func newPlanCmd(g *Globals) *cobra.Command {
+	f := &restoreFlags{}
+	var output string
+	c := &cobra.Command{
+		Use:   "plan [CLUSTER]",
+		Short: "Show exactly what restore would run on which host; changes nothing",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			req, err := f.request(g, args)
+			if err != nil {
+				return err
+			}
+			if output != "text" && output != "json" {
+				return fmt.Errorf("-o must be text or json")
+			}
+			req.Out = os.Stderr
+			s, err := restore.Prepare(c.Context(), req)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			if output == "json" {
+				enc := json.NewEncoder(c.OutOrStdout())
+				enc.SetIndent("", "  ")
+				return enc.Encode(s.Plan)
+			}
+			s.Plan.WriteText(c.OutOrStdout())
+			fmt.Fprintln(c.OutOrStdout())
+			fmt.Fprint(c.OutOrStdout(), s.SetAsideText())
+			return nil
+		},
+	}
+	f.add(c)
+	c.Flags().StringVarP(&output, "output", "o", "text", "text or json")
+	return c
+}
+
+func newStatusCmd(g *Globals) *cobra.Command {
+	t := &targetFlags{}
+	var output string
+	c := &cobra.Command{
+		Use:   "status [CLUSTER]",
+		Short: "Ask every etcd member for its view of the cluster and judge its health",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			req, err := t.request(g, args)
+			if err != nil {
+				return err
+			}
+			r, err := restore.Status(c.Context(), req)
+			if err != nil {
+				return err
+			}
+			switch output {
+			case "json":
+				enc := json.NewEncoder(c.OutOrStdout())
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(r); err != nil {
+					return err
+				}
+			case "table":
+				r.WriteTable(c.OutOrStdout())
+			default:
+				return fmt.Errorf("-o must be table or json")
+			}
+			if !r.Verdict.Healthy {
+				return &ExitError{Code: 2, Err: fmt.Errorf("cluster %s is not healthy: %s", r.Cluster, r.Verdict.Summary)}
+			}
+			return nil
+		},
+	}
+	t.add(c)
+	c.Flags().StringVarP(&output, "output", "o", "table", "table or json")
+	return c
+}

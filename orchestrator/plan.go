@@ -1,0 +1,208 @@
+package orchestrator
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+)
+
+// Plan is the whole run as data: every step, every host, every command.
+// `plan` prints it, `restore` executes it, and the run record keeps it.
+type Plan struct {
+	Cluster   string        `json:"cluster"`
+	Inventory string        `json:"inventory"`
+	Playbook  string        `json:"playbook"`
+	RunID     string        `json:"run_id"`
+	Token     string        `json:"initial_cluster_token"`
+	Snapshot  SnapshotRef   `json:"snapshot"`
+	Members   []MemberPlan  `json:"members"`
+	Steps     []*StepPlan   `json:"steps"`
+	Warnings  []string      `json:"warnings,omitempty"`
+	Skipped   []SkippedHost `json:"unreachable_hosts,omitempty"`
+	Created   time.Time     `json:"created"`
+	// FromStep is the first step that runs; earlier ones are shown, not run.
+	FromStep string `json:"from_step,omitempty"`
+}
+
+// MemberPlan is one etcd member as the restore will recreate it.
+type MemberPlan struct {
+	Host    string `json:"host"`
+	Name    string `json:"name"`
+	PeerURL string `json:"peer_url"`
+	// Tool is the restore command found on the host, with its version.
+	Tool string `json:"tool,omitempty"`
+	// Notes are per-member remarks (no --bump-revision here, ...).
+	Notes []string `json:"notes,omitempty"`
+}
+
+// SkippedHost is a host that could not be reached and is left out.
+type SkippedHost struct {
+	Host   string `json:"host"`
+	Reason string `json:"reason"`
+}
+
+// StepPlan is one playbook step expanded over its hosts.
+type StepPlan struct {
+	Index  int      `json:"index"`
+	Name   string   `json:"name"`
+	Action string   `json:"action"`
+	Groups []string `json:"groups,omitempty"`
+	// ReadOnly steps change nothing anywhere (preflight, health checks).
+	ReadOnly bool `json:"read_only"`
+	// DoneAtPlan is true when the step already ran while planning (preflight).
+	DoneAtPlan bool `json:"done_at_plan,omitempty"`
+	// Parallel tasks run at once (bounded by forks); otherwise one host after another.
+	Parallel bool     `json:"parallel"`
+	Notes    []string `json:"notes,omitempty"`
+	Tasks    []*Task  `json:"tasks"`
+}
+
+// Task is a step's work on one host (Host == "" for work not bound to a host).
+type Task struct {
+	Host string `json:"host,omitempty"`
+	// Skip, when set, is why the task does not run.
+	Skip string `json:"skip,omitempty"`
+	Ops  []*Op  `json:"ops,omitempty"`
+	// Checks are what a read-only step found at plan time, one line each.
+	Checks []string `json:"checks,omitempty"`
+}
+
+// Op is one concrete action: a command, a file transfer, or a registered kind.
+type Op struct {
+	Kind string `json:"kind"`
+	// Desc is a short human title; Cmd the exact remote command line.
+	Desc string `json:"desc,omitempty"`
+	Cmd  string `json:"cmd,omitempty"`
+	// Upload: Local file to Remote path with Mode, verified against SHA256.
+	Local  string `json:"local,omitempty"`
+	Remote string `json:"remote,omitempty"`
+	Mode   uint32 `json:"mode,omitempty"`
+	SHA256 string `json:"sha256,omitempty"`
+	// Changes is true for ops that change the host.
+	Changes bool `json:"changes"`
+	// Args are settings of a registered kind.
+	Args map[string]string `json:"args,omitempty"`
+}
+
+// OpResult is what running an op produced.
+type OpResult struct {
+	Stdout   string        `json:"stdout,omitempty"`
+	Stderr   string        `json:"stderr,omitempty"`
+	ExitCode int           `json:"exit_code"`
+	Duration time.Duration `json:"duration_ns"`
+	// Message is a one-line summary for the operator.
+	Message string `json:"message,omitempty"`
+}
+
+// Op kinds the runner knows itself.
+const (
+	OpRun    = "run"
+	OpUpload = "upload"
+)
+
+// WriteText prints the plan for a person: what runs where, in order.
+func (p *Plan) WriteText(w io.Writer) {
+	fmt.Fprintf(w, "Restore plan for %s (inventory %s, playbook %s)\n", p.Cluster, p.Inventory, p.Playbook)
+	s := p.Snapshot
+	trailer := "sha256 trailer verified"
+	if !s.HasTrailer {
+		trailer = "no sha256 trailer (a copy of member/snap/db): restored with --skip-hash-check"
+	}
+	fmt.Fprintf(w, "Snapshot: %s\n  %s; %s, %s, revision %d\n  sha256 %s; %s\n",
+		s.Path, s.How, s.ModTime.UTC().Format("2006-01-02 15:04:05 UTC"), HumanBytes(s.Size), s.Revision, s.SHA256, trailer)
+	fmt.Fprintf(w, "Run %s, initial cluster token %s\n", p.RunID, p.Token)
+	fmt.Fprintln(w, "Members after the restore:")
+	for _, m := range p.Members {
+		fmt.Fprintf(w, "  %-22s %-28s on %s", m.Name, m.PeerURL, m.Host)
+		if m.Tool != "" {
+			fmt.Fprintf(w, "  [%s]", m.Tool)
+		}
+		fmt.Fprintln(w)
+		for _, n := range m.Notes {
+			fmt.Fprintf(w, "      note: %s\n", n)
+		}
+	}
+	for _, sk := range p.Skipped {
+		fmt.Fprintf(w, "Unreachable, left out: %s (%s)\n", sk.Host, sk.Reason)
+	}
+	for _, warn := range p.Warnings {
+		fmt.Fprintf(w, "Warning: %s\n", warn)
+	}
+	started := p.FromStep == ""
+	for _, st := range p.Steps {
+		if st.Name == p.FromStep {
+			started = true
+		}
+		fmt.Fprintf(w, "\n[%d/%d] %s  (%s", st.Index+1, len(p.Steps), st.Name, st.Action)
+		if len(st.Groups) > 0 {
+			fmt.Fprintf(w, " on %s", strings.Join(st.Groups, ", "))
+		}
+		switch {
+		case !started:
+			fmt.Fprint(w, "; before --from-step, not run")
+		case st.DoneAtPlan:
+			fmt.Fprint(w, "; read-only, done while planning")
+		case st.ReadOnly:
+			fmt.Fprint(w, "; read-only")
+		}
+		fmt.Fprintln(w, ")")
+		for _, n := range st.Notes {
+			fmt.Fprintf(w, "  note: %s\n", n)
+		}
+		for _, t := range st.Tasks {
+			host := t.Host
+			if host == "" {
+				host = "(cluster)"
+			}
+			if t.Skip != "" {
+				fmt.Fprintf(w, "  %s: skipped: %s\n", host, t.Skip)
+				continue
+			}
+			for _, c := range t.Checks {
+				fmt.Fprintf(w, "  %s: ok: %s\n", host, c)
+			}
+			for _, op := range t.Ops {
+				fmt.Fprintf(w, "  %s: %s\n", host, op.Line())
+			}
+		}
+	}
+}
+
+// Line renders an op as one readable line.
+func (op *Op) Line() string {
+	switch op.Kind {
+	case OpRun:
+		if op.Desc != "" {
+			return fmt.Sprintf("# %s\n      $ %s", op.Desc, indentCont(op.Cmd))
+		}
+		return "$ " + indentCont(op.Cmd)
+	case OpUpload:
+		return fmt.Sprintf("upload %s -> %s (mode %04o), then check sha256 %s", op.Local, op.Remote, op.Mode, shortHash(op.SHA256))
+	default:
+		return fmt.Sprintf("%s: %s", op.Kind, op.Desc)
+	}
+}
+
+func indentCont(cmd string) string { return strings.ReplaceAll(cmd, "\n", "\n        ") }
+
+func shortHash(h string) string {
+	if len(h) > 16 {
+		return h[:16] + "…"
+	}
+	return h
+}
+
+// HumanBytes prints a size in binary units.
+func HumanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

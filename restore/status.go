@@ -1,0 +1,99 @@
+package restore
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"text/tabwriter"
+
+	"github.com/ezrestore/ezrestore/orchestrator"
+	"github.com/ezrestore/ezrestore/steps"
+)
+
+// StatusReport is the health check the restore uses, on its own.
+type StatusReport struct {
+	Cluster string               `json:"cluster"`
+	Members []steps.MemberStatus `json:"members"`
+	Verdict steps.Verdict        `json:"verdict"`
+}
+
+// Status connects to the etcd hosts, reads their units (read-only) and asks
+// every member for its own view of the cluster.
+func Status(ctx context.Context, req Request) (*StatusReport, error) {
+	inv, name, _, _, knownHosts, err := loadInventory(req)
+	if err != nil {
+		return nil, err
+	}
+	members, err := inv.EtcdMembers()
+	if err != nil {
+		return nil, err
+	}
+	hosts := inv.EtcdHosts()
+	pool, _ := orchestrator.Connect(ctx, hosts, orchestrator.DialOptions{KnownHostsFiles: knownHosts, AcceptNewHostKeys: req.AcceptNewHostKeys}, req.Forks)
+	defer pool.Close()
+	env := &orchestrator.Env{Cluster: name, Inventory: inv, Members: members, Conns: pool, Unreachable: pool.Failed()}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	gatherErr := map[string]error{}
+	for _, h := range hosts {
+		conn, ok := pool.Get(h.Name)
+		if !ok {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f, err := steps.GatherEtcd(ctx, conn, h)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				gatherErr[h.Name] = err
+				return
+			}
+			env.SetFact(h.Name, "etcd", f)
+		}()
+	}
+	wg.Wait()
+	st := steps.PollStatus(ctx, env)
+	for i := range st {
+		if err, bad := gatherErr[st[i].Host]; bad {
+			st[i].Error = "reading the etcd unit: " + err.Error()
+		}
+	}
+	return &StatusReport{Cluster: name, Members: st, Verdict: steps.Evaluate(st, members, 0)}, nil
+}
+
+// WriteTable prints one row per member and the verdict.
+func (r *StatusReport) WriteTable(w io.Writer) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ENDPOINT\tMEMBER ID\tNAME\tVERSION\tDB SIZE\tLEADER\tRAFT TERM\tRAFT INDEX\tREVISION\tERRORS")
+	for _, m := range r.Members {
+		if m.Error != "" {
+			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t-\t-\t-\t-\t%s\n", m.Endpoint, oneLine(m.Error))
+			continue
+		}
+		leader := "no"
+		if m.IsLeader() {
+			leader = "yes"
+		}
+		fmt.Fprintf(tw, "%s\t%x\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t\n", m.Endpoint, m.MemberID, m.Name(), m.Version,
+			orchestrator.HumanBytes(m.DBSize), leader, m.RaftTerm, m.RaftIndex, m.Revision)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "\n%s\n", r.Verdict.Summary)
+	for _, p := range r.Verdict.Problems {
+		if p != r.Verdict.Summary {
+			fmt.Fprintf(w, "  - %s\n", p)
+		}
+	}
+}
+
+func oneLine(s string) string {
+	s = strings.ReplaceAll(s, "\n", " ")
+	if len(s) > 120 {
+		s = s[:117] + "..."
+	}
+	return s
+}

@@ -1,0 +1,193 @@
+package steps
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/ezrestore/ezrestore/inventory"
+	"github.com/ezrestore/ezrestore/orchestrator"
+)
+
+// EtcdFacts is what preflight learns about one etcd host, read-only.
+type EtcdFacts struct {
+	Host   string      `json:"host"`
+	Config *EtcdConfig `json:"config"`
+	Active string      `json:"active"`
+	// Etcdctl and Etcdutl are paths, empty when absent, with their versions.
+	Etcdctl        string `json:"etcdctl,omitempty"`
+	EtcdctlVersion string `json:"etcdctl_version,omitempty"`
+	Etcdutl        string `json:"etcdutl,omitempty"`
+	EtcdutlVersion string `json:"etcdutl_version,omitempty"`
+	// BumpRevision is true when the restore tool has --bump-revision.
+	BumpRevision bool `json:"bump_revision"`
+	// FreeBytes is the free space of the filesystem the data dir lives on.
+	FreeBytes int64 `json:"free_bytes"`
+	// MemberDir tells whether <data-dir>/member exists now.
+	MemberDir bool `json:"member_dir"`
+	WalDir    bool `json:"wal_dir_exists"`
+}
+
+// RestoreTool is the command line that restores a snapshot on this host:
+// etcdutl where present; else etcdctl if it still has `snapshot restore` (before 3.6).
+func (f *EtcdFacts) RestoreTool() (string, error) {
+	if f.Etcdutl != "" {
+		return orchestrator.Quote(f.Etcdutl), nil
+	}
+	if f.Etcdctl == "" {
+		return "", fmt.Errorf("neither etcdutl nor etcdctl was found in bin_dir or PATH")
+	}
+	if versionAtLeast(f.EtcdctlVersion, 3, 6) {
+		return "", fmt.Errorf("etcdctl %s has no `snapshot restore` (removed in 3.6) and there is no etcdutl in bin_dir or PATH; install etcdutl %s beside it", f.EtcdctlVersion, f.EtcdctlVersion)
+	}
+	return "ETCDCTL_API=3 " + orchestrator.Quote(f.Etcdctl), nil
+}
+
+// ToolLabel names the restore tool and version for the plan.
+func (f *EtcdFacts) ToolLabel() string {
+	if f.Etcdutl != "" {
+		return "etcdutl " + f.EtcdutlVersion
+	}
+	return "etcdctl " + f.EtcdctlVersion
+}
+
+var versionRE = regexp.MustCompile(`version:\s*v?(\d+\.\d+\.\d+\S*)`)
+
+func versionAtLeast(v string, major, minor int) bool {
+	parts := strings.SplitN(v, ".", 3)
+	if len(parts) < 2 {
+		return false
+	}
+	ma, _ := strconv.Atoi(parts[0])
+	mi, _ := strconv.Atoi(parts[1])
+	return ma > major || (ma == major && mi >= minor)
+}
+
+// sections splits probe output into "@@name" sections.
+func sections(out string) map[string]string {
+	m := map[string]string{}
+	name := ""
+	var b strings.Builder
+	flush := func() {
+		if name != "" {
+			m[name] = strings.TrimRight(b.String(), "\n")
+		}
+		b.Reset()
+	}
+	for _, line := range strings.SplitAfter(out, "\n") {
+		if strings.HasPrefix(line, "@@") {
+			flush()
+			name = strings.TrimSpace(line[2:])
+			continue
+		}
+		b.WriteString(line)
+	}
+	flush()
+	return m
+}
+
+// binDir is where kubeasz installs binaries on the nodes.
+func binDir(h *inventory.Host) string {
+	if v, ok := h.Var("bin_dir"); ok && v != "" {
+		return v
+	}
+	return "/opt/kube/bin"
+}
+
+// findToolScript prints "@@<tool>" then the tool's path and version, preferring bin_dir.
+func findToolScript(bin, tool string) string {
+	p := orchestrator.Quote(bin + "/" + tool)
+	return fmt.Sprintf(`echo @@%[1]s; if [ -x %[2]s ]; then p=%[2]s; else p=$(command -v %[1]s 2>/dev/null || true); fi; if [ -n "$p" ]; then echo "$p"; ETCDCTL_API=3 "$p" version 2>&1 | head -n 2; fi`, tool, p)
+}
+
+// GatherEtcd reads, without changing anything, how etcd is installed and
+// started on a host: the unit (with its environment and config files), the
+// tools and their versions, free space and what the data dir holds.
+func GatherEtcd(ctx context.Context, conn orchestrator.Conn, h *inventory.Host) (*EtcdFacts, error) {
+	bin := binDir(h)
+	script := strings.Join([]string{
+		`echo @@unit; systemctl cat etcd.service 2>&1 || echo @@nounit`,
+		`echo @@active; systemctl is-active etcd.service 2>/dev/null || true`,
+		findToolScript(bin, "etcdutl"),
+		findToolScript(bin, "etcdctl"),
+	}, "\n")
+	res, err := conn.Run(ctx, script)
+	if err != nil {
+		return nil, err
+	}
+	s := sections(string(res.Stdout))
+	if _, missing := s["nounit"]; missing {
+		return nil, fmt.Errorf("no etcd.service unit: %s", strings.TrimSpace(s["unit"]))
+	}
+	unit, err := ParseUnit(s["unit"])
+	if err != nil {
+		return nil, fmt.Errorf("etcd.service: %w", err)
+	}
+	f := &EtcdFacts{Host: h.Name, Active: strings.TrimSpace(s["active"])}
+	f.Etcdutl, f.EtcdutlVersion = toolLines(s["etcdutl"])
+	f.Etcdctl, f.EtcdctlVersion = toolLines(s["etcdctl"])
+
+	// Second round: the files the unit points at, and the data dir's state.
+	needed := unit.NeededFiles()
+	var b strings.Builder
+	for i, path := range needed {
+		fmt.Fprintf(&b, "echo @@file%d; cat -- %s 2>/dev/null || echo @@nofile%d\n", i, orchestrator.Quote(path), i)
+	}
+	if f.Etcdutl != "" {
+		fmt.Fprintf(&b, "echo @@bump; %s snapshot restore --help 2>&1 | grep -c -- --bump-revision || true\n", orchestrator.Quote(f.Etcdutl))
+	}
+	if len(needed) > 0 || f.Etcdutl != "" {
+		res, err = conn.Run(ctx, b.String())
+		if err != nil {
+			return nil, err
+		}
+	}
+	s2 := sections(string(res.Stdout))
+	files := map[string]string{}
+	for i, path := range needed {
+		if _, missing := s2[fmt.Sprintf("nofile%d", i)]; !missing {
+			files[path] = s2[fmt.Sprintf("file%d", i)]
+		}
+	}
+	f.BumpRevision = f.Etcdutl != "" && strings.TrimSpace(s2["bump"]) != "" && strings.TrimSpace(s2["bump"]) != "0"
+	if f.Config, err = ResolveEtcd(unit, files); err != nil {
+		return nil, fmt.Errorf("etcd.service: %w", err)
+	}
+
+	c := f.Config
+	var b3 strings.Builder
+	fmt.Fprintf(&b3, "echo @@df; p=%s; while [ ! -e \"$p\" ]; do p=$(dirname \"$p\"); done; df -Pk \"$p\" | tail -n 1\n", orchestrator.Quote(c.DataDir))
+	fmt.Fprintf(&b3, "echo @@member; [ -d %s ] && echo yes || echo no\n", orchestrator.Quote(c.DataDir+"/member"))
+	if c.WalDir != "" {
+		fmt.Fprintf(&b3, "echo @@wal; [ -d %s ] && echo yes || echo no\n", orchestrator.Quote(c.WalDir))
+	}
+	res, err = conn.Run(ctx, b3.String())
+	if err != nil {
+		return nil, err
+	}
+	s3 := sections(string(res.Stdout))
+	fields := strings.Fields(s3["df"])
+	if len(fields) >= 4 {
+		kb, _ := strconv.ParseInt(fields[3], 10, 64)
+		f.FreeBytes = kb * 1024
+	}
+	f.MemberDir = strings.TrimSpace(s3["member"]) == "yes"
+	f.WalDir = strings.TrimSpace(s3["wal"]) == "yes"
+	return f, nil
+}
+
+func toolLines(sec string) (path, version string) {
+	lines := strings.SplitN(strings.TrimSpace(sec), "\n", 2)
+	if len(lines) == 0 || lines[0] == "" {
+		return "", ""
+	}
+	path = strings.TrimSpace(lines[0])
+	if len(lines) > 1 {
+		if m := versionRE.FindStringSubmatch(lines[1]); m != nil {
+			version = m[1]
+		}
+	}
+	return path, version
+}

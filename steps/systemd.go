@@ -1,0 +1,62 @@
+package steps
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/ezrestore/ezrestore/inventory"
+	"github.com/ezrestore/ezrestore/orchestrator"
+)
+
+// Systemd stops or starts units and checks that they really are in that
+// state afterwards (a unit with Restart=always stays down only when stopped).
+//
+// Params: state (stopped|started), units (list), no_block (start without
+// waiting for the unit to report ready; etcd members wait for each other).
+type Systemd struct{}
+
+func init() { orchestrator.RegisterAction("systemd", Systemd{}) }
+
+func (Systemd) Plan(ctx context.Context, env *orchestrator.Env, step *orchestrator.Step, hosts []*inventory.Host) (*orchestrator.StepPlan, error) {
+	state, err := step.Params.String("state", "")
+	if err != nil {
+		return nil, err
+	}
+	units, err := step.Params.Strings("units")
+	if err != nil {
+		return nil, err
+	}
+	if len(units) == 0 {
+		return nil, fmt.Errorf("params.units is empty")
+	}
+	noBlock, err := step.Params.Bool("no_block", false)
+	if err != nil {
+		return nil, err
+	}
+	cmd, err := SystemdCommand(state, units, noBlock)
+	if err != nil {
+		return nil, err
+	}
+	sp := &orchestrator.StepPlan{Parallel: true}
+	for _, h := range hosts {
+		sp.Tasks = append(sp.Tasks, &orchestrator.Task{Host: h.Name, Ops: []*orchestrator.Op{{
+			Kind: orchestrator.OpRun, Cmd: cmd, Changes: true,
+		}}})
+	}
+	return sp, nil
+}
+
+// SystemdCommand is the command line that puts units in state and verifies it.
+func SystemdCommand(state string, units []string, noBlock bool) (string, error) {
+	q := orchestrator.QuoteAll(units...)
+	switch state {
+	case "stopped":
+		return fmt.Sprintf("systemctl stop -- %s\nfor u in %s; do if systemctl is-active --quiet -- \"$u\"; then echo \"$u is still active after stop\" >&2; exit 1; fi; done", q, q), nil
+	case "started":
+		if noBlock {
+			return fmt.Sprintf("systemctl start --no-block -- %s", q), nil
+		}
+		return fmt.Sprintf("systemctl start -- %s\nfor u in %s; do s=$(systemctl is-active -- \"$u\"); if [ \"$s\" != active ]; then echo \"$u is $s after start; journalctl -u $u has the reason\" >&2; exit 1; fi; done", q, q), nil
+	}
+	return "", fmt.Errorf("params.state must be stopped or started, not %q", state)
+}
