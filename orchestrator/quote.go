@@ -3,7 +3,7 @@ package orchestrator
 import "strings"
 
 // Quote makes s one word for a POSIX shell, whatever it contains: the result
-// is s in single quotes, with each single quote written as '\''. Every value
+// is s in single quotes, each inner single quote closed, escaped and reopened. Every value
 // that reaches a remote command line goes through Quote.
 func Quote(s string) string {
 	if s != "" && strings.IndexFunc(s, needsQuote) < 0 {

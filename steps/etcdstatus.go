@@ -30,7 +30,9 @@ type MemberStatus struct {
 }
 
 // IsLeader is true when the member says it is the leader itself.
-func (m *MemberStatus) IsLeader() bool { return m.Error == "" && m.MemberID != 0 && m.MemberID == m.Leader }
+func (m *MemberStatus) IsLeader() bool {
+	return m.Error == "" && m.MemberID != 0 && m.MemberID == m.Leader
+}
 
 // Name is the member's name as its own member list gives it.
 func (m *MemberStatus) Name() string {
