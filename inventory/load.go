@@ -183,7 +183,7 @@ func resolve(s *source, layers []varMap, cluster string) (*Inventory, error) {
 		}
 	}
 	r := newResolver(allVars, nil, cluster)
-	for k := range allVars {
+	for _, k := range sortedKeys(allVars) {
 		v, _, err := r.get(k)
 		if err != nil {
 			return nil, err
@@ -256,7 +256,7 @@ func resolve(s *source, layers []varMap, cluster string) (*Inventory, error) {
 			"inventory_hostname":       hn,
 			"inventory_hostname_short": short,
 		}, cluster)
-		for k := range vars {
+		for _, k := range sortedKeys(vars) {
 			v, _, err := hr.get(k)
 			if err != nil {
 				return nil, err
@@ -291,6 +291,17 @@ func resolve(s *source, layers []varMap, cluster string) (*Inventory, error) {
 			len(etcd), len(etcd)-1, len(etcd)/2+1).Error())
 	}
 	return inv, nil
+}
+
+// sortedKeys makes resolution, and so which variable a cycle error names,
+// the same on every run.
+func sortedKeys(m map[string]rawVar) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 var reIPv4 = regexp.MustCompile(`^\d{1,3}(\.\d{1,3}){3}$`)
