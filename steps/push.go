@@ -25,7 +25,7 @@ func (PushSnapshot) Plan(ctx context.Context, env *orchestrator.Env, step *orche
 		st := stageFor(env, f)
 		q := orchestrator.Quote
 		d := f.Config.DataDir
-		mk := fmt.Sprintf("[ -d %[1]s ] || install -d -m 0700 %[1]s\ninstall -d -m 0700 %[2]s %[3]s", q(d), q(d+"/.ezrestore"), q(st.Dir))
+		mk := fmt.Sprintf("set -e\n[ -d %[1]s ] || install -d -m 0700 %[1]s\ninstall -d -m 0700 %[2]s %[3]s", q(d), q(d+"/.ezrestore"), q(st.Dir))
 		sp.Tasks = append(sp.Tasks, &orchestrator.Task{Host: h.Name, Ops: []*orchestrator.Op{
 			{Kind: orchestrator.OpRun, Desc: "make the private staging dir", Cmd: mk, Changes: true},
 			{Kind: orchestrator.OpUpload, Local: env.Snapshot.Path, Remote: st.Snapshot, Mode: 0o600, SHA256: env.Snapshot.SHA256, Changes: true},

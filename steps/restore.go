@@ -67,7 +67,7 @@ func (EtcdRestore) Plan(ctx context.Context, env *orchestrator.Env, step *orches
 		if st.Wal != "" {
 			clean += " " + q(st.Wal)
 		}
-		cmd := clean + "\n" + tool + " " + orchestrator.QuoteAll(args...) + "\nchmod 0700 " + q(st.Data)
+		cmd := "set -e\n" + clean + "\n" + tool + " " + orchestrator.QuoteAll(args...) + "\nchmod 0700 " + q(st.Data)
 		sp.Tasks = append(sp.Tasks, &orchestrator.Task{Host: h.Name, Ops: []*orchestrator.Op{{
 			Kind: orchestrator.OpRun, Desc: fmt.Sprintf("restore as member %s with %s", m.Name, f.ToolLabel()), Cmd: cmd, Changes: true,
 		}}})

@@ -51,12 +51,12 @@ func SystemdCommand(state string, units []string, noBlock bool) (string, error) 
 	q := orchestrator.QuoteAll(units...)
 	switch state {
 	case "stopped":
-		return fmt.Sprintf("systemctl stop -- %s\nfor u in %s; do if systemctl is-active --quiet -- \"$u\"; then echo \"$u is still active after stop\" >&2; exit 1; fi; done", q, q), nil
+		return fmt.Sprintf("set -e\nsystemctl stop -- %s\nfor u in %s; do if systemctl is-active --quiet -- \"$u\"; then echo \"$u is still active after stop\" >&2; exit 1; fi; done", q, q), nil
 	case "started":
 		if noBlock {
 			return fmt.Sprintf("systemctl start --no-block -- %s", q), nil
 		}
-		return fmt.Sprintf("systemctl start -- %s\nfor u in %s; do s=$(systemctl is-active -- \"$u\"); if [ \"$s\" != active ]; then echo \"$u is $s after start; journalctl -u $u has the reason\" >&2; exit 1; fi; done", q, q), nil
+		return fmt.Sprintf("set -e\nsystemctl start -- %s\nfor u in %s; do s=$(systemctl is-active -- \"$u\"); if [ \"$s\" != active ]; then echo \"$u is $s after start; journalctl -u $u has the reason\" >&2; exit 1; fi; done", q, q), nil
 	}
 	return "", fmt.Errorf("params.state must be stopped or started, not %q", state)
 }
