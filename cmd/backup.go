@@ -1,0 +1,119 @@
+package cmd
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ezrestore/ezrestore/backup"
+	"github.com/ezrestore/ezrestore/snapshot"
+)
+
+func init() { register(newBackupCmd) }
+
+func newBackupCmd(g *Globals) *cobra.Command {
+	var keep int
+	var output string
+	c := &cobra.Command{
+		Use:   "backup CLUSTER",
+		Short: "Take a verified etcd backup into the cluster's backup dir",
+		Long: `Takes an etcd snapshot from the first healthy member of the cluster's etcd
+group (unreachable or unhealthy members are skipped and reported), over SSH
+with the host's own etcdctl and the inventory's TLS files (ca_dir), downloads
+it, and verifies it: the same bytes as on the host, etcd's sha256 trailer, and
+an etcd database with a revision. It is filed, mode 0600, as
+
+  <base>/clusters/CLUSTER/backup/snapshot_<YYYYmmddHHMM>.db   (kubeasz's naming)
+  <base>/clusters/CLUSTER/backup/snapshot_<YYYYmmddHHMM>.db.json   (metadata)
+
+and snapshot.db is refreshed to a copy of it. A second backup in the same
+minute gets the suffix -2, -3, ...; nothing is ever overwritten. --keep N
+removes the oldest snapshot_<time>.db files beyond the newest N, never the
+newest nor the one snapshot.db copies. With no healthy member reachable
+nothing is written and the command fails, listing each member's reason.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutput(output); err != nil {
+				return err
+			}
+			errOut := cmd.ErrOrStderr()
+			res, err := backup.Take(cmd.Context(), backup.Options{
+				Cluster: g.ClusterDir(args[0]),
+				Keep:    keep,
+				Log:     func(f string, a ...any) { fmt.Fprintf(errOut, f+"\n", a...) },
+				Progress: downloadProgress,
+			})
+			if res == nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if output == "json" {
+				if perr := printJSON(out, jsonResult(res)); perr != nil {
+					return perr
+				}
+				return err
+			}
+			s := res.Sidecar
+			fmt.Fprintf(out, "backup %s\n", res.Path)
+			fmt.Fprintf(out, "  from %s (etcd %s) at %s\n", s.SourceHost, orUnknown(s.EtcdVersion), snapshot.FormatTime(s.Time))
+			fmt.Fprintf(out, "  revision %d, %d keys, %s, sha256 %s (trailer verified)\n", s.Revision, s.Keys, humanBytes(s.Size), s.SHA256)
+			fmt.Fprintf(out, "  %s now copies it\n", snapshot.LatestName)
+			for _, sk := range res.Skipped {
+				fmt.Fprintf(out, "  skipped member %s\n", sk)
+			}
+			for _, p := range res.Pruned {
+				fmt.Fprintf(out, "  pruned %s\n", p)
+			}
+			return err
+		},
+	}
+	c.Flags().IntVar(&keep, "keep", 0, "keep only the newest N backups (0: keep all)")
+	c.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	return c
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "version unknown"
+	}
+	return s
+}
+
+func jsonResult(r *backup.Result) any {
+	skipped := []map[string]string{}
+	for _, s := range r.Skipped {
+		skipped = append(skipped, map[string]string{"host": s.Host, "member": s.Member, "error": s.Err.Error()})
+	}
+	pruned := r.Pruned
+	if pruned == nil {
+		pruned = []string{}
+	}
+	return struct {
+		Path    string              `json:"path"`
+		Meta    snapshot.Sidecar    `json:"meta"`
+		Skipped []map[string]string `json:"skipped"`
+		Pruned  []string            `json:"pruned"`
+	}{r.Path, r.Sidecar, skipped, pruned}
+}
+
+// downloadProgress draws a progress bar on stderr when it is a terminal.
+func downloadProgress(title string, size int64) (func(int64), func()) {
+	if !term.IsTerminal(int(os.Stderr.Fd())) {
+		return func(int64) {}, func() {}
+	}
+	bar := progressbar.NewOptions64(size,
+		progressbar.OptionSetWriter(os.Stderr),
+		progressbar.OptionSetDescription(title),
+		progressbar.OptionShowBytes(true),
+		progressbar.OptionSetWidth(30),
+		progressbar.OptionThrottle(200*time.Millisecond),
+		progressbar.OptionOnCompletion(func() { io.WriteString(os.Stderr, "\n") }),
+	)
+	return func(n int64) { _ = bar.Set64(n) }, func() { _ = bar.Finish() }
+}
