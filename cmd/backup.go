@@ -44,9 +44,9 @@ nothing is written and the command fails, listing each member's reason.`,
 			}
 			errOut := cmd.ErrOrStderr()
 			res, err := backup.Take(cmd.Context(), backup.Options{
-				Cluster: g.ClusterDir(args[0]),
-				Keep:    keep,
-				Log:     func(f string, a ...any) { fmt.Fprintf(errOut, f+"\n", a...) },
+				Cluster:  g.ClusterDir(args[0]),
+				Keep:     keep,
+				Log:      func(f string, a ...any) { fmt.Fprintf(errOut, f+"\n", a...) },
 				Progress: downloadProgress,
 			})
 			if res == nil {
