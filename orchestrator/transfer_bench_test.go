@@ -1,0 +1,71 @@
+package orchestrator
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/ezrestore/ezrestore/orchestrator/sshtest"
+)
+
+// BenchmarkUploadVsScp pushes the same file with Upload and with scp(1) to the
+// same private sshd and reports both rates and their ratio (upload/scp; above
+// 1 means Upload is faster). Size in MiB: EZRESTORE_BENCH_MB (default 64).
+//
+//	EZRESTORE_E2E=1 go test -run '^$' -bench UploadVsScp -benchtime 3x ./orchestrator/
+func BenchmarkUploadVsScp(b *testing.B) {
+	sshtest.Require(b)
+	if _, err := exec.LookPath("scp"); err != nil {
+		b.Fatal("scp is not installed (openssh-client)")
+	}
+	mb := 64
+	if v, err := strconv.Atoi(os.Getenv("EZRESTORE_BENCH_MB")); err == nil && v > 0 {
+		mb = v
+	}
+	b.Setenv("HOME", b.TempDir())
+	srv := sshtest.Start(b)
+	kh := filepath.Join(b.TempDir(), "known_hosts")
+	srv.WriteKnownHosts(b, kh)
+	opts := DialOptions{KnownHostsFiles: []string{kh}, IdentityFiles: []string{srv.ClientKeyFile}, NoAgent: true}
+	c, err := Dial(context.Background(), srv.Host("root"), opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	local, _ := randomFile(b, mb<<20)
+	dir := b.TempDir()
+	size := int64(mb) << 20
+	b.SetBytes(size)
+
+	var upload, scp time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		start := time.Now()
+		if err := c.Upload(context.Background(), local, filepath.Join(dir, "up.db"), 0o600, nil); err != nil {
+			b.Fatal(err)
+		}
+		upload += time.Since(start)
+
+		b.StopTimer()
+		cmd := exec.Command("scp", "-q", "-B", "-i", srv.ClientKeyFile, "-P", strconv.Itoa(srv.Port),
+			"-o", "UserKnownHostsFile="+kh, "-o", "StrictHostKeyChecking=yes", "-o", "IdentitiesOnly=yes",
+			local, "root@127.0.0.1:"+filepath.Join(dir, "scp.db"))
+		start = time.Now()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.Fatalf("scp: %v: %s", err, out)
+		}
+		scp += time.Since(start)
+		b.StartTimer()
+	}
+	rate := func(d time.Duration) float64 { return float64(size) * float64(b.N) / d.Seconds() / (1 << 20) }
+	b.ReportMetric(rate(upload), "upload-MiB/s")
+	b.ReportMetric(rate(scp), "scp-MiB/s")
+	b.ReportMetric(rate(upload)/rate(scp), "upload/scp")
+	fmt.Fprintf(os.Stderr, "upload %.0f MiB/s, scp %.0f MiB/s, ratio %.2f (%d MiB x %d)\n",
+		rate(upload), rate(scp), rate(upload)/rate(scp), mb, b.N)
+}
