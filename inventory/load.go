@@ -58,6 +58,9 @@ func load(path, cluster string, extraFiles []string) (*Inventory, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := s.readVarsDirs(filepath.Dir(path)); err != nil {
+		return nil, err
+	}
 	var layers []varMap
 	var read []string
 	for _, f := range extraFiles {
@@ -174,8 +177,10 @@ func resolve(s *source, layers []varMap, cluster string) (*Inventory, error) {
 
 	// All-level vars: [all:vars] and the extra layers.
 	allVars := map[string]rawVar{}
-	for k, v := range all.vars {
-		allVars[k] = v
+	for _, m := range []varMap{all.vars, all.dirVars} {
+		for k, v := range m {
+			allVars[k] = v
+		}
 	}
 	for _, l := range layers {
 		for k, v := range l {
@@ -226,15 +231,26 @@ func resolve(s *source, layers []varMap, cluster string) (*Inventory, error) {
 			}
 			return a < b
 		})
+		// Ansible's order: inventory-file group vars (all first), then
+		// group_vars/all, then group_vars/<group>, then the host's inventory
+		// vars, then host_vars/<host>, then extra vars.
 		vars := map[string]rawVar{}
-		for _, gn := range groups {
-			for k, v := range s.groups[gn].vars {
+		merge := func(m varMap) {
+			for k, v := range m {
 				vars[k] = v
 			}
 		}
-		for k, v := range rh.vars {
-			vars[k] = v
+		for _, gn := range groups {
+			merge(s.groups[gn].vars)
 		}
+		merge(all.dirVars)
+		for _, gn := range groups {
+			if gn != "all" {
+				merge(s.groups[gn].dirVars)
+			}
+		}
+		merge(rh.vars)
+		merge(rh.dirVars)
 		for _, l := range layers {
 			for k, v := range l {
 				vars[k] = v

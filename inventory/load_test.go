@@ -503,3 +503,44 @@ func TestMissingFiles(t *testing.T) {
 		t.Errorf("missing vars file: %v", err)
 	}
 }
+
+func TestGroupVarsAndHostVarsDirs(t *testing.T) {
+	inv := mustLoad(t, "testdata/varsdirs/inventory.ini")
+	cases := []struct {
+		host, name, want string
+	}{
+		{"node1", "x", "inv_node"},  // no group_vars sets x
+		{"node4", "y", "gv_all"},    // group_vars/all beats inventory group vars
+		{"node1", "z", "gv_node"},   // group_vars/<group> beats group_vars/all
+		{"node4", "z", "host_vars"}, // host_vars beats group_vars
+		{"node1", "w", "inline"},    // inventory host vars beat group_vars
+		{"node2", "w", "gv_etcd"},   // group_vars/etcd/ dir, files in name order
+		{"node2", "etcd_data_dir", "/var/lib/etcd-b"},
+		{"node3", "ansible_user", "deploy"},
+	}
+	for _, tc := range cases {
+		if got, _ := inv.Host(tc.host).Var(tc.name); got != tc.want {
+			t.Errorf("%s %s = %q, want %q", tc.host, tc.name, got, tc.want)
+		}
+	}
+	if h := inv.Host("node4"); h.Port != 2204 || h.User != "deploy" {
+		t.Errorf("node4 %+v", h)
+	}
+	if p := inv.Host("node2").VarPos["etcd_data_dir"]; p.File != filepath.Join("testdata/varsdirs/group_vars/etcd/b.yaml") || p.Line != 1 {
+		t.Errorf("etcd_data_dir from %v", p)
+	}
+	if inv.Vars["y"] != "gv_all" {
+		t.Errorf("all-level y = %q", inv.Vars["y"])
+	}
+	if len(inv.Warnings) != 1 || !strings.Contains(inv.Warnings[0], "vault.yml: skipped: encrypted with ansible-vault") {
+		t.Errorf("warnings %q", inv.Warnings)
+	}
+}
+
+func TestBadGroupVarsFile(t *testing.T) {
+	_, err := Load("testdata/badvars/hosts")
+	want := filepath.Join("testdata/badvars/group_vars/etcd.yml") + ":"
+	if err == nil || !strings.HasPrefix(err.Error(), want) || !errors.Is(err, ErrSyntax) {
+		t.Errorf("err = %v, want %s...", err, want)
+	}
+}

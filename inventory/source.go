@@ -28,12 +28,16 @@ type rawGroup struct {
 	childSet map[string]bool
 	parents  []string
 	vars     varMap
+	// dirVars come from group_vars/<name>[.yml] next to the inventory.
+	dirVars varMap
 }
 
 type rawHost struct {
 	name string
 	pos  Pos
 	vars varMap
+	// dirVars come from host_vars/<name>[.yml] next to the inventory.
+	dirVars varMap
 }
 
 type source struct {
