@@ -174,16 +174,30 @@ func run(ctx context.Context, c orchestrator.Conn, what, cmd string) ([]byte, er
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	if res.ExitCode != 0 {
-		msg := strings.TrimSpace(string(res.Stderr))
+		msg := errorLines(res.Stderr)
 		if msg == "" {
-			msg = strings.TrimSpace(string(res.Stdout))
-		}
-		if i := strings.LastIndexByte(msg, '\n'); i >= 0 && len(msg) > 400 {
-			msg = "..." + msg[i+1:]
+			msg = errorLines(res.Stdout)
 		}
 		return nil, fmt.Errorf("%s: exit %d: %s", what, res.ExitCode, msg)
 	}
 	return res.Stdout, nil
+}
+
+// errorLines condenses a failed command's output to one line: etcdctl's JSON
+// log lines are dropped, the rest joined, and the whole capped.
+func errorLines(out []byte) string {
+	var keep []string
+	for _, l := range strings.Split(string(out), "\n") {
+		l = strings.TrimSpace(l)
+		if l != "" && !strings.HasPrefix(l, "{") {
+			keep = append(keep, l)
+		}
+	}
+	msg := strings.Join(keep, "; ")
+	if len(msg) > 500 {
+		msg = msg[:500] + "..."
+	}
+	return msg
 }
 
 // fromMember takes, downloads and files a backup from member m.
