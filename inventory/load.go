@@ -264,10 +264,8 @@ func resolve(s *source, layers []varMap, cluster string) (*Inventory, error) {
 				h.Groups = append(h.Groups, gn)
 			}
 		}
+		// As Ansible: everything before the first dot, even of an IPv4 address.
 		short, _, _ := strings.Cut(hn, ".")
-		if isIPv4(hn) || strings.Contains(hn, ":") {
-			short = hn
-		}
 		hr := newResolver(vars, map[string]string{
 			"inventory_hostname":       hn,
 			"inventory_hostname_short": short,
@@ -319,10 +317,6 @@ func sortedKeys(m map[string]rawVar) []string {
 	sort.Strings(keys)
 	return keys
 }
-
-var reIPv4 = regexp.MustCompile(`^\d{1,3}(\.\d{1,3}){3}$`)
-
-func isIPv4(s string) bool { return reIPv4.MatchString(s) }
 
 func joinHostPort(host string, port int) string {
 	if strings.Contains(host, ":") {
