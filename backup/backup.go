@@ -106,7 +106,7 @@ func Take(ctx context.Context, opts Options) (*Result, error) {
 		dial = *opts.Dial
 	}
 	var skipped []HostError
-	for _, m := range members {
+	for i, m := range members {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
@@ -119,7 +119,9 @@ func Take(ctx context.Context, opts Options) (*Result, error) {
 			return nil, ctx.Err()
 		}
 		he := HostError{Member: m.Name, Host: m.Host.Name, Err: err}
-		opts.Log("skipped %s", he)
+		if i < len(members)-1 {
+			opts.Log("skipped %s; trying the next member", he)
+		}
 		skipped = append(skipped, he)
 	}
 	var b strings.Builder

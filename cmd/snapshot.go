@@ -252,7 +252,11 @@ func printFind(out, errOut io.Writer, r findResult) {
 	case len(r.Matches) == 0:
 		fmt.Fprintf(out, "%s: no live key matches (revision %d)\n", name, r.Revision)
 	default:
-		fmt.Fprintf(out, "%s: %d live keys match (revision %d)\n", name, len(r.Matches), r.Revision)
+		what := "live keys match"
+		if len(r.Matches) == 1 {
+			what = "live key matches"
+		}
+		fmt.Fprintf(out, "%s: %d %s (revision %d)\n", name, len(r.Matches), what, r.Revision)
 		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 		for _, m := range r.Matches {
 			fmt.Fprintf(tw, "  %s\tcreated at %d\tmodified at %d\n", m.Key, m.CreateRevision, m.ModRevision)
