@@ -243,10 +243,16 @@ func chooseToken(req Request, recordDir string) (string, error) {
 	return "etcd-restore-" + time.Now().UTC().Format("20060102T150405Z"), nil
 }
 
+// lastToken is the token of the newest recorded run that changed a host
+// (a refused or failed-in-preflight run left nothing behind to resume).
 func lastToken(recordDir string) (token, run string) {
 	entries, _ := os.ReadDir(recordDir)
 	sort.Slice(entries, func(i, j int) bool { return entries[i].Name() > entries[j].Name() })
 	for _, e := range entries {
+		ev, err := os.ReadFile(filepath.Join(recordDir, e.Name(), "events.jsonl"))
+		if err != nil || !strings.Contains(string(ev), `"status":"changed"`) {
+			continue
+		}
 		if b, err := os.ReadFile(filepath.Join(recordDir, e.Name(), "token")); err == nil {
 			return strings.TrimSpace(string(b)), e.Name()
 		}
