@@ -1,7 +1,6 @@
 package orchestrator
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -210,7 +209,7 @@ func (c *sshConn) Close() error {
 // Run runs cmd through sh as root (see Conn). The command's own exit status is
 // in Result.ExitCode; err is for the transport, the timeout and cancellation.
 func (c *sshConn) Run(ctx context.Context, cmd string) (Result, error) {
-	res, err := c.run(ctx, WrapBecome(c.host, cmd), nil)
+	res, err := c.run(ctx, WrapBecome(c.host, cmd))
 	if err != nil {
 		return res, err
 	}
@@ -220,8 +219,8 @@ func (c *sshConn) Run(ctx context.Context, cmd string) (Result, error) {
 	return res, nil
 }
 
-// run executes the exact command line, with stdin when given.
-func (c *sshConn) run(ctx context.Context, line string, stdin []byte) (Result, error) {
+// run executes the exact command line.
+func (c *sshConn) run(ctx context.Context, line string) (Result, error) {
 	start := time.Now()
 	var res Result
 	if err := ctx.Err(); err != nil {
@@ -232,11 +231,9 @@ func (c *sshConn) run(ctx context.Context, line string, stdin []byte) (Result, e
 		return res, fmt.Errorf("%s: open session: %w", c.label, err)
 	}
 	defer sess.Close()
-	var stdout, stderr bytes.Buffer
+	// Locked: after a cancel the library may still be copying output while we read it.
+	var stdout, stderr lockedBuffer
 	sess.Stdout, sess.Stderr = &stdout, &stderr
-	if stdin != nil {
-		sess.Stdin = bytes.NewReader(stdin)
-	}
 	if err := sess.Start(line); err != nil {
 		return res, fmt.Errorf("%s: start command: %w", c.label, err)
 	}
@@ -315,7 +312,7 @@ func signalNumber(sig string) int {
 
 // checkSudo fails early, with a clear message, when sudo is missing or wants a password.
 func (c *sshConn) checkSudo(ctx context.Context) error {
-	res, err := c.run(ctx, sudoPrefix(c.host)+" true", nil)
+	res, err := c.run(ctx, sudoPrefix(c.host)+" true")
 	if err != nil {
 		return err
 	}
