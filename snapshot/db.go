@@ -107,6 +107,7 @@ func walk(tx *bolt.Tx, r *reclaimer, fn func(rev revision, kv *mvccpb.KeyValue) 
 	if b == nil {
 		return errNoKeyBucket
 	}
+	r.sequential()
 	var kv mvccpb.KeyValue
 	c := b.Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {

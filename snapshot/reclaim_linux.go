@@ -25,6 +25,18 @@ func newReclaimer(db *bolt.DB, fileSize int64) *reclaimer {
 	return &reclaimer{addr: info.Data, length: uintptr((fileSize + page - 1) / page * page)}
 }
 
+// sequential tells the kernel a full scan follows. bbolt maps the file with
+// MADV_RANDOM, which suits its point lookups but disables readahead: a scan
+// of files not yet in the page cache then reads one 4 KiB page at a time.
+// Measured on 10 snapshots of 110 MB, cold: 25.5 s with bbolt's advice,
+// 2.8 s with MADV_SEQUENTIAL (MADV_WILLNEED on the whole mapping did not help).
+func (r *reclaimer) sequential() {
+	if r == nil || r.addr == 0 || r.length == 0 {
+		return
+	}
+	_, _, _ = syscall.Syscall(syscall.SYS_MADVISE, r.addr, r.length, syscall.MADV_SEQUENTIAL)
+}
+
 // read accounts for n bytes read from the mapping.
 func (r *reclaimer) read(n int) {
 	r.pending += n

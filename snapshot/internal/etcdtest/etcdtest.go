@@ -51,6 +51,9 @@ func isExec(p string) bool {
 type Options struct {
 	// QuotaBytes is --quota-backend-bytes (0: etcd's default of 2 GiB).
 	QuotaBytes int64
+	// SnapshotCount is --snapshot-count (0: etcd's default). A low value keeps
+	// etcd's in-memory raft log small while a benchmark writes gigabytes.
+	SnapshotCount int
 	// Log receives etcd's output (nil: discarded).
 	Log io.Writer
 }
@@ -95,6 +98,9 @@ func Start(ctx context.Context, dir string, opt Options) (*Server, error) {
 		}
 		if opt.QuotaBytes > 0 {
 			args = append(args, "--quota-backend-bytes", strconv.FormatInt(opt.QuotaBytes, 10))
+		}
+		if opt.SnapshotCount > 0 {
+			args = append(args, "--snapshot-count", strconv.Itoa(opt.SnapshotCount))
 		}
 		cmd := exec.Command(etcdBin, args...)
 		out := opt.Log
@@ -215,6 +221,17 @@ func (s *Server) Delete(ctx context.Context, key string) (int64, error) {
 // Compact compacts the history up to rev and waits until it is applied to the backend.
 func (s *Server) Compact(ctx context.Context, rev int64) error {
 	return s.call(ctx, "/v3/kv/compaction", map[string]any{"revision": strconv.FormatInt(rev, 10), "physical": true}, nil)
+}
+
+// DBSize is the size of the member's bbolt database as etcd reports it.
+func (s *Server) DBSize(ctx context.Context) (int64, error) {
+	var st struct {
+		DBSize string `json:"dbSize"`
+	}
+	if err := s.call(ctx, "/v3/maintenance/status", map[string]string{}, &st); err != nil {
+		return 0, err
+	}
+	return strconv.ParseInt(st.DBSize, 10, 64)
 }
 
 // SnapshotSave runs `etcdctl snapshot save` into path: the file an operator's
