@@ -1,0 +1,216 @@
+package orchestrator
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/ezrestore/ezrestore/inventory"
+)
+
+// fakeConn records commands; a command containing "fail" exits 1.
+type fakeConn struct {
+	h   *inventory.Host
+	mu  *sync.Mutex
+	log *[]string
+}
+
+func (c fakeConn) Host() *inventory.Host { return c.h }
+func (c fakeConn) Run(ctx context.Context, cmd string) (Result, error) {
+	c.mu.Lock()
+	*c.log = append(*c.log, c.h.Name+": "+cmd)
+	c.mu.Unlock()
+	if strings.Contains(cmd, "fail") {
+		return Result{ExitCode: 1, Stderr: []byte("it failed")}, nil
+	}
+	return Result{}, nil
+}
+func (c fakeConn) Upload(context.Context, string, string, os.FileMode, func(int64)) error { return nil }
+func (c fakeConn) Download(context.Context, string, string, func(int64)) error            { return nil }
+func (c fakeConn) Close() error                                                           { return nil }
+
+type fakeConns map[string]Conn
+
+func (f fakeConns) Get(h string) (Conn, bool) { c, ok := f[h]; return c, ok }
+
+// echoAction runs params.cmd on every host.
+type echoAction struct{}
+
+func (echoAction) Plan(ctx context.Context, env *Env, step *Step, hosts []*inventory.Host) (*StepPlan, error) {
+	cmd, _ := step.Params.String("cmd", "true")
+	sp := &StepPlan{Parallel: true}
+	for _, h := range hosts {
+		sp.Tasks = append(sp.Tasks, &Task{Host: h.Name, Ops: []*Op{{Kind: OpRun, Cmd: cmd + " " + Quote(h.Name), Changes: true}}})
+	}
+	return sp, nil
+}
+
+func init() { RegisterAction("test-echo", echoAction{}) }
+
+func testEnv(t *testing.T, playbook string) (*Env, *[]string) {
+	t.Helper()
+	pb, err := ParsePlaybook([]byte(playbook), "test.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv := &inventory.Inventory{File: "hosts"}
+	for _, h := range []struct{ name, group string }{{"e1", "etcd"}, {"e2", "etcd"}, {"w1", "kube_node"}, {"w2", "kube_node"}} {
+		inv.Hosts = append(inv.Hosts, &inventory.Host{Name: h.name, Groups: []string{h.group}})
+	}
+	log := &[]string{}
+	mu := &sync.Mutex{}
+	conns := fakeConns{}
+	for _, h := range inv.Hosts {
+		conns[h.Name] = fakeConn{h: h, mu: mu, log: log}
+	}
+	return &Env{Inventory: inv, Playbook: pb, Conns: conns, Unreachable: map[string]error{}, Out: &bytes.Buffer{}}, log
+}
+
+const threeSteps = `
+steps:
+  - name: one
+    action: test-echo
+    hosts: [etcd]
+    params: {cmd: first}
+  - name: two
+    action: test-echo
+    hosts: [kube_node]
+    unreachable: skip
+    params: {cmd: second}
+  - name: three
+    action: test-echo
+    hosts: [etcd, kube_node]
+    params: {cmd: third}
+`
+
+func TestRunOrderAndRecap(t *testing.T) {
+	env, log := testEnv(t, threeSteps)
+	plan, err := BuildPlan(context.Background(), env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recap, err := Run(context.Background(), env, plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(*log) != 2+2+4 {
+		t.Fatalf("ran %d commands: %q", len(*log), *log)
+	}
+	// Steps never overlap: every "first" precedes every "second", and so on.
+	last := map[string]int{}
+	for i, l := range *log {
+		last[strings.Fields(l)[1]] = i
+	}
+	for i, l := range *log {
+		w := strings.Fields(l)[1]
+		if w == "second" && i < last["first"] || w == "third" && i < last["second"] {
+			t.Fatalf("steps overlapped: %q", *log)
+		}
+	}
+	if c := recap.Hosts["e1"]; c.Changed != 2 || c.Failed != 0 {
+		t.Fatalf("recap e1 %+v", c)
+	}
+}
+
+func TestUnreachableWorkerSkippedEtcdFatal(t *testing.T) {
+	env, log := testEnv(t, strings.Replace(threeSteps, "hosts: [etcd, kube_node]", "hosts: [etcd]", 1))
+	env.Unreachable["w2"] = errors.New("connection refused")
+	plan, err := BuildPlan(context.Background(), env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recap, err := Run(context.Background(), env, plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if recap.Hosts["w2"].Skipped != 1 {
+		t.Fatalf("w2 should be skipped once: %+v", recap.Hosts["w2"])
+	}
+	for _, l := range *log {
+		if strings.HasPrefix(l, "w2:") {
+			t.Fatalf("ran on unreachable w2: %s", l)
+		}
+	}
+	// An unreachable etcd host stops planning: nothing runs at all.
+	env, log = testEnv(t, threeSteps)
+	env.Unreachable["e2"] = errors.New("no route")
+	if _, err := BuildPlan(context.Background(), env); err == nil || !strings.Contains(err.Error(), "e2") {
+		t.Fatalf("want a planning error naming e2, got %v", err)
+	}
+	if len(*log) != 0 {
+		t.Fatalf("commands ran: %q", *log)
+	}
+}
+
+func TestFailureStopsAfterTheStepAndNamesHost(t *testing.T) {
+	env, log := testEnv(t, strings.Replace(threeSteps, "cmd: second", "cmd: fail", 1))
+	plan, err := BuildPlan(context.Background(), env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Run(context.Background(), env, plan)
+	var se *StepError
+	if !errors.As(err, &se) || se.Step != "two" || !strings.Contains(err.Error(), "host w1") || !strings.Contains(err.Error(), "it failed") {
+		t.Fatalf("want step two failing on w1 and w2, got %v", err)
+	}
+	for _, l := range *log {
+		if strings.Contains(l, "third") {
+			t.Fatalf("a step after the failure ran: %q", *log)
+		}
+	}
+}
+
+func TestFromStepAndInterrupt(t *testing.T) {
+	env, log := testEnv(t, threeSteps)
+	plan, _ := BuildPlan(context.Background(), env)
+	plan.FromStep = "three"
+	if _, err := Run(context.Background(), env, plan); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range *log {
+		if !strings.Contains(l, "third") {
+			t.Fatalf("a step before --from-step ran: %s", l)
+		}
+	}
+	env, log = testEnv(t, threeSteps)
+	plan, _ = BuildPlan(context.Background(), env)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := Run(ctx, env, plan)
+	var ie *InterruptedError
+	if !errors.As(err, &ie) || ie.NextStep != "one" || len(*log) != 0 {
+		t.Fatalf("want a stop before step one, got %v, ran %q", err, *log)
+	}
+}
+
+func TestParsePlaybookErrorsNameLine(t *testing.T) {
+	for _, c := range []struct{ yml, want string }{
+		{"steps:\n  - name: a\n    action: nope\n", "test.yml:2: step \"a\": unknown action \"nope\""},
+		{"steps:\n  - name: a\n    action: test-echo\n  - name: a\n    action: test-echo\n", "test.yml:4: step name \"a\" is used twice"},
+		{"steps: []\n", "no steps"},
+		{"steps:\n  - action: test-echo\n", "test.yml:2: step 1 has no name"},
+		{"steps:\n  - name: a\n    action: test-echo\n    unreachable: maybe\n", "unreachable must be fail or skip"},
+	} {
+		_, err := ParsePlaybook([]byte(c.yml), "test.yml")
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: want %q, got %v", c.yml, c.want, err)
+		}
+	}
+}
+
+func TestPlanTextShowsEveryCommand(t *testing.T) {
+	env, _ := testEnv(t, threeSteps)
+	plan, _ := BuildPlan(context.Background(), env)
+	var b bytes.Buffer
+	plan.WriteText(&b)
+	for _, h := range []string{"e1", "e2", "w1", "w2"} {
+		if !strings.Contains(b.String(), fmt.Sprintf("%s: $ third %s", h, h)) {
+			t.Fatalf("plan lacks the command for %s:\n%s", h, b.String())
+		}
+	}
+}
