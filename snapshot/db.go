@@ -34,10 +34,12 @@ const lockWait = 2 * time.Second
 const reclaimEvery = 32 << 20
 
 // view opens path read-only as a bbolt database, checks that the file holds
-// all the pages the database claims, and runs fn in a read transaction.
+// all the pages the database claims, and runs fn in a read transaction. With
+// scan set (fn will walk the key bucket) the links of the key tree are
+// checked first (see checkTree).
 // Panics inside bbolt (it asserts on corrupt pages) and faults on the mapping
 // become errors that name the file: corrupt input must never crash us.
-func view(path string, fn func(tx *bolt.Tx, r *reclaimer) error) (err error) {
+func view(path string, scan bool, fn func(tx *bolt.Tx, r *reclaimer) error) (err error) {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return err
@@ -79,6 +81,16 @@ func view(path string, fn func(tx *bolt.Tx, r *reclaimer) error) (err error) {
 	}
 	r := newReclaimer(db, fi.Size())
 	defer r.release()
+	if b := tx.Bucket(keyBucket); b != nil && scan {
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := checkTree(f, tx, db.Info().PageSize, b); err != nil {
+			return err
+		}
+	}
 	return fn(tx, r)
 }
 

@@ -24,7 +24,7 @@ type Match struct {
 func Find(path, pattern string) ([]Match, error) {
 	m := NewMatcher(pattern)
 	states := map[string]*keyState{}
-	err := view(path, func(tx *bolt.Tx, r *reclaimer) error {
+	err := view(path, true, func(tx *bolt.Tx, r *reclaimer) error {
 		return walk(tx, r, func(rev revision, kv *mvccpb.KeyValue) error {
 			if m.Match(kv.Key) {
 				track(states, rev, kv)

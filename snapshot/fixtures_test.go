@@ -2,6 +2,7 @@ package snapshot
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -134,4 +135,39 @@ func damaged(t *testing.T, src, name string, edit func(data []byte) []byte) stri
 		t.Fatal(err)
 	}
 	return p
+}
+
+var (
+	treeOnce sync.Once
+	treePath string
+	treeErr  error
+)
+
+// needTree is an etcd snapshot whose key bucket spans many pages (a branch
+// root over leaves), for damage to the tree's links.
+func needTree(t *testing.T) string {
+	t.Helper()
+	needFixtures(t)
+	treeOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		srv, err := etcdtest.Start(ctx, filepath.Join(fixDir, "etcd-tree"), etcdtest.Options{})
+		if err != nil {
+			treeErr = err
+			return
+		}
+		defer srv.Stop()
+		value := []byte(strings.Repeat("v", 2000))
+		for i := 0; i < 60 && treeErr == nil; i++ {
+			_, treeErr = srv.Put(ctx, fmt.Sprintf("/registry/configmaps/default/cm-%03d", i), value)
+		}
+		if treeErr == nil {
+			treePath = filepath.Join(fixDir, "tree.db")
+			treeErr = srv.SnapshotSave(ctx, treePath)
+		}
+	})
+	if treeErr != nil {
+		t.Fatalf("writing a snapshot with etcd: %v", treeErr)
+	}
+	return treePath
 }

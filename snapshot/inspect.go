@@ -68,7 +68,7 @@ func Inspect(path string) (*Info, error) {
 	if hasTrailer {
 		info.HashVerified = &ok
 	}
-	err = view(path, func(tx *bolt.Tx, r *reclaimer) error {
+	err = view(path, true, func(tx *bolt.Tx, r *reclaimer) error {
 		info.DBSize = tx.Size()
 		info.ConsistentIndex, info.CompactRevision = readMeta(tx)
 		rev, err := lastRevision(tx)
@@ -126,7 +126,7 @@ func track(states map[string]*keyState, rev revision, kv *mvccpb.KeyValue) {
 // bucket without scanning the rest.
 func Revision(path string) (int64, error) {
 	var rev int64
-	err := view(path, func(tx *bolt.Tx, _ *reclaimer) error {
+	err := view(path, false, func(tx *bolt.Tx, _ *reclaimer) error {
 		var err error
 		rev, err = lastRevision(tx)
 		return err
