@@ -344,18 +344,42 @@ func TestPreflightFailuresChangeNothing(t *testing.T) {
 	requireHealthy(t, l)
 }
 
-func TestRestoreEtcd36(t *testing.T) {
+// moveWAL gives every member a separate --wal-dir, as some installs do.
+func moveWAL(t *testing.T, l *lab.Lab, walDir string) {
+	for _, h := range l.EtcdHosts() {
+		sh(t, l, h.Address, "systemctl stop etcd && mv /var/lib/etcd/member/wal "+walDir+
+			` && sed -i 's|--data-dir=/var/lib/etcd \\|--data-dir=/var/lib/etcd --wal-dir=`+walDir+` \\|' /etc/systemd/system/etcd.service`+
+			" && grep -q -- --wal-dir= /etc/systemd/system/etcd.service && systemctl daemon-reload")
+	}
+	for _, h := range l.EtcdHosts() {
+		sh(t, l, h.Address, "systemctl start --no-block etcd")
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for !l.EtcdHealth(context.Background()).Healthy {
+		if time.Now().After(deadline) {
+			t.Fatalf("cluster not healthy after moving the WAL:\n%s", l.EtcdHealth(context.Background()))
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+func TestRestoreEtcd36WithWALDir(t *testing.T) {
 	l := labtest.Up(t, lab.Options{Name: "e2e-etcd36", EtcdVersion: "3.6", Nodes: -1})
 	first := l.EtcdHosts()[0].Address
 	seedKeys(t, l)
 	saveSnapshot(t, l, "seed.db")
 	etcdctl(t, l, first, "del /registry/pods/default/net-test3")
+	const wal = "/var/lib/etcd-wal"
+	moveWAL(t, l, wal)
 	out, err := cli(t, l, "plan", l.Opts.Name, "--snapshot", "seed.db")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(out, "etcdutl 3.6") || !strings.Contains(out, "--bump-revision 1000000000 --mark-compacted") {
 		t.Fatalf("3.6 plan should restore with etcdutl and bump the revision")
+	}
+	if !strings.Contains(out, "--wal-dir "+wal+".ezrestore-") || !strings.Contains(out, wal+".before-") {
+		t.Fatalf("plan ignores the unit's --wal-dir")
 	}
 	if _, err := cli(t, l, "restore", l.Opts.Name, "--snapshot", "seed.db", "--yes"); err != nil {
 		t.Fatalf("restore: %v", err)
@@ -368,5 +392,9 @@ func TestRestoreEtcd36(t *testing.T) {
 	}
 	if k := keys(t, l, first); !strings.Contains(k, "net-test3") {
 		t.Fatalf("net-test3 not back: %s", k)
+	}
+	// The new WAL is where the unit wants it; the old one is kept aside whole.
+	for _, h := range l.EtcdHosts() {
+		sh(t, l, h.Address, "ls "+wal+"/*.wal >/dev/null && ls "+wal+".before-*/*.wal >/dev/null && test ! -e /var/lib/etcd/member/wal")
 	}
 }
