@@ -32,7 +32,7 @@ import (
 	"time"
 
 	"github.com/ezrestore/ezrestore/snapshot"
-	"github.com/ezrestore/ezrestore/snapshot/internal/etcdtest"
+	"github.com/ezrestore/ezrestore/internal/etcdtest"
 )
 
 const (
@@ -199,59 +199,15 @@ func heapChild(path string) {
 	json.NewEncoder(os.Stdout).Encode(map[string]int64{"PeakHeap": peak.Load()})
 }
 
-// writer fills an etcd with Kubernetes-like keys and values of a few KB.
+// writer fills an etcd with Kubernetes-like keys and then rewrites some.
 type writer struct {
-	srv *etcdtest.Server
+	*etcdtest.Filler
 	rng *rand.Rand
-	n   int
 }
 
-func value(rng *rand.Rand) []byte {
-	v := make([]byte, 1500+rng.Intn(3000))
-	rng.Read(v)
-	return v
-}
+func value(rng *rand.Rand) []byte { return etcdtest.Value(rng) }
 
-// fill writes new keys with 8 writers until etcd's database reaches size.
-func (w *writer) fill(ctx context.Context, size int64) error {
-	for {
-		got, err := w.srv.DBSize(ctx)
-		if err != nil {
-			return err
-		}
-		if got >= size {
-			return nil
-		}
-		const batch = 2000
-		var wg sync.WaitGroup
-		errs := make(chan error, 8)
-		start := w.n
-		for g := 0; g < 8; g++ {
-			wg.Add(1)
-			go func(g int) {
-				defer wg.Done()
-				rng := rand.New(rand.NewSource(int64(start + g)))
-				for i := g; i < batch; i += 8 {
-					n := start + i
-					key := fmt.Sprintf("/registry/pods/ns-%03d/pod-%07d", n%200, n)
-					if n%5 == 0 {
-						key = fmt.Sprintf("/registry/configmaps/ns-%03d/cm-%07d", n%200, n)
-					}
-					if _, err := w.srv.Put(ctx, key, value(rng)); err != nil {
-						errs <- err
-						return
-					}
-				}
-			}(g)
-		}
-		wg.Wait()
-		close(errs)
-		if err := <-errs; err != nil {
-			return err
-		}
-		w.n += batch
-	}
-}
+func (w *writer) fill(ctx context.Context, size int64) error { return w.Fill(ctx, size) }
 
 func startEtcd(ctx context.Context, work string) (*etcdtest.Server, func(), error) {
 	dir, err := os.MkdirTemp(work, "ezrestore-bench-etcd-")
@@ -279,14 +235,14 @@ func ensureFindSet(ctx context.Context, dir, work string) error {
 		return err
 	}
 	defer stop()
-	w := &writer{srv: srv, rng: rand.New(rand.NewSource(1))}
+	w := &writer{Filler: &etcdtest.Filler{Server: srv}, rng: rand.New(rand.NewSource(1))}
 	if err := w.fill(ctx, findSize); err != nil {
 		return err
 	}
 	t0 := time.Date(2026, 11, 21, 12, 0, 0, 0, time.Local)
 	for i := 0; i < findFiles; i++ {
 		for j := 0; j < 300; j++ {
-			n := w.rng.Intn(w.n)
+			n := w.rng.Intn(w.Written())
 			if _, err := srv.Put(ctx, fmt.Sprintf("/registry/pods/ns-%03d/pod-%07d", n%200, n), value(w.rng)); err != nil {
 				return err
 			}
@@ -324,7 +280,7 @@ func ensureBig(ctx context.Context, path, work string) error {
 		return err
 	}
 	defer stop()
-	w := &writer{srv: srv, rng: rand.New(rand.NewSource(2))}
+	w := &writer{Filler: &etcdtest.Filler{Server: srv}, rng: rand.New(rand.NewSource(2))}
 	if err := w.fill(ctx, bigSize); err != nil {
 		return err
 	}

@@ -1,0 +1,66 @@
+package etcdtest
+
+import (
+	"context"
+	"fmt"
+	"math/rand"
+	"sync"
+)
+
+// Filler writes Kubernetes-like keys (pods and configmaps in 200 namespaces)
+// with random values of a few KB, for benchmarks that need big snapshots.
+type Filler struct {
+	Server *Server
+	n      int
+}
+
+// Value is a random value of 1.5 to 4.5 KB.
+func Value(rng *rand.Rand) []byte {
+	v := make([]byte, 1500+rng.Intn(3000))
+	rng.Read(v)
+	return v
+}
+
+// Written is how many keys Fill has written.
+func (f *Filler) Written() int { return f.n }
+
+// Fill writes new keys with 8 writers until etcd's database reaches size bytes.
+func (f *Filler) Fill(ctx context.Context, size int64) error {
+	for {
+		got, err := f.Server.DBSize(ctx)
+		if err != nil {
+			return err
+		}
+		if got >= size {
+			return nil
+		}
+		const batch = 2000
+		var wg sync.WaitGroup
+		errs := make(chan error, 8)
+		start := f.n
+		for g := 0; g < 8; g++ {
+			wg.Add(1)
+			go func(g int) {
+				defer wg.Done()
+				rng := rand.New(rand.NewSource(int64(start + g)))
+				for i := g; i < batch; i += 8 {
+					n := start + i
+					key := fmt.Sprintf("/registry/pods/ns-%03d/pod-%07d", n%200, n)
+					if n%5 == 0 {
+						key = fmt.Sprintf("/registry/configmaps/ns-%03d/cm-%07d", n%200, n)
+					}
+					if _, err := f.Server.Put(ctx, key, Value(rng)); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}(g)
+		}
+		wg.Wait()
+		close(errs)
+		if err := <-errs; err != nil {
+			return err
+		}
+		f.n += batch
+	}
+}
