@@ -31,8 +31,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/ezrestore/ezrestore/snapshot"
 	"github.com/ezrestore/ezrestore/internal/etcdtest"
+	"github.com/ezrestore/ezrestore/snapshot"
 )
 
 const (
