@@ -128,7 +128,22 @@ func (l *Lab) boot(h Host) error {
 		return err
 	}
 	defer devnull.Close()
-	cmd := exec.Command("systemd-nspawn",
+	// Each host gets a cgroup of its own in every hierarchy systemd tracks
+	// processes in: with --keep-unit, nspawn puts the container's
+	// "payload" below its own cgroup, and on a machine whose PID 1 is not
+	// systemd that is the root, which all hosts would then share (and
+	// each host's systemd would stop the others' services).
+	cgs, err := l.makeCgroups(h)
+	if err != nil {
+		return err
+	}
+	var procs []string
+	for _, cg := range cgs {
+		procs = append(procs, filepath.Join(cg, "cgroup.procs"))
+	}
+	cmd := exec.Command("/bin/sh", "-c",
+		`for p in $EZR_CGROUP_PROCS; do echo $$ > "$p" || exit 1; done; unset EZR_CGROUP_PROCS; exec systemd-nspawn "$@"`,
+		"sh",
 		"--boot", "--register=no", "--keep-unit",
 		"--machine="+h.Machine,
 		"--directory="+l.merged(h),
@@ -139,7 +154,8 @@ func (l *Lab) boot(h Host) error {
 	)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = devnull, logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C", "SYSTEMD_LOG_COLOR=0"}
+	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C", "SYSTEMD_LOG_COLOR=0",
+		"EZR_CGROUP_PROCS=" + strings.Join(procs, " ")}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start systemd-nspawn for %s: %w", h.Machine, err)
 	}
@@ -178,7 +194,8 @@ func isNspawnOf(pid int, machine string) bool {
 		return false
 	}
 	args := strings.Split(string(cmdline), "\x00")
-	if len(args) == 0 || filepath.Base(args[0]) != "systemd-nspawn" {
+	// Until it execs systemd-nspawn, the process is boot's /bin/sh wrapper.
+	if len(args) == 0 || filepath.Base(args[0]) != "systemd-nspawn" && args[0] != "/bin/sh" {
 		return false
 	}
 	for _, a := range args {
@@ -241,18 +258,108 @@ func descendants(pid int) []int {
 // process below it (the container's init with it, which ends its PID
 // namespace). It waits until they are gone.
 func (l *Lab) killHost(h Host) error {
-	pids := nspawnsOf(h.Machine)
-	if len(pids) == 0 {
-		return nil
-	}
 	var all []int
-	for _, p := range pids {
+	for _, p := range nspawnsOf(h.Machine) {
 		all = append(all, descendants(p)...)
 	}
+	all = append(all, l.cgroupPIDs(h)...)
 	for _, p := range all {
 		_ = syscall.Kill(p, syscall.SIGKILL)
 	}
-	return waitGone(h.Machine, all, 10*time.Second)
+	if err := waitGone(h.Machine, all, 10*time.Second); err != nil {
+		return err
+	}
+	return l.removeCgroups(h)
+}
+
+// cgroupHierarchies are the mounted hierarchies systemd tracks processes in:
+// the unified one on a cgroup v2 machine, name=systemd and the unified one
+// on a hybrid v1 machine.
+func cgroupHierarchies() []string {
+	if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err == nil {
+		return []string{"/sys/fs/cgroup"}
+	}
+	var out []string
+	for _, d := range []string{"/sys/fs/cgroup/systemd", "/sys/fs/cgroup/unified"} {
+		if _, err := os.Stat(filepath.Join(d, "cgroup.procs")); err == nil {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+func (l *Lab) cgroupDirs(h Host) []string {
+	var out []string
+	for _, root := range cgroupHierarchies() {
+		out = append(out, filepath.Join(root, "ezrestore-lab", l.Opts.Name, h.Machine))
+	}
+	return out
+}
+
+func (l *Lab) makeCgroups(h Host) ([]string, error) {
+	_ = l.removeCgroups(h) // a previous boot's payload
+	dirs := l.cgroupDirs(h)
+	if len(dirs) == 0 {
+		return nil, fmt.Errorf("no cgroup hierarchy for systemd found under /sys/fs/cgroup")
+	}
+	for _, d := range dirs {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, fmt.Errorf("cgroup for %s: %w", h.Machine, err)
+		}
+	}
+	return dirs, nil
+}
+
+// cgroupPIDs are the processes in the host's cgroups, at any depth.
+func (l *Lab) cgroupPIDs(h Host) []int {
+	var pids []int
+	for _, d := range l.cgroupDirs(h) {
+		_ = filepath.WalkDir(d, func(p string, e os.DirEntry, err error) error {
+			if err != nil || e.IsDir() || e.Name() != "cgroup.procs" {
+				return nil
+			}
+			data, _ := os.ReadFile(p)
+			for _, f := range strings.Fields(string(data)) {
+				if n, err := strconv.Atoi(f); err == nil && n > 0 {
+					pids = append(pids, n)
+				}
+			}
+			return nil
+		})
+	}
+	return pids
+}
+
+// removeCgroups removes the host's cgroups, deepest first, once empty.
+func (l *Lab) removeCgroups(h Host) error {
+	var errs []error
+	for _, d := range l.cgroupDirs(h) {
+		var dirs []string
+		_ = filepath.WalkDir(d, func(p string, e os.DirEntry, err error) error {
+			if err == nil && e.IsDir() {
+				dirs = append(dirs, p)
+			}
+			return nil
+		})
+		sort.Slice(dirs, func(i, j int) bool { return len(dirs[i]) > len(dirs[j]) })
+		for _, dir := range dirs {
+			var err error
+			for i := 0; i < 50; i++ {
+				if err = syscall.Rmdir(dir); err == nil || errors.Is(err, syscall.ENOENT) {
+					err = nil
+					break
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			if err != nil {
+				errs = append(errs, fmt.Errorf("remove cgroup %s: %w", dir, err))
+			}
+		}
+		// The lab's and the lab group's dirs go when they are empty.
+		_ = syscall.Rmdir(filepath.Dir(d))
+		_ = syscall.Rmdir(filepath.Dir(filepath.Dir(d)))
+	}
+	return errors.Join(errs...)
 }
 
 // poweroff asks the host's systemd for an orderly shutdown (systemd-nspawn
