@@ -94,7 +94,9 @@ type MemberStatus struct {
 	RaftIndex uint64
 	Version   string
 	Members   int // size of the member list it reports
-	Err       string
+	// MemberList is the member list it reports, as sorted "name=peerURL".
+	MemberList []string
+	Err        string
 }
 
 // Health is the state of the lab's etcd cluster as every member reports it.
@@ -166,10 +168,11 @@ func (l *Lab) EtcdHealth(ctx context.Context) *Health {
 		<-done
 	}
 	hl := &Health{Members: res}
-	want := map[string]string{}
+	var want []string
 	for _, h := range hosts {
-		want[EtcdMemberName(h.Address)] = "https://" + h.Address + ":2380"
+		want = append(want, EtcdMemberName(h.Address)+"=https://"+h.Address+":2380")
 	}
+	sort.Strings(want)
 	leaders, clusters := map[uint64]bool{}, map[uint64]bool{}
 	for _, m := range res {
 		if m.Err != "" {
@@ -178,8 +181,8 @@ func (l *Lab) EtcdHealth(ctx context.Context) *Health {
 		}
 		leaders[m.Leader] = true
 		clusters[m.ClusterID] = true
-		if m.Members != len(hosts) {
-			hl.Problems = append(hl.Problems, fmt.Sprintf("%s lists %d members, want %d", m.Address, m.Members, len(hosts)))
+		if strings.Join(m.MemberList, " ") != strings.Join(want, " ") {
+			hl.Problems = append(hl.Problems, fmt.Sprintf("%s lists members %v, want %v", m.Address, m.MemberList, want))
 		}
 		if m.Name != "" && m.Name != EtcdMemberName(m.Address) {
 			hl.Problems = append(hl.Problems, fmt.Sprintf("%s is member %s, want %s", m.Address, m.Name, EtcdMemberName(m.Address)))
@@ -229,7 +232,9 @@ func (l *Lab) memberStatus(ctx context.Context, h Host) MemberStatus {
 		if m.ID == ms.MemberID {
 			ms.Name = m.Name
 		}
+		ms.MemberList = append(ms.MemberList, m.Name+"="+strings.Join(m.PeerURLs, ","))
 	}
+	sort.Strings(ms.MemberList)
 	return ms
 }
 

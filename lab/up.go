@@ -379,6 +379,7 @@ func (l *Lab) Down(ctx context.Context) error {
 	if err := l.teardown(); err != nil {
 		return err
 	}
+	_ = os.Remove(labRuntime(l.Opts.Name) + ".lock")
 	l.logf("%s: down", l.Opts.Name)
 	return nil
 }
