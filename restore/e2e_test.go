@@ -398,3 +398,36 @@ func TestRestoreEtcd36WithWALDir(t *testing.T) {
 		sh(t, l, h.Address, "ls "+wal+"/*.wal >/dev/null && ls "+wal+".before-*/*.wal >/dev/null && test ! -e /var/lib/etcd/member/wal")
 	}
 }
+
+// The seed scenario on the other etcd minors the lab can build.
+func TestRestoreOtherEtcdVersions(t *testing.T) {
+	for _, v := range []string{"3.5", "3.7"} {
+		t.Run(v, func(t *testing.T) {
+			l := labtest.Up(t, lab.Options{Name: "e2e-etcd" + strings.ReplaceAll(v, ".", ""), EtcdVersion: v, Nodes: -1})
+			first := l.EtcdHosts()[0].Address
+			seedKeys(t, l)
+			saveSnapshot(t, l, "seed.db")
+			etcdctl(t, l, first, "del /registry/pods/default/net-test3")
+			out, err := cli(t, l, "plan", l.Opts.Name, "--snapshot", "seed.db")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(out, "etcdutl "+v) {
+				t.Fatalf("plan should restore with etcdutl %s", v)
+			}
+			bumped := strings.Contains(out, "--bump-revision 1000000000")
+			if _, err := cli(t, l, "restore", l.Opts.Name, "--snapshot", "seed.db", "--yes"); err != nil {
+				t.Fatalf("restore: %v", err)
+			}
+			h := requireHealthy(t, l)
+			for _, m := range h.Members {
+				if bumped && m.Revision < 1000000000 {
+					t.Errorf("%s: revision %d was not bumped", m.Address, m.Revision)
+				}
+			}
+			if k := keys(t, l, first); !strings.Contains(k, "net-test3") {
+				t.Fatalf("net-test3 not back: %s", k)
+			}
+		})
+	}
+}

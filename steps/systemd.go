@@ -12,7 +12,8 @@ import (
 // state afterwards (a unit with Restart=always stays down only when stopped).
 //
 // Params: state (stopped|started), units (list), no_block (start without
-// waiting for the unit to report ready; etcd members wait for each other).
+// waiting for the unit to report ready; etcd members wait for each other),
+// serial (one host after another instead of all at once).
 type Systemd struct{}
 
 func init() { orchestrator.RegisterAction("systemd", Systemd{}) }
@@ -33,11 +34,18 @@ func (Systemd) Plan(ctx context.Context, env *orchestrator.Env, step *orchestrat
 	if err != nil {
 		return nil, err
 	}
+	serial, err := step.Params.Bool("serial", false)
+	if err != nil {
+		return nil, err
+	}
 	cmd, err := SystemdCommand(state, units, noBlock)
 	if err != nil {
 		return nil, err
 	}
-	sp := &orchestrator.StepPlan{Parallel: true}
+	sp := &orchestrator.StepPlan{Parallel: !serial}
+	if serial {
+		sp.Notes = append(sp.Notes, "one host after another")
+	}
 	for _, h := range hosts {
 		sp.Tasks = append(sp.Tasks, &orchestrator.Task{Host: h.Name, Ops: []*orchestrator.Op{{
 			Kind: orchestrator.OpRun, Cmd: cmd, Changes: true,
