@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"os/exec"
@@ -44,10 +45,24 @@ func (l *Lab) Exec(ctx context.Context, addr, shellCmd string) ([]byte, error) {
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	cmd.WaitDelay = 2 * time.Second
 	if err := cmd.Run(); err != nil {
-		return stdout.Bytes(), fmt.Errorf("%s: %s: %w: %s", addr, shellCmd, err, strings.TrimSpace(stderr.String()))
+		return stdout.Bytes(), &ExecError{Addr: addr, Cmd: shellCmd, Err: err, Stderr: strings.TrimSpace(stderr.String())}
 	}
 	return stdout.Bytes(), nil
 }
+
+// ExecError is a failed Exec: the command's exit status (or ssh's 255 when
+// the host could not be reached) and its stderr.
+type ExecError struct {
+	Addr, Cmd string
+	Err       error
+	Stderr    string
+}
+
+func (e *ExecError) Error() string {
+	return fmt.Sprintf("%s: %s: %v: %s", e.Addr, e.Cmd, e.Err, e.Stderr)
+}
+
+func (e *ExecError) Unwrap() error { return e.Err }
 
 func dialOnce(addr string) error {
 	c, err := net.DialTimeout("tcp", addr, time.Second)
@@ -68,14 +83,31 @@ func EtcdctlArgs(addr string) []string {
 	}
 }
 
-// EtcdctlEnv is the environment etcdctl needs on the host (API v3 on 3.4).
+// EtcdctlEnv is the environment etcdctl needs on the host: ETCDCTL_API=3,
+// which etcdctl 3.4 wants and 3.6+ warns about (harmlessly) on stderr.
 func EtcdctlEnv(addr string) []string { return []string{"ETCDCTL_API=3"} }
 
 // EtcdctlCmd is a shell command line running the host's own etcdctl against
-// its own etcd with TLS; append etcdctl arguments (already quoted).
+// its own etcd with TLS; append etcdctl arguments (already quoted). It works
+// with every etcd version the lab runs; Lab.EtcdctlCmd leaves out the
+// environment the lab's version does not need.
 func EtcdctlCmd(addr string) string {
-	q := make([]string, 0, 6)
-	q = append(q, EtcdctlEnv(addr)...)
+	return etcdctlCmd(EtcdctlEnv(addr), addr)
+}
+
+// EtcdctlEnv is the environment the lab's etcdctl needs on host addr.
+func (l *Lab) EtcdctlEnv(addr string) []string {
+	if strings.HasPrefix(l.EtcdRelease, "3.4") {
+		return EtcdctlEnv(addr)
+	}
+	return nil
+}
+
+// EtcdctlCmd is EtcdctlCmd for the lab's etcd version.
+func (l *Lab) EtcdctlCmd(addr string) string { return etcdctlCmd(l.EtcdctlEnv(addr), addr) }
+
+func etcdctlCmd(env []string, addr string) string {
+	q := append([]string{}, env...)
 	q = append(q, BinDir+"/etcdctl")
 	for _, a := range EtcdctlArgs(addr) {
 		q = append(q, shQuote(a))
@@ -203,10 +235,18 @@ func (l *Lab) memberStatus(ctx context.Context, h Host) MemberStatus {
 	ms := MemberStatus{Address: h.Address}
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	e := EtcdctlCmd(h.Address)
+	e := l.EtcdctlCmd(h.Address)
 	out, err := l.Exec(ctx, h.Address, e+" --command-timeout=3s endpoint status -w json && echo '#####' && "+e+" --command-timeout=3s member list -w json")
 	if err != nil {
-		ms.Err = firstLine(err.Error())
+		var ee *ExecError
+		switch {
+		case !l.Running(h.Address):
+			ms.Err = "host is down"
+		case errors.As(err, &ee):
+			ms.Err = "no answer: " + lastLine(ee.Stderr)
+		default:
+			ms.Err = "no answer: " + lastLine(err.Error())
+		}
 		return ms
 	}
 	parts := strings.SplitN(string(out), "#####", 2)
@@ -238,10 +278,13 @@ func (l *Lab) memberStatus(ctx context.Context, h Host) MemberStatus {
 	return ms
 }
 
-func firstLine(s string) string {
+func lastLine(s string) string {
 	s = strings.TrimSpace(s)
-	if len(s) > 300 {
-		s = s[:300] + "..."
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		s = s[i+1:]
+	}
+	if len(s) > 200 {
+		s = s[:200] + "..."
 	}
 	return s
 }

@@ -17,6 +17,10 @@ import (
 
 // plainSSH runs cmd on addr with the OpenSSH client and nothing but the
 // cluster dir's files: its key, its known_hosts, strict host-key checking.
+func etcdctl(l *lab.Lab, addr, args string) string {
+	return l.EtcdctlCmd(addr) + " --command-timeout=3s " + args
+}
+
 func plainSSH(t *testing.T, l *lab.Lab, user, addr, cmd string) (string, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -28,8 +32,6 @@ func plainSSH(t *testing.T, l *lab.Lab, user, addr, cmd string) (string, error) 
 		user+"@"+addr, cmd).CombinedOutput()
 	return string(out), err
 }
-
-func etcdctl(addr, args string) string { return lab.EtcdctlCmd(addr) + " --command-timeout=3s " + args }
 
 // waitHealthy polls the cluster's health until it is healthy or time runs out.
 func waitHealthy(t *testing.T, l *lab.Lab, timeout time.Duration) {
@@ -85,7 +87,7 @@ func TestLabDefault(t *testing.T) {
 	t.Run("etcd over TLS with each host's etcdctl", func(t *testing.T) {
 		leaders, clusters := map[string]bool{}, map[string]bool{}
 		for _, h := range etcdHosts {
-			out, err := plainSSH(t, l, "root", h.Address, etcdctl(h.Address, "endpoint status -w fields"))
+			out, err := plainSSH(t, l, "root", h.Address, etcdctl(l, h.Address, "endpoint status -w fields"))
 			if err != nil {
 				t.Fatalf("%s: %v\n%s", h.Address, err, out)
 			}
@@ -97,7 +99,7 @@ func TestLabDefault(t *testing.T) {
 			}
 			leaders[fields["Leader"]] = true
 			clusters[fields["ClusterID"]] = true
-			out, err = plainSSH(t, l, "root", h.Address, etcdctl(h.Address, "member list"))
+			out, err = plainSSH(t, l, "root", h.Address, etcdctl(l, h.Address, "member list"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -151,7 +153,7 @@ func TestLabDefault(t *testing.T) {
 
 	// A key written before the failures must survive them.
 	h0 := etcdHosts[0]
-	if out, err := l.Exec(ctx, h0.Address, etcdctl(h0.Address, "put /lab/probe before")); err != nil {
+	if out, err := l.Exec(ctx, h0.Address, etcdctl(l, h0.Address, "put /lab/probe before")); err != nil {
 		t.Fatalf("put: %v %s", err, out)
 	}
 
@@ -168,7 +170,7 @@ func TestLabDefault(t *testing.T) {
 		}
 		var err error
 		for i := 0; i < 20; i++ { // a new leader may need an election
-			if _, err = l.Exec(ctx, a.Address, etcdctl(a.Address, "put /lab/one-down yes")); err == nil {
+			if _, err = l.Exec(ctx, a.Address, etcdctl(l, a.Address, "put /lab/one-down yes")); err == nil {
 				break
 			}
 			time.Sleep(500 * time.Millisecond)
@@ -179,10 +181,10 @@ func TestLabDefault(t *testing.T) {
 		if err := l.Kill(ctx, b.Address); err != nil {
 			t.Fatal(err)
 		}
-		if out, err := l.Exec(ctx, a.Address, etcdctl(a.Address, "put /lab/two-down yes")); err == nil {
+		if out, err := l.Exec(ctx, a.Address, etcdctl(l, a.Address, "put /lab/two-down yes")); err == nil {
 			t.Fatalf("write succeeded with two of three members down: %s", out)
 		}
-		if out, err := l.Exec(ctx, a.Address, etcdctl(a.Address, "endpoint health")); err == nil {
+		if out, err := l.Exec(ctx, a.Address, etcdctl(l, a.Address, "endpoint health")); err == nil {
 			t.Fatalf("endpoint healthy with two of three members down: %s", out)
 		}
 		for _, h := range []lab.Host{b, c} {
@@ -191,7 +193,7 @@ func TestLabDefault(t *testing.T) {
 			}
 		}
 		waitHealthy(t, l, 90*time.Second)
-		out, err := l.Exec(ctx, c.Address, etcdctl(c.Address, "get /lab/probe --print-value-only"))
+		out, err := l.Exec(ctx, c.Address, etcdctl(l, c.Address, "get /lab/probe --print-value-only"))
 		if err != nil || strings.TrimSpace(string(out)) != "before" {
 			t.Fatalf("key lost across the failures: %v %q", err, out)
 		}
@@ -237,7 +239,7 @@ func TestLabEtcd36(t *testing.T) {
 		t.Fatalf("release %q", l.EtcdRelease)
 	}
 	for _, h := range l.EtcdHosts() {
-		out, err := plainSSH(t, l, "root", h.Address, "/opt/kube/bin/etcd --version; /opt/kube/bin/etcdutl version; "+etcdctl(h.Address, "endpoint status -w table"))
+		out, err := plainSSH(t, l, "root", h.Address, "/opt/kube/bin/etcd --version; /opt/kube/bin/etcdutl version; "+etcdctl(l, h.Address, "endpoint status -w table"))
 		if err != nil || !strings.Contains(out, "etcd Version: "+l.EtcdRelease) || !strings.Contains(out, "etcdutl version: "+l.EtcdRelease) {
 			t.Fatalf("%s: %v\n%s", h.Address, err, out)
 		}
