@@ -109,10 +109,16 @@ func EnsureBase(ctx context.Context, out io.Writer) (string, error) {
 	if _, err := exec.LookPath("debootstrap"); err != nil {
 		return "", fmt.Errorf("building the lab's base root filesystem needs debootstrap (apt-get install debootstrap)")
 	}
-	// A leftover without its marker is a build that did not finish.
+	// Leftovers without the marker are builds that did not finish (killed
+	// while holding the lock, which we now hold).
 	_ = os.RemoveAll(dir)
-	tmp := filepath.Join(filepath.Dir(dir), fmt.Sprintf(".tmp-%s-%d", filepath.Base(dir), os.Getpid()))
-	_ = os.RemoveAll(tmp)
+	tmpPrefix := filepath.Join(filepath.Dir(dir), ".tmp-"+filepath.Base(dir)+"-")
+	if old, _ := filepath.Glob(tmpPrefix + "*"); len(old) > 0 {
+		for _, o := range old {
+			_ = os.RemoveAll(o)
+		}
+	}
+	tmp := fmt.Sprintf("%s%d", tmpPrefix, os.Getpid())
 	defer os.RemoveAll(tmp)
 	start := time.Now()
 	logf(out, "base: building %s (debootstrap %s %s, about a minute)", dir, baseSuite, baseVariant)

@@ -218,8 +218,13 @@ func buildEtcd(ctx context.Context, release, dir string) error {
 	if err != nil {
 		return err
 	}
+	// Scratch dirs of builds that were killed (the caller holds the lock).
+	if old, _ := filepath.Glob(dir + ".tmp-*"); len(old) > 0 {
+		for _, o := range old {
+			_ = os.RemoveAll(o)
+		}
+	}
 	tmp := fmt.Sprintf("%s.tmp-%d", dir, os.Getpid())
-	_ = os.RemoveAll(tmp)
 	defer os.RemoveAll(tmp)
 	src := filepath.Join(tmp, "src")
 	for name, data := range etcdbuildFiles {
