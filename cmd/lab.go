@@ -128,10 +128,11 @@ with debootstrap and systemd-nspawn.`,
 			if err != nil {
 				return err
 			}
-			if _, err := l.Host(args[0]); err != nil {
+			h, err := l.Host(args[0])
+			if err != nil {
 				return err
 			}
-			sshArgs := l.SSHArgs(args[0])
+			sshArgs := l.SSHArgs(h.Address)
 			if len(args) == 1 {
 				sshArgs = append([]string{"-t"}, sshArgs...)
 			} else {

@@ -37,11 +37,12 @@ func (l *Lab) SSHArgs(addr string) []string {
 // command's stdout; a non-zero exit or a connection failure is an error that
 // carries stderr.
 func (l *Lab) Exec(ctx context.Context, addr, shellCmd string) ([]byte, error) {
-	if _, err := l.Host(addr); err != nil {
+	h, err := l.Host(addr)
+	if err != nil {
 		return nil, err
 	}
 	var stdout, stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, "ssh", append(l.SSHArgs(addr), "--", shellCmd)...)
+	cmd := exec.CommandContext(ctx, "ssh", append(l.SSHArgs(h.Address), "--", shellCmd)...)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	cmd.WaitDelay = 2 * time.Second
 	if err := cmd.Run(); err != nil {

@@ -28,12 +28,16 @@ func Preflight() error {
 	}
 	for _, t := range []struct{ cmd, pkg string }{
 		{"systemd-nspawn", "systemd-container"},
-		{"debootstrap", "debootstrap"},
 		{"ssh", "openssh-client"},
 		{"chroot", "coreutils"},
 	} {
 		if _, err := exec.LookPath(t.cmd); err != nil {
 			missing = append(missing, fmt.Sprintf("%s (Debian package %s)", t.cmd, t.pkg))
+		}
+	}
+	if !baseDone(BaseDir()) {
+		if _, err := exec.LookPath("debootstrap"); err != nil {
+			missing = append(missing, "debootstrap (Debian package debootstrap) to build the base root filesystem once")
 		}
 	}
 	if len(missing) > 0 {
