@@ -55,6 +55,7 @@ with debootstrap and systemd-nspawn.`,
 	up.Flags().IntVar(&opts.Nodes, "nodes", 2, "worker hosts (0 for none)")
 	up.Flags().BoolVar(&opts.SeparateEtcd, "separate-etcd", false, "run etcd on hosts of its own, not on the masters")
 	up.Flags().IntVar(&opts.Masters, "masters", 2, "masters with --separate-etcd")
+	up.Flags().StringVar(&opts.EtcdWALDir, "etcd-wal-dir", "", "put etcd's WAL in this dir on the hosts (--wal-dir); empty keeps it in the data dir")
 	up.Flags().StringVar(&opts.EtcdVersion, "etcd-version", "3.4", "3.4 (Debian's), or 3.5, 3.6, 3.7 (latest patch, built from the Go module proxy)")
 	up.PreRun = func(cmd *cobra.Command, _ []string) {
 		if !cmd.Flags().Changed("nodes") {

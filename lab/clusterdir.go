@@ -40,13 +40,13 @@ ca_dir="%s"
 	return b.String()
 }
 
-func configYML() string {
+func (l *Lab) configYML() string {
 	return fmt.Sprintf(`# ezrestore lab: the kubeasz config.yml entries that concern etcd.
 # [etcd] data dir
 ETCD_DATA_DIR: "%s"
 # [etcd] separate WAL dir; empty keeps the WAL under the data dir
 ETCD_WAL_DIR: "%s"
-`, EtcdDataDir, EtcdWALDir)
+`, EtcdDataDir, l.Opts.EtcdWALDir)
 }
 
 // labFiles are the files of the cluster dir that the lab makes (and removes on down).
@@ -81,7 +81,7 @@ func (l *Lab) writeClusterDir(s *hostSecrets) error {
 		data []byte
 	}{
 		{d.Hosts(), []byte(l.hostsINI())},
-		{d.Config(), []byte(configYML())},
+		{d.Config(), []byte(l.configYML())},
 		{d.PrivateKey(), s.clientKey.Private},
 		{d.PrivateKey() + ".pub", []byte(s.clientKey.Public + " ezrestore-lab\n")},
 		{d.KnownHosts(), []byte(kh.String())},

@@ -15,7 +15,6 @@ const (
 	BinDir      = "/opt/kube/bin"
 	CADir       = "/etc/kubernetes/ssl"
 	EtcdDataDir = "/var/lib/etcd"
-	EtcdWALDir  = ""
 )
 
 // hostSecrets is what the lab generated for one boot of the lab.
@@ -64,8 +63,8 @@ ExecStart=%[2]s/etcd \
   --initial-cluster-state=new \
   --data-dir=%[1]s \
 `, EtcdDataDir, BinDir, EtcdMemberName(ip), CADir, ip, strings.Join(initial, ","))
-	if EtcdWALDir != "" {
-		fmt.Fprintf(&b, "  --wal-dir=%s \\\n", EtcdWALDir)
+	if l.Opts.EtcdWALDir != "" {
+		fmt.Fprintf(&b, "  --wal-dir=%s \\\n", l.Opts.EtcdWALDir)
 	}
 	b.WriteString(`  --snapshot-count=50000 \
   --auto-compaction-retention=1 \

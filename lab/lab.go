@@ -24,6 +24,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/ezrestore/ezrestore/inventory"
@@ -47,6 +48,10 @@ type Options struct {
 	// EtcdVersion is "" for Debian's etcd 3.4, or "3.5", "3.6", "3.7" for the
 	// latest patch of that minor built from the Go module proxy.
 	EtcdVersion string
+	// EtcdWALDir, when set (an absolute path such as /var/lib/etcd-wal), puts
+	// etcd's WAL there (--wal-dir, config.yml ETCD_WAL_DIR); empty keeps it in
+	// the data dir, as kubeasz does by default.
+	EtcdWALDir string
 	// Out receives progress lines; nil is silent.
 	Out io.Writer `json:"-"`
 }
@@ -123,6 +128,10 @@ func (o *Options) normalize() error {
 		}
 	} else {
 		o.Masters = o.Etcd
+	}
+	if o.EtcdWALDir != "" && (!filepath.IsAbs(o.EtcdWALDir) || filepath.Clean(o.EtcdWALDir) == EtcdDataDir ||
+		strings.HasPrefix(filepath.Clean(o.EtcdWALDir)+"/", EtcdDataDir+"/member/")) {
+		return fmt.Errorf("--etcd-wal-dir %q: an absolute path outside %s/member", o.EtcdWALDir, EtcdDataDir)
 	}
 	switch o.EtcdVersion {
 	case "", "3.4":

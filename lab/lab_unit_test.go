@@ -124,3 +124,23 @@ func TestBaseHashFollowsRecipe(t *testing.T) {
 		t.Fatal("base hash ignores the package list")
 	}
 }
+
+func TestEtcdWALDir(t *testing.T) {
+	o := Options{Name: "x", Base: "/tmp/b", EtcdWALDir: "/var/lib/etcd-wal"}
+	if err := o.normalize(); err != nil {
+		t.Fatal(err)
+	}
+	l := &Lab{Opts: o, Hosts: topology(o)}
+	if u := l.etcdUnit(l.Hosts[0]); !strings.Contains(u, "--wal-dir=/var/lib/etcd-wal \\\n") {
+		t.Errorf("unit lacks --wal-dir:\n%s", u)
+	}
+	if c := l.configYML(); !strings.Contains(c, `ETCD_WAL_DIR: "/var/lib/etcd-wal"`) {
+		t.Errorf("config.yml:\n%s", c)
+	}
+	for _, bad := range []string{"wal", "/var/lib/etcd", "/var/lib/etcd/member/wal"} {
+		o := Options{Name: "x", EtcdWALDir: bad}
+		if err := o.normalize(); err == nil {
+			t.Errorf("WAL dir %q accepted", bad)
+		}
+	}
+}

@@ -179,7 +179,7 @@ func Up(ctx context.Context, opts Options) (*Lab, error) {
 
 func sameShape(a, b Options) bool {
 	return a.Etcd == b.Etcd && a.Nodes == b.Nodes && a.Masters == b.Masters &&
-		a.SeparateEtcd == b.SeparateEtcd && a.EtcdVersion == b.EtcdVersion
+		a.SeparateEtcd == b.SeparateEtcd && a.EtcdVersion == b.EtcdVersion && a.EtcdWALDir == b.EtcdWALDir
 }
 
 // checkAddresses refuses an address block that another lab holds or on
