@@ -270,8 +270,17 @@ func TestRestoreAfterMajorityLoss(t *testing.T) {
 		}
 		sh(t, l, h.Address, "systemctl stop etcd; rm -rf /var/lib/etcd/member")
 	}
-	if _, err := cli(t, l, "restore", l.Opts.Name, "--yes"); err != nil {
+	// A worker is down too: it cannot write to etcd, so it is reported and skipped.
+	worker := l.Nodes()[0].Address
+	if err := l.Kill(ctx, worker); err != nil {
+		t.Fatal(err)
+	}
+	out, err := cli(t, l, "restore", l.Opts.Name, "--yes")
+	if err != nil {
 		t.Fatalf("restore after majority loss: %v", err)
+	}
+	if !strings.Contains(out, "skipped: ["+worker+"] unreachable") {
+		t.Errorf("the dead worker %s should be reported as skipped", worker)
 	}
 	requireHealthy(t, l)
 	for _, h := range etcd {
@@ -341,6 +350,17 @@ func TestPreflightFailuresChangeNothing(t *testing.T) {
 	refuse("missing restore tool", []string{l.Opts.Name, "--snapshot", "good.db"}, "neither etcdutl nor etcdctl")
 	sh(t, l, third, "mv /opt/kube/bin/etcdctl.hidden /opt/kube/bin/etcdctl; mv /usr/bin/etcdctl.hidden /usr/bin/etcdctl 2>/dev/null; true")
 
+	// Through a sudo user (become), the plan works and says so.
+	opsDir := t.TempDir()
+	opsInv := filepath.Join(opsDir, "hosts")
+	os.WriteFile(opsInv, []byte(strings.Replace(string(hosts), "ansible_user=root", "ansible_user=ops\nansible_become=true", 1)), 0o600)
+	os.MkdirAll(filepath.Join(opsDir, "ssh"), 0o700)
+	os.WriteFile(filepath.Join(opsDir, "ssh", "known_hosts"), kh, 0o600)
+	out, err := cli(t, l, "plan", "-i", opsInv, "--snapshot", good)
+	if err != nil || !strings.Contains(out, "ssh as ops, root through sudo") {
+		t.Fatalf("plan as ops with become: %v", err)
+	}
+	requireUnchanged(t, l, before, "plan through sudo")
 	requireHealthy(t, l)
 }
 
