@@ -1,0 +1,92 @@
+package steps
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ezrestore/ezrestore/inventory"
+	"github.com/ezrestore/ezrestore/orchestrator"
+)
+
+// scriptedConn answers etcdctl with a canned member view and journalctl with log lines.
+type scriptedConn struct {
+	h      *inventory.Host
+	status string
+}
+
+func (c scriptedConn) Host() *inventory.Host { return c.h }
+func (c scriptedConn) Run(ctx context.Context, cmd string) (orchestrator.Result, error) {
+	if strings.HasPrefix(cmd, "journalctl") {
+		return orchestrator.Result{Stdout: []byte("etcd[1]: log line from " + c.h.Name + "\n")}, nil
+	}
+	return orchestrator.Result{Stdout: []byte(c.status)}, nil
+}
+func (scriptedConn) Upload(context.Context, string, string, os.FileMode, func(int64)) error {
+	return nil
+}
+func (scriptedConn) Download(context.Context, string, string, func(int64)) error { return nil }
+func (scriptedConn) Close() error                                                { return nil }
+
+type conns map[string]orchestrator.Conn
+
+func (c conns) Get(h string) (orchestrator.Conn, bool) { v, ok := c[h]; return v, ok }
+
+// A data dir restored once and copied: every host is its own leader with the
+// same member ID. The health step must not call that healthy; on timeout it
+// must show each host's etcd log and how to put the old data back.
+func TestHealthTimeoutOnSplitBrainShowsLogsAndPutBack(t *testing.T) {
+	ms := threeMembers()
+	env := &orchestrator.Env{Members: ms, Token: "tok", Out: &strings.Builder{}, Unreachable: map[string]error{},
+		Opts: orchestrator.Options{HealthTimeout: 600 * time.Millisecond}}
+	cs := conns{}
+	for i, m := range ms {
+		// Same member ID everywhere, each its own leader, different raft index.
+		status := fmt.Sprintf(`[{"Endpoint":"x","Status":{"header":{"cluster_id":1,"member_id":42,"revision":4,"raft_term":2},"version":"3.4.23","dbSize":1,"leader":42,"raftIndex":%d,"raftTerm":2}}]
+{"header":{},"members":[{"ID":42,"name":"default","peerURLs":["http://localhost:2380"]}]}`, 10+i)
+		cs[m.Host.Name] = scriptedConn{h: m.Host, status: status}
+		env.SetFact(m.Host.Name, factEtcd, &EtcdFacts{Etcdctl: "/bin/etcdctl", Config: &EtcdConfig{DataDir: "/var/lib/etcd", ClientURLs: m.ClientURL}})
+		env.SetFact(m.Host.Name, FactSetAside, SetAside{Host: m.Host.Name, PutBack: "put-back-on-" + m.Host.Name})
+	}
+	env.Conns = cs
+	t0 := time.Now()
+	_, err := runHealth(context.Background(), env, nil, &orchestrator.Op{Args: map[string]string{"min_revision": "4"}}, nil)
+	if err == nil {
+		t.Fatal("a split brain was taken for healthy")
+	}
+	if d := time.Since(t0); d < 600*time.Millisecond || d > 5*time.Second {
+		t.Fatalf("gave up after %v, want the 600ms timeout", d)
+	}
+	msg := err.Error()
+	for _, want := range []string{"more than one leader", "report member ID 2a", "log line from 10.0.0.2", "put-back-on-10.0.0.3"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("message lacks %q:\n%s", want, msg)
+		}
+	}
+}
+
+// Healthy on the first poll returns at once.
+func TestHealthReturnsWhenHealthy(t *testing.T) {
+	ms := threeMembers()
+	env := &orchestrator.Env{Members: ms, Token: "tok", Unreachable: map[string]error{}, Opts: orchestrator.Options{HealthTimeout: time.Minute}}
+	cs := conns{}
+	ids := []uint64{0xa1, 0xb2, 0xc3}
+	var list []string
+	for i, m := range ms {
+		list = append(list, fmt.Sprintf(`{"ID":%d,"name":%q,"peerURLs":[%q]}`, ids[i], m.Name, m.PeerURL))
+	}
+	for i, m := range ms {
+		status := fmt.Sprintf(`[{"Endpoint":"x","Status":{"header":{"cluster_id":7,"member_id":%d,"revision":9,"raft_term":2},"version":"3.4.23","dbSize":1,"leader":178,"raftIndex":8,"raftTerm":2}}]
+{"header":{},"members":[%s]}`, ids[i], strings.Join(list, ","))
+		cs[m.Host.Name] = scriptedConn{h: m.Host, status: status}
+		env.SetFact(m.Host.Name, factEtcd, &EtcdFacts{Etcdctl: "/bin/etcdctl", Config: &EtcdConfig{ClientURLs: m.ClientURL}})
+	}
+	env.Conns = cs
+	res, err := runHealth(context.Background(), env, nil, &orchestrator.Op{Args: map[string]string{"min_revision": "9"}}, nil)
+	if err != nil || !strings.HasPrefix(res.Message, "healthy") {
+		t.Fatalf("want healthy, got %v %+v", err, res)
+	}
+}
