@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ezrestore/ezrestore/backup"
+	"github.com/ezrestore/ezrestore/orchestrator"
 	"github.com/ezrestore/ezrestore/snapshot"
 )
 
@@ -62,7 +63,7 @@ nothing is written and the command fails, listing each member's reason.`,
 			s := res.Sidecar
 			fmt.Fprintf(out, "backup %s\n", res.Path)
 			fmt.Fprintf(out, "  from %s (etcd %s) at %s\n", s.SourceHost, orUnknown(s.EtcdVersion), snapshot.FormatTime(s.Time))
-			fmt.Fprintf(out, "  revision %d, %d keys, %s, sha256 %s (trailer verified)\n", s.Revision, s.Keys, humanBytes(s.Size), s.SHA256)
+			fmt.Fprintf(out, "  revision %d, %d keys, %s, sha256 %s (trailer verified)\n", s.Revision, s.Keys, orchestrator.HumanBytes(s.Size), s.SHA256)
 			fmt.Fprintf(out, "  %s now copies it\n", snapshot.LatestName)
 			for _, sk := range res.Skipped {
 				fmt.Fprintf(out, "  skipped member %s\n", sk)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ezrestore/ezrestore/orchestrator"
 	"github.com/ezrestore/ezrestore/snapshot"
 )
 
@@ -84,7 +85,7 @@ resource and namespace. Exits 1 when the file is damaged.`,
 func printInfo(w io.Writer, info *snapshot.Info) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "file\t%s\n", info.Path)
-	fmt.Fprintf(tw, "size\t%s (%d bytes)\n", humanBytes(info.Size), info.Size)
+	fmt.Fprintf(tw, "size\t%s (%d bytes)\n", orchestrator.HumanBytes(info.Size), info.Size)
 	fmt.Fprintf(tw, "sha256\t%s\n", info.SHA256)
 	switch {
 	case info.HashVerified == nil:
@@ -130,19 +131,6 @@ func printCounts(w io.Writer, title string, m map[string]int, extra int, extraNa
 		fmt.Fprintf(tw, "\t%d\t  %s\n", extra, extraName)
 	}
 	tw.Flush()
-}
-
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 // findResult is one file's answer in `snapshot find -o json`.
@@ -316,7 +304,7 @@ Exits 1 when a file is damaged.`,
 						}
 					}
 					fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", e.Name, snapshot.FormatTime(e.Time),
-						humanBytes(e.Size), e.Revision, keys, e.Integrity, source)
+						orchestrator.HumanBytes(e.Size), e.Revision, keys, e.Integrity, source)
 				}
 				tw.Flush()
 			}
