@@ -269,7 +269,7 @@ func (l *Lab) waitSSH(ctx context.Context, h Host) error {
 	var lastErr error
 	for {
 		if l.nspawnPID(h) == 0 {
-			return fmt.Errorf("%s %s: systemd-nspawn ended; see %s", h.Address, h.Machine, l.consoleLog(h))
+			return fmt.Errorf("%s %s: systemd-nspawn ended; last console lines (%s):\n%s", h.Address, h.Machine, l.consoleLog(h), consoleTail(l.consoleLog(h), 20))
 		}
 		if err := dialOnce(h.Address + ":22"); err != nil {
 			lastErr = err
@@ -414,4 +414,18 @@ func (l *Lab) teardown() error {
 		l.removeClusterDir()
 	}
 	return nil
+}
+
+// consoleTail is the end of a host's console log, for errors that must stay
+// readable after the lab's state is cleared.
+func consoleTail(path string, lines int) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "  (" + err.Error() + ")"
+	}
+	all := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	if len(all) > lines {
+		all = all[len(all)-lines:]
+	}
+	return "  " + strings.Join(all, "\n  ")
 }
