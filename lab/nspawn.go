@@ -174,10 +174,31 @@ func (l *Lab) nspawnPID(h Host) int {
 	if err != nil || pid <= 0 {
 		return 0
 	}
-	if !isNspawnOf(pid, h.Machine) {
+	if !isNspawnOf(pid, h.Machine) && !midExec(pid) {
 		return 0
 	}
 	return pid
+}
+
+// midExec tells whether pid is boot's wrapper caught while it execs
+// systemd-nspawn: the kernel then shows an empty command line for a moment,
+// which must not be read as the host having died.
+func midExec(pid int) bool {
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil || len(cmdline) > 0 {
+		return false
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	s := string(stat)
+	open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+	if open < 0 || end < open || end+2 >= len(s) || s[end+2] == 'Z' {
+		return false
+	}
+	comm := s[open+1 : end]
+	return comm == "sh" || comm == "systemd-nspawn"
 }
 
 // isNspawnOf tells whether pid is a live systemd-nspawn for machine.

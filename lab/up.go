@@ -268,7 +268,7 @@ func (l *Lab) waitReady(ctx context.Context, timeout time.Duration) error {
 func (l *Lab) waitSSH(ctx context.Context, h Host) error {
 	var lastErr error
 	for {
-		if l.nspawnPID(h) == 0 {
+		if l.nspawnGone(h) {
 			return fmt.Errorf("%s %s: systemd-nspawn ended; last console lines (%s):\n%s", h.Address, h.Machine, l.consoleLog(h), consoleTail(l.consoleLog(h), 20))
 		}
 		if err := dialOnce(h.Address + ":22"); err != nil {
@@ -428,4 +428,16 @@ func consoleTail(path string, lines int) string {
 		all = all[len(all)-lines:]
 	}
 	return "  " + strings.Join(all, "\n  ")
+}
+
+// nspawnGone is true when the host's systemd-nspawn is seen gone three times
+// over 200 ms: one look can land in the instant it execs.
+func (l *Lab) nspawnGone(h Host) bool {
+	for i := 0; i < 3; i++ {
+		if l.nspawnPID(h) != 0 {
+			return false
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return true
 }
