@@ -203,28 +203,24 @@ func playbookGroups(pb *orchestrator.Playbook) []string {
 }
 
 // checkSnapshot resolves --snapshot and checks the file on the bastion:
-// readable, its sha256 trailer (if any) right, its revision readable.
+// readable, its sha256 trailer (if any) right, its revision readable. The
+// catalog reads the file once for both the choice and these checks.
 func checkSnapshot(backupDir, spec string) (*orchestrator.SnapshotRef, error) {
-	path, how, err := snapshot.Resolve(backupDir, spec)
+	e, how, err := snapshot.ResolveChecked(backupDir, spec)
 	if err != nil {
 		return nil, err
 	}
-	fi, err := os.Stat(path)
-	if err != nil {
-		return nil, fmt.Errorf("snapshot: %w", err)
+	switch e.Integrity {
+	case snapshot.IntegrityOK, snapshot.IntegrityNoTrailer:
+	case snapshot.IntegrityHashMismatch:
+		return nil, fmt.Errorf("snapshot %s is damaged: its sha256 trailer does not match its contents (a truncated or altered copy); pick another with `ezrestore snapshots`", e.Path)
+	case snapshot.IntegritySidecarMismatch:
+		return nil, fmt.Errorf("snapshot %s is damaged: its sha256 differs from the one recorded when the backup was taken (%s); pick another with `ezrestore snapshots`", e.Path, snapshot.SidecarPath(e.Path))
+	default:
+		return nil, fmt.Errorf("snapshot %s is not a readable etcd snapshot: %s", e.Path, e.Integrity)
 	}
-	has, ok, sum, err := snapshot.CheckTrailer(path)
-	if err != nil {
-		return nil, fmt.Errorf("snapshot %s: %w", path, err)
-	}
-	if has && !ok {
-		return nil, fmt.Errorf("snapshot %s is damaged: its sha256 trailer does not match its contents (a truncated or altered copy); pick another with `ezrestore snapshots`", path)
-	}
-	rev, err := snapshot.Revision(path)
-	if err != nil {
-		return nil, fmt.Errorf("snapshot %s is not a readable etcd snapshot: %w", path, err)
-	}
-	return &orchestrator.SnapshotRef{Path: path, How: how, Size: fi.Size(), ModTime: fi.ModTime(), SHA256: sum, HasTrailer: has, Revision: rev}, nil
+	return &orchestrator.SnapshotRef{Path: e.Path, How: how, Size: e.Size, ModTime: e.Time, SHA256: e.SHA256,
+		HasTrailer: e.Integrity == snapshot.IntegrityOK, Revision: e.Revision}, nil
 }
 
 // chooseToken: the pinned one; with --from-step the last run's (the staging

@@ -184,20 +184,14 @@ func List(dir string) ([]Entry, error) {
 		if !fi.Mode().IsRegular() {
 			continue
 		}
-		e := Entry{Name: name, Path: filepath.Join(dir, name), Size: fi.Size(), Time: fi.ModTime(), Keys: -1, seq: 1}
-		if t, seq, ok := parseBackupName(name); ok {
-			e.Time, e.seq = t, seq
-		}
-		if side, err := ReadSidecar(e.Path); err == nil && side != nil {
-			e.Meta = side
-			if !side.Time.IsZero() {
-				e.Time = side.Time
+		e, err := entryOf(filepath.Join(dir, name))
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				continue
 			}
-			if name == LatestName {
-				e.CopyOf = side.CopyOf
-			}
+			return nil, err
 		}
-		out = append(out, e)
+		out = append(out, *e)
 	}
 	for i := range out {
 		if out[i].Name == LatestName && out[i].CopyOf != "" {
@@ -312,23 +306,69 @@ func Catalog(backupDir string) ([]Entry, error) {
 // candidate files (newest first) until one is intact, and say which damaged
 // ones they passed over.
 func Resolve(backupDir, spec string) (path string, how string, err error) {
+	path, how, _, err = resolve(backupDir, spec)
+	return path, how, err
+}
+
+// ResolveChecked is Resolve plus the chosen file's entry with its digest,
+// trailer check and revision, so a caller that needs them (a restore's
+// preflight) does not read a file of gigabytes a second time.
+func ResolveChecked(backupDir, spec string) (*Entry, string, error) {
+	path, how, e, err := resolve(backupDir, spec)
+	if err != nil {
+		return nil, "", err
+	}
+	if e == nil {
+		if e, err = entryOf(path); err != nil {
+			return nil, "", err
+		}
+		e.check(false)
+	}
+	return e, how, nil
+}
+
+// entryOf describes one snapshot file as List would, without reading it.
+func entryOf(path string) (*Entry, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	name := filepath.Base(path)
+	e := &Entry{Name: name, Path: path, Size: fi.Size(), Time: fi.ModTime(), Keys: -1, seq: 1}
+	if t, seq, ok := parseBackupName(name); ok {
+		e.Time, e.seq = t, seq
+	}
+	if side, err := ReadSidecar(path); err == nil && side != nil {
+		e.Meta = side
+		if !side.Time.IsZero() {
+			e.Time = side.Time
+		}
+		if name == LatestName {
+			e.CopyOf = side.CopyOf
+		}
+	}
+	return e, nil
+}
+
+// resolve is Resolve; picked is the entry it already checked, if any.
+func resolve(backupDir, spec string) (path, how string, picked *Entry, err error) {
 	switch {
 	case spec == "":
 		p := filepath.Join(backupDir, LatestName)
 		if _, err := os.Stat(p); err != nil {
-			return "", "", fmt.Errorf("no %s in %s (take a backup, or name a snapshot file): %w", LatestName, backupDir, err)
+			return "", "", nil, fmt.Errorf("no %s in %s (take a backup, or name a snapshot file): %w", LatestName, backupDir, err)
 		}
 		how = LatestName + " (kubeasz's copy of the newest backup)"
 		if side, err := ReadSidecar(p); err == nil && side != nil && side.CopyOf != "" {
 			how = fmt.Sprintf("%s, a copy of %s (%s)", LatestName, side.CopyOf, FormatTime(side.Time))
 		}
-		return p, how, nil
+		return p, how, nil, nil
 	case spec == "latest":
 		return pick(backupDir, "latest backup", func(Entry) bool { return true })
 	case strings.HasPrefix(spec, "before:"):
 		t, err := time.Parse(time.RFC3339, strings.TrimPrefix(spec, "before:"))
 		if err != nil {
-			return "", "", fmt.Errorf("--snapshot %q: the time must be RFC 3339, like before:2026-11-21T12:00:00Z: %w", spec, err)
+			return "", "", nil, fmt.Errorf("--snapshot %q: the time must be RFC 3339, like before:2026-11-21T12:00:00Z: %w", spec, err)
 		}
 		return pick(backupDir, "newest backup before "+FormatTime(t), func(e Entry) bool { return e.Time.Before(t) })
 	}
@@ -341,19 +381,19 @@ func Resolve(backupDir, spec string) (path string, how string, err error) {
 		if err == nil && fi.Mode().IsRegular() {
 			abs, err := filepath.Abs(c)
 			if err != nil {
-				return "", "", err
+				return "", "", nil, err
 			}
-			return abs, "file " + abs + " named on the command line", nil
+			return abs, "file " + abs + " named on the command line", nil, nil
 		}
 	}
-	return "", "", fmt.Errorf("snapshot %q: no such file in %s or the working dir (see `ezrestore snapshots`)", spec, backupDir)
+	return "", "", nil, fmt.Errorf("snapshot %q: no such file in %s or the working dir (see `ezrestore snapshots`)", spec, backupDir)
 }
 
 // pick returns the newest intact backup (snapshot.db aside, it is a copy) that keep accepts.
-func pick(backupDir, what string, keep func(Entry) bool) (string, string, error) {
+func pick(backupDir, what string, keep func(Entry) bool) (string, string, *Entry, error) {
 	entries, err := List(backupDir)
 	if err != nil {
-		return "", "", fmt.Errorf("%s: %w", what, err)
+		return "", "", nil, fmt.Errorf("%s: %w", what, err)
 	}
 	var skipped []string
 	considered := 0
@@ -374,12 +414,12 @@ func pick(backupDir, what string, keep func(Entry) bool) (string, string, error)
 		if len(skipped) > 0 {
 			how += "; passed over damaged " + strings.Join(skipped, ", ")
 		}
-		return e.Path, how, nil
+		return e.Path, how, &e, nil
 	}
 	if considered == 0 {
-		return "", "", fmt.Errorf("no %s in %s", what, backupDir)
+		return "", "", nil, fmt.Errorf("no %s in %s", what, backupDir)
 	}
-	return "", "", fmt.Errorf("no intact %s in %s: %s", what, backupDir, strings.Join(skipped, ", "))
+	return "", "", nil, fmt.Errorf("no intact %s in %s: %s", what, backupDir, strings.Join(skipped, ", "))
 }
 
 // FormatTime is how backup times are shown: local time to the minute, with the zone.
