@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"sync"
 	"text/tabwriter"
 
 	"github.com/ezrestore/ezrestore/orchestrator"
@@ -34,34 +33,7 @@ func Status(ctx context.Context, req Request) (*StatusReport, error) {
 	pool, _ := orchestrator.Connect(ctx, hosts, orchestrator.DialOptions{KnownHostsFiles: knownHosts, AcceptNewHostKeys: req.AcceptNewHostKeys}, req.Forks)
 	defer pool.Close()
 	env := &orchestrator.Env{Cluster: name, Inventory: inv, Members: members, Conns: pool, Unreachable: pool.Failed()}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	gatherErr := map[string]error{}
-	for _, h := range hosts {
-		conn, ok := pool.Get(h.Name)
-		if !ok {
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			f, err := steps.GatherEtcd(ctx, conn, h)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				gatherErr[h.Name] = err
-				return
-			}
-			env.SetFact(h.Name, "etcd", f)
-		}()
-	}
-	wg.Wait()
-	st := steps.PollStatus(ctx, env)
-	for i := range st {
-		if err, bad := gatherErr[st[i].Host]; bad {
-			st[i].Error = "reading the etcd unit: " + err.Error()
-		}
-	}
+	st := steps.ClusterStatus(ctx, env)
 	return &StatusReport{Cluster: name, Members: st, Verdict: steps.Evaluate(st, members, 0)}, nil
 }
 

@@ -144,3 +144,35 @@ func statusLines(st []MemberStatus) string {
 	}
 	return b.String()
 }
+
+// ClusterStatus is the health check on its own (`ezrestore status`): it reads
+// each member's unit, read-only and all at once, then asks every member for
+// its own view. A unit that cannot be read is that member's error.
+func ClusterStatus(ctx context.Context, env *orchestrator.Env) []MemberStatus {
+	gatherErr := make([]error, len(env.Members))
+	var wg sync.WaitGroup
+	for i, m := range env.Members {
+		conn, err := env.Conn(m.Host.Name)
+		if err != nil {
+			continue // PollStatus reports it
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f, err := GatherEtcd(ctx, conn, m.Host)
+			if err != nil {
+				gatherErr[i] = err
+				return
+			}
+			env.SetFact(m.Host.Name, factEtcd, f)
+		}()
+	}
+	wg.Wait()
+	st := PollStatus(ctx, env)
+	for i := range st {
+		if gatherErr[i] != nil {
+			st[i].Error = "reading the etcd unit: " + gatherErr[i].Error()
+		}
+	}
+	return st
+}
