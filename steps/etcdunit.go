@@ -86,25 +86,13 @@ func ResolveEtcd(u *Unit, files map[string]string) (*EtcdConfig, error) {
 	if c.User == "" {
 		c.User = "root"
 	}
+	field := map[string]*string{
+		"name": &c.Name, "data-dir": &c.DataDir, "wal-dir": &c.WalDir,
+		"initial-advertise-peer-urls": &c.PeerURL, "advertise-client-urls": &c.ClientURLs,
+		"cert-file": &c.CertFile, "key-file": &c.KeyFile, "trusted-ca-file": &c.TrustedCAFile,
+	}
 	set := func(flag, val, from string) {
-		switch flag {
-		case "name":
-			c.Name = val
-		case "data-dir":
-			c.DataDir = val
-		case "wal-dir":
-			c.WalDir = val
-		case "initial-advertise-peer-urls":
-			c.PeerURL = val
-		case "advertise-client-urls":
-			c.ClientURLs = val
-		case "cert-file":
-			c.CertFile = val
-		case "key-file":
-			c.KeyFile = val
-		case "trusted-ca-file":
-			c.TrustedCAFile = val
-		}
+		*field[flag] = val
 		c.From[flag] = from
 	}
 	cfgFile, ok := flagValue(args, "config-file")

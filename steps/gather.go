@@ -129,39 +129,38 @@ func GatherEtcd(ctx context.Context, conn orchestrator.Conn, h *inventory.Host) 
 	f.Etcdutl, f.EtcdutlVersion = toolLines(s["etcdutl"])
 	f.Etcdctl, f.EtcdctlVersion = toolLines(s["etcdctl"])
 
-	// Second round: the files the unit points at, and the data dir's state.
+	// The files the unit points at, when it has any: the dirs depend on them.
 	needed := unit.NeededFiles()
-	var b strings.Builder
-	for i, path := range needed {
-		fmt.Fprintf(&b, "echo @@file%d; cat -- %s 2>/dev/null || echo @@nofile%d\n", i, orchestrator.Quote(path), i)
-	}
-	if f.Etcdutl != "" {
-		fmt.Fprintf(&b, "echo @@bump; %s snapshot restore --help 2>&1 | grep -c -- --bump-revision || true\n", orchestrator.Quote(f.Etcdutl))
-	}
-	if len(needed) > 0 || f.Etcdutl != "" {
-		res, err = conn.Run(ctx, b.String())
-		if err != nil {
+	files := map[string]string{}
+	if len(needed) > 0 {
+		var b strings.Builder
+		for i, path := range needed {
+			fmt.Fprintf(&b, "echo @@file%d; cat -- %s 2>/dev/null || echo @@nofile%d\n", i, orchestrator.Quote(path), i)
+		}
+		if res, err = conn.Run(ctx, b.String()); err != nil {
 			return nil, err
 		}
-	}
-	s2 := sections(string(res.Stdout))
-	files := map[string]string{}
-	for i, path := range needed {
-		if _, missing := s2[fmt.Sprintf("nofile%d", i)]; !missing {
-			files[path] = s2[fmt.Sprintf("file%d", i)]
+		s2 := sections(string(res.Stdout))
+		for i, path := range needed {
+			if _, missing := s2[fmt.Sprintf("nofile%d", i)]; !missing {
+				files[path] = s2[fmt.Sprintf("file%d", i)]
+			}
 		}
 	}
-	f.BumpRevision = f.Etcdutl != "" && strings.TrimSpace(s2["bump"]) != "" && strings.TrimSpace(s2["bump"]) != "0"
 	if f.Config, err = ResolveEtcd(unit, files); err != nil {
 		return nil, fmt.Errorf("etcd.service: %w", err)
 	}
 
+	// Last round: the data dir's state and what the restore tool can do.
 	c := f.Config
 	var b3 strings.Builder
 	fmt.Fprintf(&b3, "echo @@df; p=%s; while [ ! -e \"$p\" ]; do p=$(dirname \"$p\"); done; df -Pk \"$p\" | tail -n 1\n", orchestrator.Quote(c.DataDir))
 	fmt.Fprintf(&b3, "echo @@member; [ -d %s ] && echo yes || echo no\n", orchestrator.Quote(c.DataDir+"/member"))
 	if c.WalDir != "" {
 		fmt.Fprintf(&b3, "echo @@wal; [ -d %s ] && echo yes || echo no\n", orchestrator.Quote(c.WalDir))
+	}
+	if f.Etcdutl != "" {
+		fmt.Fprintf(&b3, "echo @@bump; %s snapshot restore --help 2>&1 | grep -c -- --bump-revision || true\n", orchestrator.Quote(f.Etcdutl))
 	}
 	res, err = conn.Run(ctx, b3.String())
 	if err != nil {
@@ -175,6 +174,8 @@ func GatherEtcd(ctx context.Context, conn orchestrator.Conn, h *inventory.Host) 
 	}
 	f.MemberDir = strings.TrimSpace(s3["member"]) == "yes"
 	f.WalDir = strings.TrimSpace(s3["wal"]) == "yes"
+	bump := strings.TrimSpace(s3["bump"])
+	f.BumpRevision = bump != "" && bump != "0"
 	return f, nil
 }
 
