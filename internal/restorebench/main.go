@@ -138,9 +138,7 @@ func benchRestore(ctx context.Context, l *lab.Lab, snap string, mib int64) error
 	overhead := total - push - tool - startToHealthy
 	fmt.Printf("\n== restore of a %s snapshot on lab %s (etcd %s)\n", orchestrator.HumanBytes(fi.Size()), l.Opts.Name, l.EtcdRelease)
 	fmt.Printf("  %-30s %8.3fs\n", "connect + preflight + plan", prepared.Seconds())
-	names := make([]string, 0, len(recap.Steps))
 	for _, st := range recap.Steps {
-		names = append(names, st.Name)
 		fmt.Printf("  %-30s %8.3fs\n", st.Name, st.Duration.Seconds())
 	}
 	fmt.Printf("  %-30s %8.3fs (execute %.3fs)\n", "total", total.Seconds(), run.Seconds())
@@ -160,7 +158,6 @@ func benchRestore(ctx context.Context, l *lab.Lab, snap string, mib int64) error
 	}
 	fmt.Printf("  health seen %.3fs after the last member logged it was ready to serve (%s)\n",
 		seen.Sub(ready).Seconds(), ready.Format(time.RFC3339Nano))
-	_ = names
 	return nil
 }
 
