@@ -3,8 +3,8 @@
 //
 // One backup: find a healthy etcd member (the etcd hosts in inventory order;
 // an unreachable or unhealthy one is skipped and reported), run
-// `etcdctl snapshot save` on that host into a private temporary dir with the
-// inventory's TLS files, download the file, check that the download equals the
+// `etcdctl snapshot save` on that host into a private temporary dir, reaching
+// etcd as the member's own unit does (its client URL and TLS files), download the file, check that the download equals the
 // host's file, that etcd's sha256 trailer matches and that the file opens as an
 // etcd database with a revision, then file it as
 // <cluster dir>/backup/snapshot_<YYYYmmddHHMM>.db (0600) with a metadata
@@ -13,7 +13,6 @@ package backup
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -22,15 +21,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ezrestore/ezrestore/cluster"
 	"github.com/ezrestore/ezrestore/inventory"
-	"github.com/ezrestore/ezrestore/orchestrator"
+	"github.com/ezrestore/ezrestore/orchestrator/transport"
 	"github.com/ezrestore/ezrestore/snapshot"
-)
-
-// kubeasz's defaults for the variables that locate etcdctl and its certificates.
-const (
-	DefaultCADir  = "/etc/kubernetes/ssl"
-	DefaultBinDir = "/opt/kube/bin"
+	"github.com/ezrestore/ezrestore/steps"
 )
 
 // cleanupTimeout bounds removing the host's temporary dir, which happens even
@@ -39,11 +34,12 @@ const cleanupTimeout = 30 * time.Second
 
 // Options say what to back up and how.
 type Options struct {
-	Cluster inventory.ClusterDir
+	// Target names the cluster and how to reach its hosts, as for a restore.
+	Target cluster.Selector
+	// Forks bounds how many etcd hosts are connected to at once.
+	Forks int
 	// Keep prunes the oldest backups beyond the newest Keep (0: keep all).
 	Keep int
-	// Dial authenticates hosts; zero value: the cluster dir's ssh/known_hosts and ssh/id_ed25519.
-	Dial *orchestrator.DialOptions
 	// Progress, when set, is called once the snapshot's size is known and
 	// returns the callback Download reports bytes to, and a function to call
 	// when the download ends.
@@ -89,28 +85,32 @@ func Take(ctx context.Context, opts Options) (*Result, error) {
 	if opts.Keep < 0 {
 		return nil, fmt.Errorf("--keep must not be negative, got %d", opts.Keep)
 	}
-	inv, err := inventory.LoadCluster(opts.Cluster)
+	cl, err := cluster.Open(opts.Target)
 	if err != nil {
 		return nil, err
 	}
-	members, err := inv.EtcdMembers()
+	members, err := cl.Inventory.EtcdMembers()
 	if err != nil {
 		return nil, err
 	}
-	dial := orchestrator.DialOptions{
-		KnownHostsFiles: []string{opts.Cluster.KnownHosts()},
-		IdentityFiles:   []string{opts.Cluster.PrivateKey()},
-		ConnectTimeout:  10 * time.Second,
-	}
-	if opts.Dial != nil {
-		dial = *opts.Dial
-	}
+	// Every etcd host at once, the same way a restore connects; then the
+	// members in inventory order until one gives a verified backup.
+	pool := cl.Connect(ctx, cl.Inventory.EtcdHosts(), opts.Forks)
+	defer pool.Close()
+	failed := pool.Failed()
 	var skipped []HostError
 	for i, m := range members {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		res, err := fromMember(ctx, opts, dial, m)
+		var res *Result
+		err, unreachable := failed[m.Host.Name]
+		if unreachable {
+			err = fmt.Errorf("unreachable: %w", err)
+		} else {
+			conn, _ := pool.Get(m.Host.Name)
+			res, err = fromMember(ctx, opts, cl, conn, m)
+		}
 		if err == nil {
 			res.Skipped = skipped
 			return res, nil
@@ -125,7 +125,7 @@ func Take(ctx context.Context, opts Options) (*Result, error) {
 		skipped = append(skipped, he)
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "cluster %s: %v; tried:", opts.Cluster.Name, ErrNoHealthyMember)
+	fmt.Fprintf(&b, "cluster %s: %v; tried:", cl.Name, ErrNoHealthyMember)
 	for _, s := range skipped {
 		fmt.Fprintf(&b, "\n  %s", s)
 	}
@@ -140,37 +140,8 @@ type noMemberError struct {
 func (e *noMemberError) Error() string { return e.msg }
 func (e *noMemberError) Unwrap() error { return ErrNoHealthyMember }
 
-// hostVar is an inventory path variable of h, or def when unset. A value
-// still holding an unresolved {{ }} is an error: guessing a path is worse.
-func hostVar(h *inventory.Host, name, def string) (string, error) {
-	v, ok := h.Var(name)
-	if !ok || v == "" {
-		return def, nil
-	}
-	if strings.Contains(v, "{{") {
-		return "", fmt.Errorf("variable %s of host %s is %q, which refers to an undefined variable", name, h.Name, v)
-	}
-	return v, nil
-}
-
-// etcdctl builds the remote command line running the host's etcdctl (bin_dir's,
-// else the one on PATH) against endpoint with the TLS files in caDir.
-func etcdctl(binDir, caDir, endpoint string, args ...string) string {
-	bin := strings.TrimRight(binDir, "/") + "/etcdctl"
-	ca := strings.TrimRight(caDir, "/")
-	words := []string{
-		"--endpoints=" + endpoint,
-		"--cacert=" + ca + "/ca.pem",
-		"--cert=" + ca + "/etcd.pem",
-		"--key=" + ca + "/etcd-key.pem",
-	}
-	words = append(words, args...)
-	return "E=etcdctl; if [ -x " + orchestrator.Quote(bin) + " ]; then E=" + orchestrator.Quote(bin) + "; fi; " +
-		`ETCDCTL_API=3 "$E" ` + orchestrator.QuoteAll(words...)
-}
-
 // run runs cmd and turns a non-zero exit into an error with its stderr.
-func run(ctx context.Context, c orchestrator.Conn, what, cmd string) ([]byte, error) {
+func run(ctx context.Context, c transport.Conn, what, cmd string) ([]byte, error) {
 	res, err := c.Run(ctx, cmd)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
@@ -202,30 +173,24 @@ func errorLines(out []byte) string {
 	return msg
 }
 
-// fromMember takes, downloads and files a backup from member m.
-func fromMember(ctx context.Context, opts Options, dial orchestrator.DialOptions, m inventory.EtcdMember) (*Result, error) {
-	caDir, err := hostVar(m.Host, "ca_dir", DefaultCADir)
+// fromMember takes, downloads and files a backup from member m. It reaches
+// etcd the way the member's own unit sets it up (steps.GatherEtcd), with the
+// one etcdctl command line and status reader the restore uses.
+func fromMember(ctx context.Context, opts Options, cl *cluster.Cluster, conn transport.Conn, m inventory.EtcdMember) (*Result, error) {
+	facts, err := steps.GatherEtcd(ctx, conn, m.Host)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("reading the etcd unit: %w", err)
 	}
-	binDir, err := hostVar(m.Host, "bin_dir", DefaultBinDir)
-	if err != nil {
-		return nil, err
+	if facts.Etcdctl == "" {
+		return nil, errors.New("no etcdctl in bin_dir or PATH")
 	}
-	conn, err := orchestrator.Dial(ctx, m.Host, dial)
-	if err != nil {
-		return nil, fmt.Errorf("unreachable: %w", err)
-	}
-	defer conn.Close()
-
+	client := steps.ClientFor(facts)
 	// A member that cannot serve a quorum read is not one to back up from.
-	if _, err := run(ctx, conn, "etcd health", etcdctl(binDir, caDir, m.ClientURL, "endpoint", "health")); err != nil {
+	if _, err := run(ctx, conn, "etcd health", client.Cmd("--dial-timeout=2s", "--command-timeout=5s", "endpoint", "health")); err != nil {
 		return nil, err
 	}
-	version := ""
-	if out, err := run(ctx, conn, "etcd status", etcdctl(binDir, caDir, m.ClientURL, "endpoint", "status", "-w", "json")); err == nil {
-		version = parseVersion(out)
-	}
+	st := steps.QueryMember(ctx, conn, m.Host.Name, client)
+	version := st.Version
 
 	out, err := run(ctx, conn, "make a private temporary dir", "umask 077 && mktemp -d /tmp/ezrestore-backup.XXXXXXXX")
 	if err != nil {
@@ -238,17 +203,17 @@ func fromMember(ctx context.Context, opts Options, dial orchestrator.DialOptions
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 		defer cancel()
-		if _, err := run(cctx, conn, "remove "+tmpDir, "rm -rf -- "+orchestrator.Quote(tmpDir)); err != nil {
+		if _, err := run(cctx, conn, "remove "+tmpDir, "rm -rf -- "+transport.Quote(tmpDir)); err != nil {
 			opts.Log("warning: %s: %v", m.Host.Name, err)
 		}
 	}()
 	remote := tmpDir + "/snapshot.db"
 	taken := opts.Now()
 	opts.Log("taking a snapshot on %s (%s)", m.Host.Name, m.Name)
-	if _, err := run(ctx, conn, "etcdctl snapshot save", etcdctl(binDir, caDir, m.ClientURL, "snapshot", "save", remote)); err != nil {
+	if _, err := run(ctx, conn, "etcdctl snapshot save", client.Cmd("snapshot", "save", remote)); err != nil {
 		return nil, err
 	}
-	out, err = run(ctx, conn, "size of the snapshot", "stat -c %s -- "+orchestrator.Quote(remote))
+	out, err = run(ctx, conn, "size of the snapshot", "stat -c %s -- "+transport.Quote(remote))
 	if err != nil {
 		return nil, err
 	}
@@ -256,12 +221,12 @@ func fromMember(ctx context.Context, opts Options, dial orchestrator.DialOptions
 	if err != nil {
 		return nil, fmt.Errorf("size of the snapshot: %q", out)
 	}
-	remoteSum, err := orchestrator.RemoteSha256(ctx, conn, remote)
+	remoteSum, err := transport.RemoteSha256(ctx, conn, remote)
 	if err != nil {
 		return nil, err
 	}
 
-	backupDir := opts.Cluster.BackupDir()
+	backupDir := cl.BackupDir
 	if err := os.MkdirAll(backupDir, 0o700); err != nil {
 		return nil, err
 	}
@@ -295,7 +260,7 @@ func fromMember(ctx context.Context, opts Options, dial orchestrator.DialOptions
 		SHA256:      info.SHA256,
 		Size:        info.Size,
 		Time:        taken.UTC().Truncate(time.Second),
-		Cluster:     opts.Cluster.Name,
+		Cluster:     cl.Name,
 	}
 	if err := snapshot.WriteSidecar(path, &side); err != nil {
 		return nil, fmt.Errorf("backup %s is filed but its sidecar is not: %w", path, err)
@@ -331,17 +296,4 @@ func verify(local, remoteSum string) (*snapshot.Info, error) {
 		return nil, errors.New("snapshot has no revision")
 	}
 	return info, nil
-}
-
-// parseVersion reads the server version from `etcdctl endpoint status -w json`.
-func parseVersion(out []byte) string {
-	var st []struct {
-		Status struct {
-			Version string `json:"version"`
-		} `json:"Status"`
-	}
-	if json.Unmarshal(out, &st) != nil || len(st) == 0 {
-		return ""
-	}
-	return st[0].Status.Version
 }

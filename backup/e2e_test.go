@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ezrestore/ezrestore/cluster"
 	"github.com/ezrestore/ezrestore/lab"
 	"github.com/ezrestore/ezrestore/lab/labtest"
 	"github.com/ezrestore/ezrestore/snapshot"
@@ -38,7 +39,7 @@ func TestBackupOnLab(t *testing.T) {
 	logf := func(f string, a ...any) { t.Logf(f, a...) }
 	etcdctl(etcd[0].Address, "put", "/registry/pods/default/net-test3", "pod")
 
-	first, err := Take(ctx, Options{Cluster: l.Dir, Log: logf})
+	first, err := Take(ctx, Options{Target: labTarget(l), Log: logf})
 	if err != nil {
 		t.Fatalf("backup with every member up: %v", err)
 	}
@@ -55,7 +56,7 @@ func TestBackupOnLab(t *testing.T) {
 	if err := l.Kill(ctx, etcd[0].Address); err != nil {
 		t.Fatal(err)
 	}
-	second, err := Take(ctx, Options{Cluster: l.Dir, Log: logf})
+	second, err := Take(ctx, Options{Target: labTarget(l), Log: logf})
 	if err != nil {
 		t.Fatalf("backup with %s down: %v", etcd[0].Address, err)
 	}
@@ -92,7 +93,7 @@ func TestBackupOnLab(t *testing.T) {
 	}
 
 	// --keep 2 removes the first, keeps the new one and the second.
-	third, err := Take(ctx, Options{Cluster: l.Dir, Keep: 2, Log: logf})
+	third, err := Take(ctx, Options{Target: labTarget(l), Keep: 2, Log: logf})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +109,7 @@ func TestBackupOnLab(t *testing.T) {
 		if err := l.Kill(ctx, h.Address); err != nil {
 			t.Fatal(err)
 		}
-		res, err := Take(ctx, Options{Cluster: l.Dir, Log: logf})
+		res, err := Take(ctx, Options{Target: labTarget(l), Log: logf})
 		if err == nil || !errors.Is(err, ErrNoHealthyMember) {
 			t.Fatalf("backup with %d members down = %v, %v", i+2, res, err)
 		}
@@ -181,4 +182,9 @@ func dirList(t *testing.T, dir string) string {
 		b.WriteString(de.Name() + " " + fi.ModTime().String() + "\n")
 	}
 	return b.String()
+}
+
+// labTarget names the lab's cluster as an operator would: base dir and name.
+func labTarget(l *lab.Lab) cluster.Selector {
+	return cluster.Selector{Base: l.Dir.Base, Cluster: l.Dir.Name}
 }

@@ -16,13 +16,12 @@ import (
 	"github.com/ezrestore/ezrestore/snapshot"
 )
 
-func init() { register(newBackupCmd) }
-
 func newBackupCmd(g *Globals) *cobra.Command {
+	t := &targetFlags{}
 	var keep int
 	var output string
 	c := &cobra.Command{
-		Use:   "backup CLUSTER",
+		Use:   "backup [CLUSTER]",
 		Short: "Take a verified etcd backup into the cluster's backup dir",
 		Long: `Takes an etcd snapshot from the first healthy member of the cluster's etcd
 group (unreachable or unhealthy members are skipped and reported), over SSH
@@ -38,14 +37,19 @@ minute gets the suffix -2, -3, ...; nothing is ever overwritten. --keep N
 removes the oldest snapshot_<time>.db files beyond the newest N, never the
 newest nor the one snapshot.db copies. With no healthy member reachable
 nothing is written and the command fails, listing each member's reason.`,
-		Args: cobra.ExactArgs(1),
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkOutput(output); err != nil {
 				return err
 			}
+			sel, err := t.selector(g, args)
+			if err != nil {
+				return err
+			}
 			errOut := cmd.ErrOrStderr()
 			res, err := backup.Take(cmd.Context(), backup.Options{
-				Cluster:  g.ClusterDir(args[0]),
+				Target:   sel,
+				Forks:    t.forks,
 				Keep:     keep,
 				Log:      func(f string, a ...any) { fmt.Fprintf(errOut, f+"\n", a...) },
 				Progress: downloadProgress,
@@ -74,6 +78,7 @@ nothing is written and the command fails, listing each member's reason.`,
 			return err
 		},
 	}
+	t.add(c)
 	c.Flags().IntVar(&keep, "keep", 0, "keep only the newest N backups (0: keep all)")
 	c.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
 	return c

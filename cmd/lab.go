@@ -12,8 +12,6 @@ import (
 	"github.com/ezrestore/ezrestore/lab"
 )
 
-func init() { register(newLabCmd) }
-
 func newLabCmd(g *Globals) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "lab",

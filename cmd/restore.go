@@ -11,19 +11,17 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/ezrestore/ezrestore/cluster"
+	"github.com/ezrestore/ezrestore/orchestrator"
 	"github.com/ezrestore/ezrestore/restore"
 )
 
-func init() {
-	register(newRestoreCmd)
-	register(newPlanCmd)
-	register(newStatusCmd)
-}
-
-// targetFlags are how every cluster command finds its inventory and hosts.
+// targetFlags are how every command that reaches hosts finds its inventory
+// and connects: one set of flags, one cluster.Selector.
 type targetFlags struct {
 	inventory         string
 	extraVars         []string
+	identities        []string
 	forks             int
 	acceptNewHostKeys bool
 }
@@ -31,27 +29,28 @@ type targetFlags struct {
 func (t *targetFlags) add(c *cobra.Command) {
 	c.Flags().StringVarP(&t.inventory, "inventory", "i", "", "an Ansible inventory file (INI or YAML) instead of a kubeasz cluster name")
 	c.Flags().StringArrayVarP(&t.extraVars, "extra-vars", "e", nil, "extra variables from a YAML file, as @vars.yml (repeatable)")
-	c.Flags().IntVar(&t.forks, "forks", 20, "hosts worked on at once")
+	c.Flags().StringArrayVar(&t.identities, "private-key", nil, "an SSH private key to offer after the inventory's ansible_ssh_private_key_file (repeatable; Ansible's --private-key)")
+	c.Flags().IntVar(&t.forks, "forks", orchestrator.DefaultForks, "hosts worked on at once")
 	c.Flags().BoolVar(&t.acceptNewHostKeys, "accept-new-host-keys", false, "trust hosts with no recorded key and record it (a changed key is always refused)")
 }
 
-func (t *targetFlags) request(g *Globals, args []string) (restore.Request, error) {
-	req := restore.Request{Base: g.Base, Inventory: t.inventory, Forks: t.forks, AcceptNewHostKeys: t.acceptNewHostKeys}
+func (t *targetFlags) selector(g *Globals, args []string) (cluster.Selector, error) {
+	sel := cluster.Selector{Base: g.Base, Inventory: t.inventory, IdentityFiles: t.identities, AcceptNewHostKeys: t.acceptNewHostKeys}
 	for _, e := range t.extraVars {
 		if !strings.HasPrefix(e, "@") {
-			return req, fmt.Errorf("-e %q: only @file.yml is supported", e)
+			return sel, fmt.Errorf("-e %q: only @file.yml is supported", e)
 		}
-		req.ExtraVars = append(req.ExtraVars, e[1:])
+		sel.ExtraVars = append(sel.ExtraVars, e[1:])
 	}
 	switch {
 	case len(args) == 1 && t.inventory != "":
-		return req, fmt.Errorf("give a cluster name or -i, not both")
+		return sel, fmt.Errorf("give a cluster name or -i, not both")
 	case len(args) == 1:
-		req.Cluster = args[0]
+		sel.Cluster = args[0]
 	case t.inventory == "":
-		return req, fmt.Errorf("name a cluster (a dir under %s/clusters) or pass -i INVENTORY", g.Base)
+		return sel, fmt.Errorf("name a cluster (a dir under %s/clusters) or pass -i INVENTORY", g.Base)
 	}
-	return req, nil
+	return sel, nil
 }
 
 // restoreFlags are shared by restore and plan: plan is restore that stops before its first change.
@@ -76,7 +75,8 @@ func (f *restoreFlags) add(c *cobra.Command) {
 }
 
 func (f *restoreFlags) request(g *Globals, args []string) (restore.Request, error) {
-	req, err := f.targetFlags.request(g, args)
+	sel, err := f.targetFlags.selector(g, args)
+	req := restore.Request{Target: sel, Forks: f.forks}
 	req.Snapshot, req.Playbook, req.Token, req.FromStep = f.snapshot, f.playbook, f.token, f.fromStep
 	req.NoBumpRevision, req.HealthTimeout = f.noBumpRevision, f.healthTimeout
 	return req, err
@@ -167,11 +167,11 @@ func newStatusCmd(g *Globals) *cobra.Command {
 		Short: "Ask every etcd member for its view of the cluster and judge its health",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			req, err := t.request(g, args)
+			sel, err := t.selector(g, args)
 			if err != nil {
 				return err
 			}
-			r, err := restore.Status(c.Context(), req)
+			r, err := restore.Status(c.Context(), sel, t.forks)
 			if err != nil {
 				return err
 			}

@@ -26,12 +26,6 @@ func (g *Globals) ClusterDir(name string) inventory.ClusterDir {
 	return inventory.NewClusterDir(g.Base, name)
 }
 
-// subcommands is filled by the init functions of the files beside this one,
-// so each command lives in its own file and root.go needs no edit to add one.
-var subcommands []func(*Globals) *cobra.Command
-
-func register(f func(*Globals) *cobra.Command) { subcommands = append(subcommands, f) }
-
 // NewRoot builds the command tree.
 func NewRoot() *cobra.Command {
 	g := &Globals{}
@@ -43,9 +37,17 @@ func NewRoot() *cobra.Command {
 	}
 	root.PersistentFlags().StringVar(&g.Base, "base", inventory.DefaultBase(),
 		"kubeasz base dir holding clusters/<name>/ (env EZRESTORE_BASE)")
-	for _, f := range subcommands {
-		root.AddCommand(f(g))
-	}
+	// Every command, listed here once: a command exists because it is named
+	// here, not because its file happens to be linked.
+	root.AddCommand(
+		newStatusCmd(g),
+		newSnapshotsCmd(g),
+		newSnapshotCmd(g),
+		newPlanCmd(g),
+		newRestoreCmd(g),
+		newBackupCmd(g),
+		newLabCmd(g),
+	)
 	return root
 }
 

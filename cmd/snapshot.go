@@ -16,11 +16,6 @@ import (
 	"github.com/ezrestore/ezrestore/snapshot"
 )
 
-func init() {
-	register(newSnapshotCmd)
-	register(newSnapshotsCmd)
-}
-
 func newSnapshotCmd(g *Globals) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "snapshot",

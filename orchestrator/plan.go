@@ -14,26 +14,12 @@ type Plan struct {
 	Inventory string        `json:"inventory"`
 	Playbook  string        `json:"playbook"`
 	RunID     string        `json:"run_id"`
-	Token     string        `json:"initial_cluster_token"`
-	Snapshot  SnapshotRef   `json:"snapshot"`
-	Members   []MemberPlan  `json:"members"`
 	Steps     []*StepPlan   `json:"steps"`
 	Warnings  []string      `json:"warnings,omitempty"`
 	Skipped   []SkippedHost `json:"unreachable_hosts,omitempty"`
 	Created   time.Time     `json:"created"`
 	// FromStep is the first step that runs; earlier ones are shown, not run.
 	FromStep string `json:"from_step,omitempty"`
-}
-
-// MemberPlan is one etcd member as the restore will recreate it.
-type MemberPlan struct {
-	Host    string `json:"host"`
-	Name    string `json:"name"`
-	PeerURL string `json:"peer_url"`
-	// Tool is the restore command found on the host, with its version.
-	Tool string `json:"tool,omitempty"`
-	// Notes are per-member remarks (no --bump-revision here, ...).
-	Notes []string `json:"notes,omitempty"`
 }
 
 // SkippedHost is a host that could not be reached and is left out.
@@ -101,28 +87,10 @@ const (
 	OpUpload = "upload"
 )
 
-// WriteText prints the plan for a person: what runs where, in order.
+// WriteText prints the plan's generic part for a person: unreachable hosts,
+// warnings, and what runs where, in order. The caller prints its own header
+// (the restore's snapshot and members) before it.
 func (p *Plan) WriteText(w io.Writer) {
-	fmt.Fprintf(w, "Restore plan for %s (inventory %s, playbook %s)\n", p.Cluster, p.Inventory, p.Playbook)
-	s := p.Snapshot
-	trailer := "sha256 trailer verified"
-	if !s.HasTrailer {
-		trailer = "no sha256 trailer (a copy of member/snap/db): restored with --skip-hash-check"
-	}
-	fmt.Fprintf(w, "Snapshot: %s\n  %s; %s, %s, revision %d\n  sha256 %s; %s\n",
-		s.Path, s.How, s.ModTime.UTC().Format("2006-01-02 15:04:05 UTC"), HumanBytes(s.Size), s.Revision, s.SHA256, trailer)
-	fmt.Fprintf(w, "Run %s, initial cluster token %s\n", p.RunID, p.Token)
-	fmt.Fprintln(w, "Members after the restore:")
-	for _, m := range p.Members {
-		fmt.Fprintf(w, "  %-22s %-28s on %s", m.Name, m.PeerURL, m.Host)
-		if m.Tool != "" {
-			fmt.Fprintf(w, "  [%s]", m.Tool)
-		}
-		fmt.Fprintln(w)
-		for _, n := range m.Notes {
-			fmt.Fprintf(w, "      note: %s\n", n)
-		}
-	}
 	for _, sk := range p.Skipped {
 		fmt.Fprintf(w, "Unreachable, left out: %s (%s)\n", sk.Host, sk.Reason)
 	}

@@ -81,18 +81,18 @@ func (p Params) Bool(key string, def bool) (bool, error) {
 	return b, nil
 }
 
-// LoadPlaybookFile reads a playbook from a file.
-func LoadPlaybookFile(path string) (*Playbook, error) {
+// LoadPlaybookFile reads a playbook from a file; see ParsePlaybook.
+func LoadPlaybookFile(path string, actions Registry) (*Playbook, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("playbook: %w", err)
 	}
-	return ParsePlaybook(data, path)
+	return ParsePlaybook(data, path, actions)
 }
 
 // ParsePlaybook parses and checks a playbook: every step has a unique name and
-// an action that is registered. Errors name file and line.
-func ParsePlaybook(data []byte, file string) (*Playbook, error) {
+// an action of actions. Errors name file and line.
+func ParsePlaybook(data []byte, file string, actions Registry) (*Playbook, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, fmt.Errorf("%s: %v", file, err)
@@ -128,8 +128,8 @@ func ParsePlaybook(data []byte, file string) (*Playbook, error) {
 			return nil, fmt.Errorf("%s: step name %q is used twice (first at line %d); names must be unique so --from-step can find them", where, s.Name, prev)
 		}
 		seen[s.Name] = s.Line
-		if _, ok := LookupAction(s.Action); !ok {
-			return nil, fmt.Errorf("%s: step %q: unknown action %q (known: %s)", where, s.Name, s.Action, strings.Join(ActionNames(), ", "))
+		if _, ok := actions[s.Action]; !ok {
+			return nil, fmt.Errorf("%s: step %q: unknown action %q (known: %s)", where, s.Name, s.Action, strings.Join(actions.Names(), ", "))
 		}
 		switch s.Unreachable {
 		case "", "fail", "skip":

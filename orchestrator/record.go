@@ -3,6 +3,7 @@ package orchestrator
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,6 +19,9 @@ type Record struct {
 	Dir string
 	mu  sync.Mutex
 	ev  *os.File
+	// err is the first write that failed: --from-step reads this record, so a
+	// run whose record is incomplete says so (Err).
+	err error
 }
 
 // Event is one line of events.jsonl.
@@ -36,7 +40,9 @@ func NewRecord(parent, runID string) (*Record, error) {
 	if err := os.MkdirAll(filepath.Join(dir, "outputs"), 0o700); err != nil {
 		return nil, fmt.Errorf("run record: %w", err)
 	}
-	_ = os.Chmod(parent, 0o700)
+	if err := os.Chmod(parent, 0o700); err != nil {
+		return nil, fmt.Errorf("run record: %w", err)
+	}
 	f, err := os.OpenFile(filepath.Join(dir, "events.jsonl"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("run record: %w", err)
@@ -52,10 +58,30 @@ func (r *Record) Event(e Event) {
 	if e.Time.IsZero() {
 		e.Time = time.Now().UTC()
 	}
-	b, _ := json.Marshal(e)
+	b, err := json.Marshal(e)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	_, _ = r.ev.Write(append(b, '\n'))
+	if err == nil {
+		_, err = r.ev.Write(append(b, '\n'))
+	}
+	r.fail(err)
+}
+
+// fail keeps the first write error; the caller holds mu.
+func (r *Record) fail(err error) {
+	if err != nil && r.err == nil {
+		r.err = fmt.Errorf("run record %s: %w", r.Dir, err)
+	}
+}
+
+// Err is the first write to the record that failed, or nil.
+func (r *Record) Err() error {
+	if r == nil {
+		return nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.err
 }
 
 // WriteFile writes name in the record dir, 0600.
@@ -111,7 +137,10 @@ func (r *Record) Output(stepIndex int, step, host string, op *Op, res OpResult) 
 	if res.Message != "" {
 		fmt.Fprintf(&b, "--- %s\n", res.Message)
 	}
-	_ = r.AppendFile(filepath.Join("outputs", fmt.Sprintf("%02d-%s.log", stepIndex+1, sanitize(host))), []byte(b.String()))
+	err := r.AppendFile(filepath.Join("outputs", fmt.Sprintf("%02d-%s.log", stepIndex+1, sanitize(host))), []byte(b.String()))
+	r.mu.Lock()
+	r.fail(err)
+	r.mu.Unlock()
 }
 
 // Close ends the record.
@@ -129,4 +158,34 @@ func sanitize(s string) string {
 		}
 		return r
 	}, s)
+}
+
+// ReadEvents decodes a record's events.jsonl.
+func ReadEvents(dir string) ([]Event, error) {
+	f, err := os.Open(filepath.Join(dir, "events.jsonl"))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var evs []Event
+	dec := json.NewDecoder(f)
+	for {
+		var e Event
+		if err := dec.Decode(&e); err == io.EOF {
+			return evs, nil
+		} else if err != nil {
+			return evs, fmt.Errorf("%s: %w", f.Name(), err)
+		}
+		evs = append(evs, e)
+	}
+}
+
+// Changed is true when the recorded run changed at least one host.
+func Changed(events []Event) bool {
+	for _, e := range events {
+		if e.Status == "changed" {
+			return true
+		}
+	}
+	return false
 }

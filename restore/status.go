@@ -7,6 +7,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/ezrestore/ezrestore/cluster"
 	"github.com/ezrestore/ezrestore/orchestrator"
 	"github.com/ezrestore/ezrestore/steps"
 )
@@ -20,21 +21,20 @@ type StatusReport struct {
 
 // Status connects to the etcd hosts, reads their units (read-only) and asks
 // every member for its own view of the cluster.
-func Status(ctx context.Context, req Request) (*StatusReport, error) {
-	inv, name, _, _, knownHosts, err := loadInventory(req)
+func Status(ctx context.Context, target cluster.Selector, forks int) (*StatusReport, error) {
+	cl, err := cluster.Open(target)
 	if err != nil {
 		return nil, err
 	}
-	members, err := inv.EtcdMembers()
+	members, err := cl.Inventory.EtcdMembers()
 	if err != nil {
 		return nil, err
 	}
-	hosts := inv.EtcdHosts()
-	pool, _ := orchestrator.Connect(ctx, hosts, orchestrator.DialOptions{KnownHostsFiles: knownHosts, AcceptNewHostKeys: req.AcceptNewHostKeys}, req.Forks)
+	pool := cl.Connect(ctx, cl.Inventory.EtcdHosts(), forks)
 	defer pool.Close()
-	env := &orchestrator.Env{Cluster: name, Inventory: inv, Members: members, Conns: pool, Unreachable: pool.Failed()}
-	st := steps.ClusterStatus(ctx, env)
-	return &StatusReport{Cluster: name, Members: st, Verdict: steps.Evaluate(st, members, 0)}, nil
+	env := &orchestrator.Env{Cluster: cl.Name, Inventory: cl.Inventory, Conns: pool, Unreachable: pool.Failed(), Forks: forks}
+	st := steps.ClusterStatus(ctx, env, members)
+	return &StatusReport{Cluster: cl.Name, Members: st, Verdict: steps.Evaluate(st, members, 0)}, nil
 }
 
 // WriteTable prints one row per member and the verdict.

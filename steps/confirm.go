@@ -7,41 +7,37 @@ import (
 
 	"github.com/ezrestore/ezrestore/inventory"
 	"github.com/ezrestore/ezrestore/orchestrator"
+	"github.com/ezrestore/ezrestore/orchestrator/transport"
 )
 
 // Confirm asks the operator to type "yes" before the first change, unless
 // --yes was given. With no terminal and no --yes it refuses.
-type Confirm struct{}
+type Confirm struct{ r *Restore }
 
 const opConfirm = "confirm"
 
-func init() {
-	orchestrator.RegisterAction("confirm", Confirm{})
-	orchestrator.RegisterExecutor(opConfirm, runConfirm)
-}
-
-func (Confirm) Plan(ctx context.Context, env *orchestrator.Env, step *orchestrator.Step, hosts []*inventory.Host) (*orchestrator.StepPlan, error) {
+func (c *Confirm) Plan(ctx context.Context, env *orchestrator.Env, step *orchestrator.Step, hosts []*inventory.Host) (*orchestrator.StepPlan, error) {
 	desc := "ask the operator to type yes"
-	if env.Opts.Yes {
+	if c.r.Yes {
 		desc = "confirmed in advance by --yes"
 	}
 	return &orchestrator.StepPlan{ReadOnly: true, Tasks: []*orchestrator.Task{{Ops: []*orchestrator.Op{{Kind: opConfirm, Desc: desc}}}}}, nil
 }
 
-func runConfirm(ctx context.Context, env *orchestrator.Env, t *orchestrator.Task, op *orchestrator.Op, _ orchestrator.Conn) (orchestrator.OpResult, error) {
-	if env.Opts.Yes {
+func (c *Confirm) Exec(ctx context.Context, env *orchestrator.Env, t *orchestrator.Task, op *orchestrator.Op, _ transport.Conn) (orchestrator.OpResult, error) {
+	if c.r.Yes {
 		return orchestrator.OpResult{Message: "--yes given"}, nil
 	}
-	if env.Opts.Confirm == nil {
+	if c.r.Confirm == nil {
 		return orchestrator.OpResult{}, fmt.Errorf("no terminal to ask on: run `ezrestore plan` to review, then restore with --yes")
 	}
 	var hosts []string
-	for _, m := range env.Members {
+	for _, m := range c.r.Members {
 		hosts = append(hosts, m.Host.Name)
 	}
 	summary := fmt.Sprintf("This stops Kubernetes and etcd, sets aside the etcd data on %s and restores %s (revision %d) everywhere.",
-		strings.Join(hosts, ", "), env.Snapshot.Path, env.Snapshot.Revision)
-	ok, err := env.Opts.Confirm(summary)
+		strings.Join(hosts, ", "), c.r.Snapshot.Path, c.r.Snapshot.Revision)
+	ok, err := c.r.Confirm(summary)
 	if err != nil {
 		return orchestrator.OpResult{}, err
 	}

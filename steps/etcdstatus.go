@@ -9,7 +9,7 @@ import (
 	"strings"
 
 	"github.com/ezrestore/ezrestore/inventory"
-	"github.com/ezrestore/ezrestore/orchestrator"
+	"github.com/ezrestore/ezrestore/orchestrator/transport"
 )
 
 // MemberStatus is one member's own view of the cluster, as its host's
@@ -66,19 +66,25 @@ func ClientFor(f *EtcdFacts) EtcdClient {
 	return EtcdClient{Etcdctl: f.Etcdctl, Endpoint: FirstURL(c.ClientURLs), CACert: c.TrustedCAFile, Cert: c.CertFile, Key: c.KeyFile}
 }
 
-// Command is the shell command that prints endpoint status and member list as JSON.
-func (c EtcdClient) Command() string {
-	base := []string{"--endpoints=" + c.Endpoint, "--dial-timeout=2s", "--command-timeout=3s", "-w", "json"}
+// Cmd is the shell command running the host's etcdctl against this member
+// with args: the one place an etcdctl command line is built.
+func (c EtcdClient) Cmd(args ...string) string {
+	words := []string{c.Etcdctl, "--endpoints=" + c.Endpoint}
 	if strings.HasPrefix(c.Endpoint, "https://") {
 		if c.CACert != "" {
-			base = append(base, "--cacert="+c.CACert)
+			words = append(words, "--cacert="+c.CACert)
 		}
 		if c.Cert != "" {
-			base = append(base, "--cert="+c.Cert, "--key="+c.Key)
+			words = append(words, "--cert="+c.Cert, "--key="+c.Key)
 		}
 	}
-	q := "ETCDCTL_API=3 " + orchestrator.QuoteAll(append([]string{c.Etcdctl}, base...)...)
-	return q + " endpoint status && echo && " + q + " member list"
+	return "ETCDCTL_API=3 " + transport.QuoteAll(append(words, args...)...)
+}
+
+// StatusCommand prints endpoint status and member list as JSON.
+func (c EtcdClient) StatusCommand() string {
+	quick := []string{"--dial-timeout=2s", "--command-timeout=3s", "-w", "json"}
+	return c.Cmd(append(quick, "endpoint", "status")...) + " && echo && " + c.Cmd(append(quick, "member", "list")...)
 }
 
 // statusJSON is etcdctl's `endpoint status -w json` output.
@@ -104,9 +110,9 @@ type memberListJSON struct {
 }
 
 // QueryMember asks one member for its status through its host's etcdctl.
-func QueryMember(ctx context.Context, conn orchestrator.Conn, host string, c EtcdClient) MemberStatus {
+func QueryMember(ctx context.Context, conn transport.Conn, host string, c EtcdClient) MemberStatus {
 	ms := MemberStatus{Host: host, Endpoint: c.Endpoint}
-	res, err := conn.Run(ctx, c.Command())
+	res, err := conn.Run(ctx, c.StatusCommand())
 	if err != nil {
 		ms.Error = err.Error()
 		return ms

@@ -1,6 +1,9 @@
 package steps
 
 import (
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -116,5 +119,35 @@ func TestParseMemberStatus(t *testing.T) {
 	}
 	if err := ParseMemberStatus([]byte("Error: context deadline exceeded"), &ms); err == nil {
 		t.Fatal("garbage accepted")
+	}
+}
+
+// The one etcdctl command line reaches etcdctl with every word intact,
+// whatever the paths and arguments hold.
+func TestEtcdClientCmdWords(t *testing.T) {
+	dir := t.TempDir()
+	tool := filepath.Join(dir, "bin dir's", "etcdctl")
+	if err := os.MkdirAll(filepath.Dir(tool), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	// A stand-in that only prints how it was called: this test is about the shell words.
+	script := "#!/bin/sh\necho \"api=$ETCDCTL_API\"\nfor a in \"$@\"; do echo \"[$a]\"; done\n"
+	if err := os.WriteFile(tool, []byte(script), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	c := EtcdClient{Etcdctl: tool, Endpoint: "https://127.0.0.11:2379", CACert: "/etc/kube ssl/ca.pem", Cert: "/etc/kube ssl/etcd.pem", Key: "/etc/kube ssl/etcd-key.pem"}
+	line := c.Cmd("snapshot", "save", "/tmp/x;$(y)/snapshot.db")
+	out, err := exec.Command("sh", "-c", line).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s: %v: %s", line, err, out)
+	}
+	want := strings.Join([]string{"api=3",
+		"[--endpoints=https://127.0.0.11:2379]",
+		"[--cacert=/etc/kube ssl/ca.pem]",
+		"[--cert=/etc/kube ssl/etcd.pem]",
+		"[--key=/etc/kube ssl/etcd-key.pem]",
+		"[snapshot]", "[save]", "[/tmp/x;$(y)/snapshot.db]"}, "\n") + "\n"
+	if string(out) != want {
+		t.Errorf("got:\n%s\nwant:\n%s", out, want)
 	}
 }

@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"github.com/ezrestore/ezrestore/inventory"
-	"github.com/ezrestore/ezrestore/orchestrator"
+	"github.com/ezrestore/ezrestore/orchestrator/transport"
 )
 
 // EtcdFacts is what preflight learns about one etcd host, read-only.
@@ -34,7 +34,7 @@ type EtcdFacts struct {
 // etcdutl where present; else etcdctl if it still has `snapshot restore` (before 3.6).
 func (f *EtcdFacts) RestoreTool() (string, error) {
 	if f.Etcdutl != "" {
-		return orchestrator.Quote(f.Etcdutl), nil
+		return transport.Quote(f.Etcdutl), nil
 	}
 	if f.Etcdctl == "" {
 		return "", fmt.Errorf("neither etcdutl nor etcdctl was found in bin_dir or PATH")
@@ -42,7 +42,7 @@ func (f *EtcdFacts) RestoreTool() (string, error) {
 	if versionAtLeast(f.EtcdctlVersion, 3, 6) {
 		return "", fmt.Errorf("etcdctl %s has no `snapshot restore` (removed in 3.6) and there is no etcdutl in bin_dir or PATH; install etcdutl %s beside it", f.EtcdctlVersion, f.EtcdctlVersion)
 	}
-	return "ETCDCTL_API=3 " + orchestrator.Quote(f.Etcdctl), nil
+	return "ETCDCTL_API=3 " + transport.Quote(f.Etcdctl), nil
 }
 
 // ToolLabel names the restore tool and version for the plan.
@@ -98,14 +98,14 @@ func binDir(h *inventory.Host) string {
 
 // findToolScript prints "@@<tool>" then the tool's path and version, preferring bin_dir.
 func findToolScript(bin, tool string) string {
-	p := orchestrator.Quote(bin + "/" + tool)
+	p := transport.Quote(bin + "/" + tool)
 	return fmt.Sprintf(`echo @@%[1]s; if [ -x %[2]s ]; then p=%[2]s; else p=$(command -v %[1]s 2>/dev/null || true); fi; if [ -n "$p" ]; then echo "$p"; ETCDCTL_API=3 "$p" version 2>&1 | head -n 2; fi`, tool, p)
 }
 
 // GatherEtcd reads, without changing anything, how etcd is installed and
 // started on a host: the unit (with its environment and config files), the
 // tools and their versions, free space and what the data dir holds.
-func GatherEtcd(ctx context.Context, conn orchestrator.Conn, h *inventory.Host) (*EtcdFacts, error) {
+func GatherEtcd(ctx context.Context, conn transport.Conn, h *inventory.Host) (*EtcdFacts, error) {
 	bin := binDir(h)
 	script := strings.Join([]string{
 		`echo @@unit; systemctl cat etcd.service 2>&1 || echo @@nounit`,
@@ -135,7 +135,7 @@ func GatherEtcd(ctx context.Context, conn orchestrator.Conn, h *inventory.Host) 
 	if len(needed) > 0 {
 		var b strings.Builder
 		for i, path := range needed {
-			fmt.Fprintf(&b, "echo @@file%d; cat -- %s 2>/dev/null || echo @@nofile%d\n", i, orchestrator.Quote(path), i)
+			fmt.Fprintf(&b, "echo @@file%d; cat -- %s 2>/dev/null || echo @@nofile%d\n", i, transport.Quote(path), i)
 		}
 		if res, err = conn.Run(ctx, b.String()); err != nil {
 			return nil, err
@@ -154,13 +154,13 @@ func GatherEtcd(ctx context.Context, conn orchestrator.Conn, h *inventory.Host) 
 	// Last round: the data dir's state and what the restore tool can do.
 	c := f.Config
 	var b3 strings.Builder
-	fmt.Fprintf(&b3, "echo @@df; p=%s; while [ ! -e \"$p\" ]; do p=$(dirname \"$p\"); done; df -Pk \"$p\" | tail -n 1\n", orchestrator.Quote(c.DataDir))
-	fmt.Fprintf(&b3, "echo @@member; [ -d %s ] && echo yes || echo no\n", orchestrator.Quote(c.DataDir+"/member"))
+	fmt.Fprintf(&b3, "echo @@df; p=%s; while [ ! -e \"$p\" ]; do p=$(dirname \"$p\"); done; df -Pk \"$p\" | tail -n 1\n", transport.Quote(c.DataDir))
+	fmt.Fprintf(&b3, "echo @@member; [ -d %s ] && echo yes || echo no\n", transport.Quote(c.DataDir+"/member"))
 	if c.WalDir != "" {
-		fmt.Fprintf(&b3, "echo @@wal; [ -d %s ] && echo yes || echo no\n", orchestrator.Quote(c.WalDir))
+		fmt.Fprintf(&b3, "echo @@wal; [ -d %s ] && echo yes || echo no\n", transport.Quote(c.WalDir))
 	}
 	if f.Etcdutl != "" {
-		fmt.Fprintf(&b3, "echo @@bump; %s snapshot restore --help 2>&1 | grep -c -- --bump-revision || true\n", orchestrator.Quote(f.Etcdutl))
+		fmt.Fprintf(&b3, "echo @@bump; %s snapshot restore --help 2>&1 | grep -c -- --bump-revision || true\n", transport.Quote(f.Etcdutl))
 	}
 	res, err = conn.Run(ctx, b3.String())
 	if err != nil {

@@ -2,14 +2,15 @@ package steps
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/ezrestore/ezrestore/inventory"
 	"github.com/ezrestore/ezrestore/orchestrator"
+	"github.com/ezrestore/ezrestore/orchestrator/fanout"
+	"github.com/ezrestore/ezrestore/orchestrator/transport"
 )
 
 // EtcdHealth waits until the cluster is really healthy: every member answers,
@@ -17,78 +18,82 @@ import (
 // inventory, revision at least the snapshot's. It polls every 250 ms up to
 // --health-timeout. On timeout it prints each failing host's last etcd log
 // lines and the commands that put the old data back.
-type EtcdHealth struct{}
+type EtcdHealth struct{ r *Restore }
 
 const opHealth = "etcd-health"
 
 // PollInterval is the pause between two health rounds.
 const PollInterval = 250 * time.Millisecond
 
-func init() {
-	orchestrator.RegisterAction("etcd-health", EtcdHealth{})
-	orchestrator.RegisterExecutor(opHealth, runHealth)
+// DefaultHealthTimeout bounds the wait when the operator sets none.
+const DefaultHealthTimeout = 120 * time.Second
+
+func (e *EtcdHealth) timeout() time.Duration {
+	if e.r.HealthTimeout > 0 {
+		return e.r.HealthTimeout
+	}
+	return DefaultHealthTimeout
 }
 
-func (EtcdHealth) Plan(ctx context.Context, env *orchestrator.Env, step *orchestrator.Step, hosts []*inventory.Host) (*orchestrator.StepPlan, error) {
-	min := env.Snapshot.Revision
+func (e *EtcdHealth) Plan(ctx context.Context, env *orchestrator.Env, step *orchestrator.Step, hosts []*inventory.Host) (*orchestrator.StepPlan, error) {
 	var cmds []string
 	for _, h := range hosts {
-		f, err := FactsOf(env, h.Name)
+		f, err := e.r.Etcd(h.Name)
 		if err != nil {
 			return nil, err
 		}
-		cmds = append(cmds, h.Name+": "+ClientFor(f).Command())
+		cmds = append(cmds, h.Name+": "+ClientFor(f).StatusCommand())
 	}
 	op := &orchestrator.Op{Kind: opHealth,
 		Desc: fmt.Sprintf("every %v up to %v: all %d members answer, one leader, one cluster ID, member list as in the inventory, revision >= %d",
-			PollInterval, env.Opts.HealthTimeout, len(env.Members), min),
-		Args: map[string]string{"min_revision": strconv.FormatInt(min, 10)},
+			PollInterval, e.timeout(), len(e.r.Members), e.r.Snapshot.Revision),
 	}
 	return &orchestrator.StepPlan{ReadOnly: true, Notes: cmds, Tasks: []*orchestrator.Task{{Ops: []*orchestrator.Op{op}}}}, nil
 }
 
-// PollStatus asks every member at once for its own view.
-func PollStatus(ctx context.Context, env *orchestrator.Env) []MemberStatus {
-	out := make([]MemberStatus, len(env.Members))
-	var wg sync.WaitGroup
-	for i, m := range env.Members {
-		wg.Add(1)
-		go func(i int, m inventory.EtcdMember) {
-			defer wg.Done()
-			out[i] = MemberStatus{Host: m.Host.Name, Endpoint: m.ClientURL}
-			conn, err := env.Conn(m.Host.Name)
-			if err != nil {
-				out[i].Error = err.Error()
-				return
-			}
-			f, err := FactsOf(env, m.Host.Name)
-			if err != nil {
-				out[i].Error = err.Error()
-				return
-			}
-			qctx, cancel := context.WithTimeout(ctx, 8*time.Second)
-			defer cancel()
-			out[i] = QueryMember(qctx, conn, m.Host.Name, ClientFor(f))
-		}(i, m)
+// ReadStatus asks every member at once (up to env.Forks) for its own view,
+// through its host's etcdctl; facts says how to reach each member's etcd.
+// It is the one status reader: the restore's health step, `status` and
+// `backup` all judge members by what it returns.
+func ReadStatus(ctx context.Context, env *orchestrator.Env, members []inventory.EtcdMember, facts func(host string) (*EtcdFacts, error)) []MemberStatus {
+	out := make([]MemberStatus, len(members))
+	fanout.Each(ctx, len(members), env.Forks, func(ctx context.Context, i int) error {
+		m := members[i]
+		out[i] = MemberStatus{Host: m.Host.Name, Endpoint: m.ClientURL}
+		conn, err := env.Conn(m.Host.Name)
+		if err != nil {
+			out[i].Error = err.Error()
+			return nil
+		}
+		f, err := facts(m.Host.Name)
+		if err != nil {
+			out[i].Error = err.Error()
+			return nil
+		}
+		qctx, cancel := context.WithTimeout(ctx, 8*time.Second)
+		defer cancel()
+		out[i] = QueryMember(qctx, conn, m.Host.Name, ClientFor(f))
+		return nil
+	})
+	for i := range out { // not started: cancelled
+		if out[i].Host == "" {
+			out[i] = MemberStatus{Host: members[i].Host.Name, Endpoint: members[i].ClientURL, Error: "not asked: " + context.Cause(ctx).Error()}
+		}
 	}
-	wg.Wait()
 	return out
 }
 
-func runHealth(ctx context.Context, env *orchestrator.Env, t *orchestrator.Task, op *orchestrator.Op, _ orchestrator.Conn) (orchestrator.OpResult, error) {
-	min, _ := strconv.ParseInt(op.Args["min_revision"], 10, 64)
-	timeout := env.Opts.HealthTimeout
-	if timeout <= 0 {
-		timeout = 120 * time.Second
-	}
+func (e *EtcdHealth) Exec(ctx context.Context, env *orchestrator.Env, t *orchestrator.Task, op *orchestrator.Op, _ transport.Conn) (orchestrator.OpResult, error) {
+	min := e.r.Snapshot.Revision
+	timeout := e.timeout()
 	t0 := time.Now()
 	deadline := t0.Add(timeout)
 	last := ""
 	var v Verdict
 	var st []MemberStatus
 	for {
-		st = PollStatus(ctx, env)
-		v = Evaluate(st, env.Members, min)
+		st = ReadStatus(ctx, env, e.r.Members, e.r.Etcd)
+		v = Evaluate(st, e.r.Members, min)
 		if v.Healthy {
 			res := orchestrator.OpResult{Duration: time.Since(t0), Message: fmt.Sprintf("%s after %.2fs", v.Summary, time.Since(t0).Seconds())}
 			res.Stdout = statusLines(st)
@@ -124,12 +129,10 @@ func runHealth(ctx context.Context, env *orchestrator.Env, t *orchestrator.Task,
 		}
 	}
 	b.WriteString("\nThe old data is kept. To put it back, run on each etcd host:\n")
-	for _, m := range env.Members {
-		if v, ok := env.Fact(m.Host.Name, FactSetAside); ok {
-			fmt.Fprintf(&b, "  %s: %s\n", m.Host.Name, v.(SetAside).PutBack)
-		}
+	for _, sa := range e.r.SetAsides() {
+		fmt.Fprintf(&b, "  %s: %s\n", sa.Host, sa.PutBack)
 	}
-	return orchestrator.OpResult{Duration: time.Since(t0), Stdout: statusLines(st)}, fmt.Errorf("%s", b.String())
+	return orchestrator.OpResult{Duration: time.Since(t0), Stdout: statusLines(st)}, errors.New(b.String())
 }
 
 func statusLines(st []MemberStatus) string {
@@ -148,31 +151,30 @@ func statusLines(st []MemberStatus) string {
 // ClusterStatus is the health check on its own (`ezrestore status`): it reads
 // each member's unit, read-only and all at once, then asks every member for
 // its own view. A unit that cannot be read is that member's error.
-func ClusterStatus(ctx context.Context, env *orchestrator.Env) []MemberStatus {
-	gatherErr := make([]error, len(env.Members))
-	var wg sync.WaitGroup
-	for i, m := range env.Members {
+func ClusterStatus(ctx context.Context, env *orchestrator.Env, members []inventory.EtcdMember) []MemberStatus {
+	gathered := make([]*EtcdFacts, len(members))
+	errs := fanout.Each(ctx, len(members), env.Forks, func(ctx context.Context, i int) error {
+		m := members[i]
 		conn, err := env.Conn(m.Host.Name)
 		if err != nil {
-			continue // PollStatus reports it
+			return err
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			f, err := GatherEtcd(ctx, conn, m.Host)
-			if err != nil {
-				gatherErr[i] = err
-				return
-			}
-			env.SetFact(m.Host.Name, factEtcd, f)
-		}()
-	}
-	wg.Wait()
-	st := PollStatus(ctx, env)
-	for i := range st {
-		if gatherErr[i] != nil {
-			st[i].Error = "reading the etcd unit: " + gatherErr[i].Error()
+		f, err := GatherEtcd(ctx, conn, m.Host)
+		if err != nil {
+			return fmt.Errorf("reading the etcd unit: %w", err)
 		}
+		gathered[i] = f
+		return nil
+	})
+	facts := make(map[string]*EtcdFacts, len(members))
+	gatherErr := make(map[string]error, len(members))
+	for i, m := range members {
+		facts[m.Host.Name], gatherErr[m.Host.Name] = gathered[i], errs[i]
 	}
-	return st
+	return ReadStatus(ctx, env, members, func(host string) (*EtcdFacts, error) {
+		if err := gatherErr[host]; err != nil {
+			return nil, err
+		}
+		return facts[host], nil
+	})
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ezrestore/ezrestore/inventory"
 	"github.com/ezrestore/ezrestore/orchestrator"
+	"github.com/ezrestore/ezrestore/orchestrator/transport"
 )
 
 // scriptedConn answers etcdctl with a canned member view and journalctl with log lines.
@@ -19,11 +20,11 @@ type scriptedConn struct {
 }
 
 func (c scriptedConn) Host() *inventory.Host { return c.h }
-func (c scriptedConn) Run(ctx context.Context, cmd string) (orchestrator.Result, error) {
+func (c scriptedConn) Run(ctx context.Context, cmd string) (transport.Result, error) {
 	if strings.HasPrefix(cmd, "journalctl") {
-		return orchestrator.Result{Stdout: []byte("etcd[1]: log line from " + c.h.Name + "\n")}, nil
+		return transport.Result{Stdout: []byte("etcd[1]: log line from " + c.h.Name + "\n")}, nil
 	}
-	return orchestrator.Result{Stdout: []byte(c.status)}, nil
+	return transport.Result{Stdout: []byte(c.status)}, nil
 }
 func (scriptedConn) Upload(context.Context, string, string, os.FileMode, func(int64)) error {
 	return nil
@@ -31,29 +32,29 @@ func (scriptedConn) Upload(context.Context, string, string, os.FileMode, func(in
 func (scriptedConn) Download(context.Context, string, string, func(int64)) error { return nil }
 func (scriptedConn) Close() error                                                { return nil }
 
-type conns map[string]orchestrator.Conn
+type conns map[string]transport.Conn
 
-func (c conns) Get(h string) (orchestrator.Conn, bool) { v, ok := c[h]; return v, ok }
+func (c conns) Get(h string) (transport.Conn, bool) { v, ok := c[h]; return v, ok }
 
 // A data dir restored once and copied: every host is its own leader with the
 // same member ID. The health step must not call that healthy; on timeout it
 // must show each host's etcd log and how to put the old data back.
 func TestHealthTimeoutOnSplitBrainShowsLogsAndPutBack(t *testing.T) {
 	ms := threeMembers()
-	env := &orchestrator.Env{Members: ms, Token: "tok", Out: &strings.Builder{}, Unreachable: map[string]error{},
-		Opts: orchestrator.Options{HealthTimeout: 600 * time.Millisecond}}
+	r := &Restore{Members: ms, Token: "tok", HealthTimeout: 600 * time.Millisecond, Snapshot: SnapshotRef{Revision: 4}}
+	env := &orchestrator.Env{Out: &strings.Builder{}, Unreachable: map[string]error{}}
 	cs := conns{}
 	for i, m := range ms {
 		// Same member ID everywhere, each its own leader, different raft index.
 		status := fmt.Sprintf(`[{"Endpoint":"x","Status":{"header":{"cluster_id":1,"member_id":42,"revision":4,"raft_term":2},"version":"3.4.23","dbSize":1,"leader":42,"raftIndex":%d,"raftTerm":2}}]
 {"header":{},"members":[{"ID":42,"name":"default","peerURLs":["http://localhost:2380"]}]}`, 10+i)
 		cs[m.Host.Name] = scriptedConn{h: m.Host, status: status}
-		env.SetFact(m.Host.Name, factEtcd, &EtcdFacts{Etcdctl: "/bin/etcdctl", Config: &EtcdConfig{DataDir: "/var/lib/etcd", ClientURLs: m.ClientURL}})
-		env.SetFact(m.Host.Name, FactSetAside, SetAside{Host: m.Host.Name, PutBack: "put-back-on-" + m.Host.Name})
+		r.Host(m.Host.Name).Etcd = &EtcdFacts{Etcdctl: "/bin/etcdctl", Config: &EtcdConfig{DataDir: "/var/lib/etcd", ClientURLs: m.ClientURL}}
+		r.Host(m.Host.Name).SetAside = &SetAside{Host: m.Host.Name, PutBack: "put-back-on-" + m.Host.Name}
 	}
 	env.Conns = cs
 	t0 := time.Now()
-	_, err := runHealth(context.Background(), env, nil, &orchestrator.Op{Args: map[string]string{"min_revision": "4"}}, nil)
+	_, err := (&EtcdHealth{r}).Exec(context.Background(), env, nil, &orchestrator.Op{}, nil)
 	if err == nil {
 		t.Fatal("a split brain was taken for healthy")
 	}
@@ -71,7 +72,8 @@ func TestHealthTimeoutOnSplitBrainShowsLogsAndPutBack(t *testing.T) {
 // Healthy on the first poll returns at once.
 func TestHealthReturnsWhenHealthy(t *testing.T) {
 	ms := threeMembers()
-	env := &orchestrator.Env{Members: ms, Token: "tok", Unreachable: map[string]error{}, Opts: orchestrator.Options{HealthTimeout: time.Minute}}
+	r := &Restore{Members: ms, Token: "tok", HealthTimeout: time.Minute, Snapshot: SnapshotRef{Revision: 9}}
+	env := &orchestrator.Env{Unreachable: map[string]error{}}
 	cs := conns{}
 	ids := []uint64{0xa1, 0xb2, 0xc3}
 	var list []string
@@ -82,10 +84,10 @@ func TestHealthReturnsWhenHealthy(t *testing.T) {
 		status := fmt.Sprintf(`[{"Endpoint":"x","Status":{"header":{"cluster_id":7,"member_id":%d,"revision":9,"raft_term":2},"version":"3.4.23","dbSize":1,"leader":178,"raftIndex":8,"raftTerm":2}}]
 {"header":{},"members":[%s]}`, ids[i], strings.Join(list, ","))
 		cs[m.Host.Name] = scriptedConn{h: m.Host, status: status}
-		env.SetFact(m.Host.Name, factEtcd, &EtcdFacts{Etcdctl: "/bin/etcdctl", Config: &EtcdConfig{ClientURLs: m.ClientURL}})
+		r.Host(m.Host.Name).Etcd = &EtcdFacts{Etcdctl: "/bin/etcdctl", Config: &EtcdConfig{ClientURLs: m.ClientURL}}
 	}
 	env.Conns = cs
-	res, err := runHealth(context.Background(), env, nil, &orchestrator.Op{Args: map[string]string{"min_revision": "9"}}, nil)
+	res, err := (&EtcdHealth{r}).Exec(context.Background(), env, nil, &orchestrator.Op{}, nil)
 	if err != nil || !strings.HasPrefix(res.Message, "healthy") {
 		t.Fatalf("want healthy, got %v %+v", err, res)
 	}

@@ -3,14 +3,14 @@ package steps
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
-	"sync"
-
-	"github.com/hashicorp/go-multierror"
 
 	"github.com/ezrestore/ezrestore/inventory"
 	"github.com/ezrestore/ezrestore/orchestrator"
+	"github.com/ezrestore/ezrestore/orchestrator/fanout"
+	"github.com/ezrestore/ezrestore/orchestrator/transport"
 )
 
 // Preflight checks every host before anything changes, read-only and in
@@ -18,35 +18,30 @@ import (
 // etcd hosts how etcd is started, the restore tool, and free space. Any
 // disagreement between the unit and what the restore would use is an error
 // here, before a single service stops.
-type Preflight struct{}
+type Preflight struct{ r *Restore }
 
-func init() { orchestrator.RegisterAction("preflight", Preflight{}) }
-
-const factEtcd = "etcd"
-
-// FactsOf returns what preflight learned about an etcd host.
-func FactsOf(env *orchestrator.Env, host string) (*EtcdFacts, error) {
-	v, ok := env.Fact(host, factEtcd)
-	if !ok {
-		return nil, fmt.Errorf("host %s: no preflight facts; the playbook must run the preflight action on etcd hosts before this step", host)
-	}
-	return v.(*EtcdFacts), nil
+// UnitUser is implemented by actions that stop or start units: preflight
+// checks, on every host, that the units the playbook touches exist.
+type UnitUser interface {
+	Units(step *orchestrator.Step) ([]string, error)
 }
 
-// unitsNeeded lists, per host, the units the playbook's systemd steps touch.
+// unitsNeeded lists, per host, the units the playbook's steps touch.
 func unitsNeeded(env *orchestrator.Env) (map[string][]string, error) {
 	need := map[string][]string{}
-	for _, st := range env.Playbook.Steps {
-		if st.Action != "systemd" {
+	for i := range env.Playbook.Steps {
+		st := &env.Playbook.Steps[i]
+		uu, ok := env.Actions[st.Action].(UnitUser)
+		if !ok {
 			continue
 		}
-		units, err := st.Params.Strings("units")
+		units, err := uu.Units(st)
 		if err != nil {
 			return nil, fmt.Errorf("step %q: %w", st.Name, err)
 		}
 		for _, h := range orchestrator.HostsOf(env.Inventory, st.Hosts) {
 			for _, u := range units {
-				if !contains(need[h.Name], u) {
+				if !slices.Contains(need[h.Name], u) {
 					need[h.Name] = append(need[h.Name], u)
 				}
 			}
@@ -55,65 +50,40 @@ func unitsNeeded(env *orchestrator.Env) (map[string][]string, error) {
 	return need, nil
 }
 
-func contains(list []string, s string) bool {
-	for _, e := range list {
-		if e == s {
-			return true
-		}
-	}
-	return false
-}
-
-func (Preflight) Plan(ctx context.Context, env *orchestrator.Env, step *orchestrator.Step, hosts []*inventory.Host) (*orchestrator.StepPlan, error) {
+func (p *Preflight) Plan(ctx context.Context, env *orchestrator.Env, step *orchestrator.Step, hosts []*inventory.Host) (*orchestrator.StepPlan, error) {
 	need, err := unitsNeeded(env)
 	if err != nil {
 		return nil, err
 	}
-	sp := &orchestrator.StepPlan{ReadOnly: true, DoneAtPlan: true, Parallel: true}
 	tasks := make([]*orchestrator.Task, len(hosts))
-	var mu sync.Mutex
-	var errs *multierror.Error
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, max(1, env.Opts.Forks))
-	for i, h := range hosts {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func(i int, h *inventory.Host) {
-			defer wg.Done()
-			defer func() { <-sem }()
-			checks, err := preflightHost(ctx, env, h, need[h.Name])
-			tasks[i] = &orchestrator.Task{Host: h.Name, Checks: checks}
-			if err != nil {
-				mu.Lock()
-				errs = multierror.Append(errs, fmt.Errorf("host %s: %w", h.Name, err))
-				mu.Unlock()
-			}
-		}(i, h)
-	}
-	wg.Wait()
-	if errs == nil {
-		if err := checkMembersTogether(env); err != nil {
-			errs = multierror.Append(errs, err)
+	errs := fanout.Each(ctx, len(hosts), env.Forks, func(ctx context.Context, i int) error {
+		h := hosts[i]
+		checks, err := p.host(ctx, env, h, need[h.Name])
+		tasks[i] = &orchestrator.Task{Host: h.Name, Checks: checks}
+		if err != nil {
+			return &orchestrator.HostError{Host: h.Name, Err: err}
+		}
+		return nil
+	})
+	var problems orchestrator.Problems
+	for _, err := range errs {
+		if err != nil {
+			problems = append(problems, err)
 		}
 	}
-	if errs != nil {
-		sort.Slice(errs.Errors, func(i, j int) bool { return errs.Errors[i].Error() < errs.Errors[j].Error() })
-		errs.ErrorFormat = bulletList
-		return nil, errs
+	if len(problems) == 0 {
+		if err := p.checkMembersTogether(env); err != nil {
+			problems = append(problems, err)
+		}
 	}
-	sp.Tasks = tasks
-	return sp, nil
+	if len(problems) > 0 {
+		sort.Slice(problems, func(i, j int) bool { return problems[i].Error() < problems[j].Error() })
+		return nil, problems
+	}
+	return &orchestrator.StepPlan{ReadOnly: true, DoneAtPlan: true, Parallel: true, Tasks: tasks}, nil
 }
 
-func bulletList(es []error) string {
-	lines := make([]string, len(es))
-	for i, e := range es {
-		lines[i] = "  - " + strings.ReplaceAll(e.Error(), "\n", "\n    ")
-	}
-	return fmt.Sprintf("%d problem(s):\n%s", len(es), strings.Join(lines, "\n"))
-}
-
-func preflightHost(ctx context.Context, env *orchestrator.Env, h *inventory.Host, units []string) ([]string, error) {
+func (p *Preflight) host(ctx context.Context, env *orchestrator.Env, h *inventory.Host, units []string) ([]string, error) {
 	conn, err := env.Conn(h.Name)
 	if err != nil {
 		return nil, err
@@ -123,7 +93,7 @@ func preflightHost(ctx context.Context, env *orchestrator.Env, h *inventory.Host
 	var b strings.Builder
 	b.WriteString("echo @@uid; id -u\n")
 	for i, u := range units {
-		fmt.Fprintf(&b, "echo @@unit%d; systemctl cat -- %s >/dev/null 2>&1 && echo yes || echo no\n", i, orchestrator.Quote(u+".service"))
+		fmt.Fprintf(&b, "echo @@unit%d; systemctl cat -- %s >/dev/null 2>&1 && echo yes || echo no\n", i, transport.Quote(u+".service"))
 	}
 	res, err := conn.Run(ctx, b.String())
 	if err != nil {
@@ -156,14 +126,14 @@ func preflightHost(ctx context.Context, env *orchestrator.Env, h *inventory.Host
 	if err != nil {
 		return checks, err
 	}
-	env.SetFact(h.Name, factEtcd, f)
-	more, err := checkEtcdHost(env, h, f)
+	p.r.Host(h.Name).Etcd = f
+	more, err := p.checkEtcdHost(h, f)
 	return append(checks, more...), err
 }
 
 // checkEtcdHost compares the unit with what the restore will use.
-func checkEtcdHost(env *orchestrator.Env, h *inventory.Host, f *EtcdFacts) ([]string, error) {
-	m, ok := env.Member(h.Name)
+func (p *Preflight) checkEtcdHost(h *inventory.Host, f *EtcdFacts) ([]string, error) {
+	m, ok := p.r.Member(h.Name)
 	if !ok {
 		return nil, fmt.Errorf("not an etcd member of the inventory")
 	}
@@ -189,7 +159,7 @@ func checkEtcdHost(env *orchestrator.Env, h *inventory.Host, f *EtcdFacts) ([]st
 	if f.Etcdctl == "" {
 		errs = append(errs, "no etcdctl in bin_dir or PATH: the health check needs it")
 	}
-	need := 3 * env.Snapshot.Size
+	need := 3 * p.r.Snapshot.Size
 	if f.FreeBytes < need {
 		errs = append(errs, fmt.Sprintf("only %s free where %s lives; the restore needs 3x the snapshot, %s",
 			orchestrator.HumanBytes(f.FreeBytes), c.DataDir, orchestrator.HumanBytes(need)))
@@ -200,17 +170,16 @@ func checkEtcdHost(env *orchestrator.Env, h *inventory.Host, f *EtcdFacts) ([]st
 	checks := []string{
 		fmt.Sprintf("etcd.service: name %s, peer URL %s, data dir %s%s, runs as %s, now %s", c.Name, FirstURL(c.PeerURL), c.DataDir, walNote(c.WalDir), c.User, f.Active),
 		fmt.Sprintf("restore tool %s, etcdctl %s", f.ToolLabel(), f.EtcdctlVersion),
-		fmt.Sprintf("%s free for a %s snapshot", orchestrator.HumanBytes(f.FreeBytes), orchestrator.HumanBytes(env.Snapshot.Size)),
+		fmt.Sprintf("%s free for a %s snapshot", orchestrator.HumanBytes(f.FreeBytes), orchestrator.HumanBytes(p.r.Snapshot.Size)),
 	}
 	notes := []string{}
-	if env.Opts.BumpRevision && !f.BumpRevision {
+	if p.r.BumpRevision && !f.BumpRevision {
 		notes = append(notes, f.ToolLabel()+" has no --bump-revision: revisions rewind to the snapshot's, Kubernetes watchers may miss changes until they relist")
 	}
 	if !f.MemberDir {
 		notes = append(notes, "no "+c.DataDir+"/member now: nothing to set aside")
 	}
-	env.SetFact(h.Name, orchestrator.FactMemberTool, f.ToolLabel())
-	env.SetFact(h.Name, orchestrator.FactMemberNotes, notes)
+	p.r.Host(h.Name).Notes = notes
 	return checks, nil
 }
 
@@ -223,9 +192,14 @@ func walNote(w string) string {
 
 // checkMembersTogether checks what no single host can: every inventory member
 // was checked (a playbook whose preflight misses the etcd group is refused).
-func checkMembersTogether(env *orchestrator.Env) error {
-	for _, m := range env.Members {
-		if _, err := FactsOf(env, m.Host.Name); err != nil {
+func (p *Preflight) checkMembersTogether(env *orchestrator.Env) error {
+	for _, m := range p.r.Members {
+		if err, bad := env.Unreachable[m.Host.Name]; bad {
+			// The true cause (refused, host key, sudo password), not a
+			// complaint about the playbook: an etcd host is never skipped.
+			return &orchestrator.HostError{Host: m.Host.Name, Err: fmt.Errorf("etcd member %s cannot be reached, and a restore needs every member: %w", m.Name, err)}
+		}
+		if _, err := p.r.Etcd(m.Host.Name); err != nil {
 			return fmt.Errorf("etcd member %s on %s was not checked: the preflight step must target the etcd group", m.Name, m.Host.Name)
 		}
 	}

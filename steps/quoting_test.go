@@ -10,6 +10,7 @@ import (
 
 	"github.com/ezrestore/ezrestore/inventory"
 	"github.com/ezrestore/ezrestore/orchestrator"
+	"github.com/ezrestore/ezrestore/orchestrator/transport"
 )
 
 // hostile values that break any command line built by pasting strings.
@@ -28,17 +29,18 @@ func TestRestoreCommandQuotesEveryValue(t *testing.T) {
 			argsFile := filepath.Join(dir, "args")
 			tool := filepath.Join(dir, "etcdutl")
 			// Like the real tool, it creates the --data-dir it is given.
-			script := "#!/bin/sh\nprev=\nfor a in \"$@\"; do printf '%s\\0' \"$a\"; [ \"$prev\" = --data-dir ] && mkdir -p -- \"$a\"; prev=$a; done > " + orchestrator.Quote(argsFile) + "\n"
+			script := "#!/bin/sh\nprev=\nfor a in \"$@\"; do printf '%s\\0' \"$a\"; [ \"$prev\" = --data-dir ] && mkdir -p -- \"$a\"; prev=$a; done > " + transport.Quote(argsFile) + "\n"
 			if err := os.WriteFile(tool, []byte(script), 0o700); err != nil {
 				t.Fatal(err)
 			}
 			host := &inventory.Host{Name: "h1"}
 			m := inventory.EtcdMember{Host: host, Name: "etcd " + v, PeerURL: "https://h1:2380/" + v}
 			dataDir := filepath.Join(dir, "data "+v)
-			env := &orchestrator.Env{Members: []inventory.EtcdMember{m}, Token: "tok", Snapshot: orchestrator.SnapshotRef{HasTrailer: true}}
-			env.SetFact("h1", factEtcd, &EtcdFacts{Etcdutl: tool, EtcdutlVersion: "3.6.0",
-				Config: &EtcdConfig{DataDir: dataDir, WalDir: dataDir + "-wal", User: "root"}})
-			sp, err := EtcdRestore{}.Plan(context.Background(), env, &orchestrator.Step{}, []*inventory.Host{host})
+			r := &Restore{Members: []inventory.EtcdMember{m}, Token: "tok", Snapshot: SnapshotRef{HasTrailer: true}}
+			env := &orchestrator.Env{}
+			r.Host("h1").Etcd = &EtcdFacts{Etcdutl: tool, EtcdutlVersion: "3.6.0",
+				Config: &EtcdConfig{DataDir: dataDir, WalDir: dataDir + "-wal", User: "root"}}
+			sp, err := (&EtcdRestore{r}).Plan(context.Background(), env, &orchestrator.Step{}, []*inventory.Host{host})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -7,18 +7,17 @@ import (
 
 	"github.com/ezrestore/ezrestore/inventory"
 	"github.com/ezrestore/ezrestore/orchestrator"
+	"github.com/ezrestore/ezrestore/orchestrator/transport"
 )
 
 // EtcdRestore restores the pushed snapshot on each etcd host into its staging
 // dir, as that host's own member of one new cluster: its own --name and peer
 // URL, the same --initial-cluster and token everywhere. Restoring once and
 // copying the result would give every host the same member ID (split brain).
-type EtcdRestore struct{}
+type EtcdRestore struct{ r *Restore }
 
 // BumpRevision is how far revisions jump so Kubernetes watchers relist.
 const BumpRevision = 1000000000
-
-func init() { orchestrator.RegisterAction("etcd-restore", EtcdRestore{}) }
 
 // InitialCluster is the --initial-cluster value: every member, in inventory order.
 func InitialCluster(ms []inventory.EtcdMember) string {
@@ -29,15 +28,15 @@ func InitialCluster(ms []inventory.EtcdMember) string {
 	return strings.Join(parts, ",")
 }
 
-func (EtcdRestore) Plan(ctx context.Context, env *orchestrator.Env, step *orchestrator.Step, hosts []*inventory.Host) (*orchestrator.StepPlan, error) {
+func (e *EtcdRestore) Plan(ctx context.Context, env *orchestrator.Env, step *orchestrator.Step, hosts []*inventory.Host) (*orchestrator.StepPlan, error) {
 	sp := &orchestrator.StepPlan{Parallel: true}
-	cluster := InitialCluster(env.Members)
+	cluster := InitialCluster(e.r.Members)
 	for _, h := range hosts {
-		f, err := FactsOf(env, h.Name)
+		f, err := e.r.Etcd(h.Name)
 		if err != nil {
 			return nil, err
 		}
-		m, ok := env.Member(h.Name)
+		m, ok := e.r.Member(h.Name)
 		if !ok {
 			return nil, fmt.Errorf("host %s is not an etcd member of the inventory", h.Name)
 		}
@@ -45,21 +44,21 @@ func (EtcdRestore) Plan(ctx context.Context, env *orchestrator.Env, step *orches
 		if err != nil {
 			return nil, fmt.Errorf("host %s: %w", h.Name, err)
 		}
-		st := stageFor(env, f)
-		q := orchestrator.Quote
+		st := stageFor(e.r.Token, f)
+		q := transport.Quote
 		args := []string{"snapshot", "restore", st.Snapshot,
 			"--name", m.Name,
 			"--initial-cluster", cluster,
-			"--initial-cluster-token", env.Token,
+			"--initial-cluster-token", e.r.Token,
 			"--initial-advertise-peer-urls", m.PeerURL,
 			"--data-dir", st.Data}
 		if st.Wal != "" {
 			args = append(args, "--wal-dir", st.Wal)
 		}
-		if !env.Snapshot.HasTrailer {
+		if !e.r.Snapshot.HasTrailer {
 			args = append(args, "--skip-hash-check")
 		}
-		if env.Opts.BumpRevision && f.BumpRevision {
+		if e.r.BumpRevision && f.BumpRevision {
 			args = append(args, "--bump-revision", fmt.Sprint(BumpRevision), "--mark-compacted")
 		}
 		// Output of an earlier try of this step is ours to replace; nothing else is touched.
@@ -67,7 +66,7 @@ func (EtcdRestore) Plan(ctx context.Context, env *orchestrator.Env, step *orches
 		if st.Wal != "" {
 			clean += " " + q(st.Wal)
 		}
-		cmd := "set -e\n" + clean + "\n" + tool + " " + orchestrator.QuoteAll(args...) + "\nchmod 0700 " + q(st.Data)
+		cmd := "set -e\n" + clean + "\n" + tool + " " + transport.QuoteAll(args...) + "\nchmod 0700 " + q(st.Data)
 		sp.Tasks = append(sp.Tasks, &orchestrator.Task{Host: h.Name, Ops: []*orchestrator.Op{{
 			Kind: orchestrator.OpRun, Desc: fmt.Sprintf("restore as member %s with %s", m.Name, f.ToolLabel()), Cmd: cmd, Changes: true,
 		}}})

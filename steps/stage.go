@@ -2,9 +2,8 @@ package steps
 
 import (
 	"fmt"
+	"github.com/ezrestore/ezrestore/orchestrator/transport"
 	"regexp"
-
-	"github.com/ezrestore/ezrestore/orchestrator"
 )
 
 // stage names every path a restore uses on one etcd host. They depend only
@@ -31,19 +30,19 @@ func ValidToken(t string) error {
 	return nil
 }
 
-func stageFor(env *orchestrator.Env, f *EtcdFacts) stage {
+func stageFor(token string, f *EtcdFacts) stage {
 	d := f.Config.DataDir
 	s := stage{
-		Dir:    d + "/.ezrestore/" + env.Token,
+		Dir:    d + "/.ezrestore/" + token,
 		Member: d + "/member",
-		Aside:  d + "/member.before-" + env.Token,
+		Aside:  d + "/member.before-" + token,
 	}
 	s.Snapshot = s.Dir + "/snapshot.db"
 	s.Data = s.Dir + "/data"
 	if w := f.Config.WalDir; w != "" {
 		s.LiveWal = w
-		s.Wal = w + ".ezrestore-" + env.Token
-		s.AsideWal = w + ".before-" + env.Token
+		s.Wal = w + ".ezrestore-" + token
+		s.AsideWal = w + ".before-" + token
 	}
 	return s
 }
@@ -51,7 +50,7 @@ func stageFor(env *orchestrator.Env, f *EtcdFacts) stage {
 // putBack is the command that undoes the swap on one host, keeping the
 // restored data beside it: nothing is deleted either way.
 func putBack(st stage, token string) string {
-	q := orchestrator.Quote
+	q := transport.Quote
 	cmd := fmt.Sprintf("systemctl stop etcd && if [ -e %[1]s ]; then mv -T %[2]s %[3]s; mv -T %[1]s %[2]s; fi",
 		q(st.Aside), q(st.Member), q(st.Member+".restored-"+token))
 	if st.LiveWal != "" {

@@ -20,7 +20,7 @@ func TestSwapScriptKeepsOldDataAndIsIdempotent(t *testing.T) {
 	os.WriteFile(restored+"/new", nil, 0o600)
 	os.WriteFile(live+"/old", nil, 0o600)
 	run := func() (string, error) {
-		cmd := exec.Command("sh", "-c", swapScript(restored, live, aside))
+		cmd := exec.Command("sh", "-c", swapScript(restored, live, aside, `"restore snapshot"`))
 		cmd.Dir = t.TempDir()
 		out, err := cmd.CombinedOutput()
 		if _, e := os.Stat(filepath.Join(cmd.Dir, "pwned")); e == nil {

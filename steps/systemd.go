@@ -6,6 +6,7 @@ import (
 
 	"github.com/ezrestore/ezrestore/inventory"
 	"github.com/ezrestore/ezrestore/orchestrator"
+	"github.com/ezrestore/ezrestore/orchestrator/transport"
 )
 
 // Systemd stops or starts units and checks that they really are in that
@@ -16,19 +17,26 @@ import (
 // serial (one host after another instead of all at once).
 type Systemd struct{}
 
-func init() { orchestrator.RegisterAction("systemd", Systemd{}) }
-
-func (Systemd) Plan(ctx context.Context, env *orchestrator.Env, step *orchestrator.Step, hosts []*inventory.Host) (*orchestrator.StepPlan, error) {
-	state, err := step.Params.String("state", "")
-	if err != nil {
-		return nil, err
-	}
+// Units lists the units a step of this action touches (see UnitUser).
+func (Systemd) Units(step *orchestrator.Step) ([]string, error) {
 	units, err := step.Params.Strings("units")
 	if err != nil {
 		return nil, err
 	}
 	if len(units) == 0 {
 		return nil, fmt.Errorf("params.units is empty")
+	}
+	return units, nil
+}
+
+func (s Systemd) Plan(ctx context.Context, env *orchestrator.Env, step *orchestrator.Step, hosts []*inventory.Host) (*orchestrator.StepPlan, error) {
+	state, err := step.Params.String("state", "")
+	if err != nil {
+		return nil, err
+	}
+	units, err := s.Units(step)
+	if err != nil {
+		return nil, err
 	}
 	noBlock, err := step.Params.Bool("no_block", false)
 	if err != nil {
@@ -56,7 +64,7 @@ func (Systemd) Plan(ctx context.Context, env *orchestrator.Env, step *orchestrat
 
 // SystemdCommand is the command line that puts units in state and verifies it.
 func SystemdCommand(state string, units []string, noBlock bool) (string, error) {
-	q := orchestrator.QuoteAll(units...)
+	q := transport.QuoteAll(units...)
 	switch state {
 	case "stopped":
 		return fmt.Sprintf("set -e\nsystemctl stop -- %s\nfor u in %s; do if systemctl is-active --quiet -- \"$u\"; then echo \"$u is still active after stop\" >&2; exit 1; fi; done", q, q), nil

@@ -22,6 +22,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ezrestore/ezrestore/cluster"
 	"github.com/ezrestore/ezrestore/internal/etcdtest"
 	"github.com/ezrestore/ezrestore/lab"
 	"github.com/ezrestore/ezrestore/orchestrator"
@@ -114,7 +115,7 @@ func benchRestore(ctx context.Context, l *lab.Lab, snap string, mib int64) error
 	if err != nil {
 		return err
 	}
-	req := restore.Request{Base: l.Opts.Base, Cluster: l.Opts.Name, Snapshot: snap, Yes: true, Out: io.Discard, Forks: 20}
+	req := restore.Request{Target: cluster.Selector{Base: l.Opts.Base, Cluster: l.Opts.Name}, Snapshot: snap, Yes: true, Out: io.Discard, Forks: 20}
 	t0 := time.Now()
 	s, err := restore.Prepare(ctx, req)
 	if err != nil {
@@ -213,7 +214,7 @@ func benchFanOut(ctx context.Context, l *lab.Lab, snap string, runs int) error {
 	if err != nil {
 		return err
 	}
-	s, err := restore.Prepare(ctx, restore.Request{Base: l.Opts.Base, Cluster: l.Opts.Name, Snapshot: snap, Yes: true, Out: io.Discard})
+	s, err := restore.Prepare(ctx, restore.Request{Target: cluster.Selector{Base: l.Opts.Base, Cluster: l.Opts.Name}, Snapshot: snap, Yes: true, Out: io.Discard})
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package orchestrator
+package transport
 
 import (
 	"context"
@@ -16,21 +16,21 @@ import (
 	"golang.org/x/crypto/ssh/knownhosts"
 
 	"github.com/ezrestore/ezrestore/inventory"
-	"github.com/ezrestore/ezrestore/orchestrator/sshtest"
+	"github.com/ezrestore/ezrestore/orchestrator/transport/sshtest"
 )
 
 // e2eServer starts a private sshd and returns it with options that trust it.
-func e2eServer(t *testing.T) (*sshtest.Server, DialOptions) {
+func e2eServer(t *testing.T) (*sshtest.Server, Options) {
 	t.Helper()
 	sshtest.Require(t)
 	t.Setenv("HOME", t.TempDir()) // no stray ~/.ssh keys or known_hosts
 	srv := sshtest.Start(t)
 	kh := filepath.Join(t.TempDir(), "known_hosts")
 	srv.WriteKnownHosts(t, kh)
-	return srv, DialOptions{KnownHostsFiles: []string{kh}, IdentityFiles: []string{srv.ClientKeyFile}, NoAgent: true}
+	return srv, Options{KnownHostsFiles: []string{kh}, IdentityFiles: []string{srv.ClientKeyFile}, NoAgent: true}
 }
 
-func dialT(t *testing.T, h *inventory.Host, opts DialOptions) Conn {
+func dialT(t *testing.T, h *inventory.Host, opts Options) Conn {
 	t.Helper()
 	c, err := Dial(context.Background(), h, opts)
 	if err != nil {
@@ -59,7 +59,7 @@ func TestSSHHostKeys(t *testing.T) {
 		if err == nil {
 			t.Fatal("unknown host accepted without --accept-new-host-keys")
 		}
-		for _, want := range []string{"host 127.0.0.1:", "not known", "ssh-keyscan -p ", "--accept-new-host-keys"} {
+		for _, want := range []string{"ssh root@127.0.0.1:", "not known", "ssh-keyscan -p ", "--accept-new-host-keys"} {
 			if !strings.Contains(err.Error(), want) {
 				t.Errorf("error lacks %q:\n%v", want, err)
 			}
@@ -227,10 +227,11 @@ func TestSSHPool(t *testing.T) {
 	good := srv.Host("root")
 	good.Name = "etcd1"
 	dead := &inventory.Host{Name: "node9", Address: "127.0.0.1", Port: 1, User: "root"}
-	p, err := Connect(context.Background(), []*inventory.Host{good, dead}, opts, 2)
+	p := Connect(context.Background(), []*inventory.Host{good, dead}, opts, 2)
 	defer p.Close()
-	if err == nil || !strings.Contains(err.Error(), "host node9 at 127.0.0.1:1 (user root)") {
-		t.Errorf("Connect error %v should name the dead host", err)
+	var de *DialError
+	if err := p.Failed()["node9"]; !errors.As(err, &de) || de.Host != "node9" || !strings.Contains(err.Error(), "ssh root@127.0.0.1:1: ") {
+		t.Errorf("Failed()[node9] = %v, want a DialError for root@127.0.0.1:1", err)
 	}
 	c, ok := p.Get("etcd1")
 	if !ok {
@@ -266,7 +267,7 @@ func TestSSHBecome(t *testing.T) {
 	t.Run("sudo that wants a password is a clear error", func(t *testing.T) {
 		user := srv.AddUser(t, false)
 		_, err := Dial(context.Background(), srv.Host(user), opts)
-		if !errors.Is(err, ErrSudoPassword) || !strings.Contains(err.Error(), "passwordless sudo") || !strings.Contains(err.Error(), "(user "+user+")") {
+		if !errors.Is(err, ErrSudoPassword) || !strings.Contains(err.Error(), "passwordless sudo") || !strings.Contains(err.Error(), "ssh "+user+"@") {
 			t.Errorf("got %v, want ErrSudoPassword naming the host", err)
 		}
 	})

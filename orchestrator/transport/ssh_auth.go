@@ -1,4 +1,4 @@
-package orchestrator
+package transport
 
 import (
 	"bytes"
@@ -33,9 +33,9 @@ func (a *authKeys) close() {
 }
 
 // loadAuthKeys gathers keys: the host's own key file, then
-// DialOptions.IdentityFiles, then the agent's keys, then ~/.ssh defaults.
+// Options.IdentityFiles, then the agent's keys, then ~/.ssh defaults.
 // Explicitly named files must be readable; default ones are skipped when absent.
-func loadAuthKeys(h *inventory.Host, opts DialOptions) (*authKeys, error) {
+func loadAuthKeys(h *inventory.Host, opts Options) (*authKeys, error) {
 	a := &authKeys{}
 	seen := map[string]bool{}
 	add := func(s ssh.Signer) {
@@ -130,12 +130,12 @@ func (a *authKeys) noKeyError(noAgent bool) error {
 	if len(a.encrypted) > 0 {
 		how := "load it into ssh-agent (eval $(ssh-agent); ssh-add " + Quote(a.encrypted[0]) + ")"
 		if noAgent {
-			how = "allow the agent (drop --no-agent) and ssh-add it"
+			how = "let ezrestore use the agent and ssh-add it"
 		}
 		return fmt.Errorf("no usable SSH key: %s is passphrase-protected and no ssh-agent holds it; %s, or use a key without a passphrase",
 			strings.Join(a.encrypted, ", "), how)
 	}
-	return errors.New("no SSH key to offer: set ansible_ssh_private_key_file, pass --identity, put a key in ~/.ssh (id_ed25519, id_ecdsa, id_rsa) or run ssh-agent")
+	return errors.New("no SSH key to offer: set ansible_ssh_private_key_file, pass --private-key, put a key in ~/.ssh (id_ed25519, id_ecdsa, id_rsa) or run ssh-agent")
 }
 
 // authFailedHint adds what we know to an authentication failure.

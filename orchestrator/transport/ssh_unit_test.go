@@ -1,4 +1,4 @@
-package orchestrator
+package transport
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -15,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/go-multierror"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 
@@ -85,15 +85,13 @@ func TestSudoPasswordFailure(t *testing.T) {
 	}
 }
 
-func TestHostLabel(t *testing.T) {
-	if got, want := hostLabel(&inventory.Host{Name: "127.0.0.11", Address: "127.0.0.11", Port: 22, User: "root"}), "host 127.0.0.11:22 (user root)"; got != want {
+func TestDialErrorMessage(t *testing.T) {
+	err := error(&DialError{Host: "node1", Addr: "10.0.0.1:2222", User: "ops", Err: errors.New("connect: connection refused")})
+	if got, want := err.Error(), "ssh ops@10.0.0.1:2222: connect: connection refused"; got != want {
 		t.Errorf("got %q, want %q", got, want)
 	}
-	if got, want := hostLabel(&inventory.Host{Name: "node1", Address: "10.0.0.1", Port: 2222, User: "ops"}), "host node1 at 10.0.0.1:2222 (user ops)"; got != want {
-		t.Errorf("got %q, want %q", got, want)
-	}
-	if got, want := hostLabel(&inventory.Host{Name: "node1"}), "host node1:22 (user root)"; got != want {
-		t.Errorf("got %q, want %q", got, want)
+	if !strings.Contains(fmt.Sprintf("host %s: %v", "node1", err), "host node1: ssh ops@") {
+		t.Errorf("callers name the host once")
 	}
 }
 
@@ -219,7 +217,7 @@ func TestEncryptedKeyWithoutAgent(t *testing.T) {
 	if err := os.WriteFile(file, pem.EncodeToMemory(block), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, err = loadAuthKeys(&inventory.Host{KeyFile: file}, DialOptions{NoAgent: true})
+	_, err = loadAuthKeys(&inventory.Host{KeyFile: file}, Options{NoAgent: true})
 	if err == nil {
 		t.Fatal("encrypted key without agent accepted")
 	}
@@ -235,7 +233,7 @@ func TestEncryptedKeyWithoutAgent(t *testing.T) {
 
 func TestMissingExplicitKeyFile(t *testing.T) {
 	t.Setenv("HOME", t.TempDir())
-	_, err := loadAuthKeys(&inventory.Host{KeyFile: "/nonexistent/key"}, DialOptions{NoAgent: true})
+	_, err := loadAuthKeys(&inventory.Host{KeyFile: "/nonexistent/key"}, Options{NoAgent: true})
 	if err == nil || !strings.Contains(err.Error(), "/nonexistent/key") {
 		t.Errorf("got %v, want an error naming the key file", err)
 	}
@@ -268,7 +266,7 @@ func silentServer(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-func testKeyOpts(t *testing.T) DialOptions {
+func testKeyOpts(t *testing.T) Options {
 	t.Helper()
 	t.Setenv("HOME", t.TempDir())
 	_, priv := newTestKey(t)
@@ -281,7 +279,7 @@ func testKeyOpts(t *testing.T) DialOptions {
 	if err := os.WriteFile(key, pem.EncodeToMemory(block), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return DialOptions{KnownHostsFiles: []string{filepath.Join(dir, "known_hosts")}, IdentityFiles: []string{key}, NoAgent: true}
+	return Options{KnownHostsFiles: []string{filepath.Join(dir, "known_hosts")}, IdentityFiles: []string{key}, NoAgent: true}
 }
 
 func TestDialHandshakeTimeout(t *testing.T) {
@@ -297,7 +295,7 @@ func TestDialHandshakeTimeout(t *testing.T) {
 	if d := time.Since(start); d > 3*time.Second {
 		t.Errorf("dial took %v with a 300ms timeout", d)
 	}
-	want := "host 127.0.0.1:" + strconv.Itoa(port) + " (user root): "
+	want := "ssh root@127.0.0.1:" + strconv.Itoa(port) + ": "
 	if !strings.HasPrefix(err.Error(), want) || !strings.Contains(err.Error(), "300ms") {
 		t.Errorf("error %q should start with %q and name the timeout", err, want)
 	}
@@ -330,15 +328,8 @@ func TestConnectReportsUnreachableHosts(t *testing.T) {
 		{Name: "b", Address: "127.0.0.1", Port: closedPort},
 		{Name: "a", Address: "127.0.0.1", Port: closedPort}, // listed twice, dialled once
 	}
-	p, err := Connect(context.Background(), hosts, opts, 1)
-	if p == nil {
-		t.Fatal("Connect returned no pool")
-	}
+	p := Connect(context.Background(), hosts, opts, 1)
 	defer p.Close()
-	var merr *multierror.Error
-	if !errors.As(err, &merr) || len(merr.Errors) != 2 {
-		t.Fatalf("got %v, want a multierror of 2 hosts", err)
-	}
 	if f := p.Failed(); len(f) != 2 || f["a"] == nil || f["b"] == nil {
 		t.Errorf("Failed() = %v", f)
 	}

@@ -1,6 +1,12 @@
-// Package orchestrator connects to inventory hosts over SSH, runs commands and
-// moves files on them, and runs plans of steps across hosts.
-package orchestrator
+// Package transport is how ezrestore reaches hosts: SSH connections (host
+// keys, authentication, become through sudo), commands, SFTP transfers and
+// the shell quoting every remote value goes through. Every command that
+// reaches hosts (restore, plan, status, backup) connects through Dial or
+// Connect here, so they all honour the same keys, known_hosts and options.
+//
+// It knows nothing of etcd, playbooks or restores; it must not import the
+// engine (orchestrator) or anything above it.
+package transport
 
 import (
 	"context"
@@ -37,8 +43,8 @@ type Conn interface {
 	Close() error
 }
 
-// DialOptions say how to authenticate hosts and ourselves.
-type DialOptions struct {
+// Options say how to authenticate hosts and ourselves.
+type Options struct {
 	// KnownHostsFiles are checked in order; a host key must match one of them.
 	KnownHostsFiles []string
 	// AcceptNewHostKeys trusts a host with no recorded key (never a changed

@@ -1,4 +1,4 @@
-package orchestrator
+package transport
 
 import (
 	"context"
@@ -10,14 +10,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ezrestore/ezrestore/orchestrator/sshtest"
+	"github.com/ezrestore/ezrestore/orchestrator/transport/sshtest"
 )
 
 // BenchmarkUploadVsScp pushes the same file with Upload and with scp(1) to the
 // same private sshd and reports both rates and their ratio (upload/scp; above
 // 1 means Upload is faster). Size in MiB: EZRESTORE_BENCH_MB (default 64).
 //
-//	EZRESTORE_E2E=1 go test -run '^$' -bench UploadVsScp -benchtime 3x ./orchestrator/
+//	EZRESTORE_E2E=1 go test -run '^$' -bench UploadVsScp -benchtime 3x ./orchestrator/transport/
 func BenchmarkUploadVsScp(b *testing.B) {
 	sshtest.Require(b)
 	if _, err := exec.LookPath("scp"); err != nil {
@@ -31,7 +31,7 @@ func BenchmarkUploadVsScp(b *testing.B) {
 	srv := sshtest.Start(b)
 	kh := filepath.Join(b.TempDir(), "known_hosts")
 	srv.WriteKnownHosts(b, kh)
-	opts := DialOptions{KnownHostsFiles: []string{kh}, IdentityFiles: []string{srv.ClientKeyFile}, NoAgent: true}
+	opts := Options{KnownHostsFiles: []string{kh}, IdentityFiles: []string{srv.ClientKeyFile}, NoAgent: true}
 	c, err := Dial(context.Background(), srv.Host("root"), opts)
 	if err != nil {
 		b.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/ezrestore/ezrestore/inventory"
+	"github.com/ezrestore/ezrestore/orchestrator/transport"
 )
 
 // fakeConn records commands; a command containing "fail" exits 1.
@@ -21,22 +22,22 @@ type fakeConn struct {
 }
 
 func (c fakeConn) Host() *inventory.Host { return c.h }
-func (c fakeConn) Run(ctx context.Context, cmd string) (Result, error) {
+func (c fakeConn) Run(ctx context.Context, cmd string) (transport.Result, error) {
 	c.mu.Lock()
 	*c.log = append(*c.log, c.h.Name+": "+cmd)
 	c.mu.Unlock()
 	if strings.Contains(cmd, "fail") {
-		return Result{ExitCode: 1, Stderr: []byte("it failed")}, nil
+		return transport.Result{ExitCode: 1, Stderr: []byte("it failed")}, nil
 	}
-	return Result{}, nil
+	return transport.Result{}, nil
 }
 func (c fakeConn) Upload(context.Context, string, string, os.FileMode, func(int64)) error { return nil }
 func (c fakeConn) Download(context.Context, string, string, func(int64)) error            { return nil }
 func (c fakeConn) Close() error                                                           { return nil }
 
-type fakeConns map[string]Conn
+type fakeConns map[string]transport.Conn
 
-func (f fakeConns) Get(h string) (Conn, bool) { c, ok := f[h]; return c, ok }
+func (f fakeConns) Get(h string) (transport.Conn, bool) { c, ok := f[h]; return c, ok }
 
 // echoAction runs params.cmd on every host.
 type echoAction struct{}
@@ -45,16 +46,16 @@ func (echoAction) Plan(ctx context.Context, env *Env, step *Step, hosts []*inven
 	cmd, _ := step.Params.String("cmd", "true")
 	sp := &StepPlan{Parallel: true}
 	for _, h := range hosts {
-		sp.Tasks = append(sp.Tasks, &Task{Host: h.Name, Ops: []*Op{{Kind: OpRun, Cmd: cmd + " " + Quote(h.Name), Changes: true}}})
+		sp.Tasks = append(sp.Tasks, &Task{Host: h.Name, Ops: []*Op{{Kind: OpRun, Cmd: cmd + " " + transport.Quote(h.Name), Changes: true}}})
 	}
 	return sp, nil
 }
 
-func init() { RegisterAction("test-echo", echoAction{}) }
+var testActions = Registry{"test-echo": echoAction{}}
 
 func testEnv(t *testing.T, playbook string) (*Env, *[]string) {
 	t.Helper()
-	pb, err := ParsePlaybook([]byte(playbook), "test.yml")
+	pb, err := ParsePlaybook([]byte(playbook), "test.yml", testActions)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +69,7 @@ func testEnv(t *testing.T, playbook string) (*Env, *[]string) {
 	for _, h := range inv.Hosts {
 		conns[h.Name] = fakeConn{h: h, mu: mu, log: log}
 	}
-	return &Env{Inventory: inv, Playbook: pb, Conns: conns, Unreachable: map[string]error{}, Out: &bytes.Buffer{}}, log
+	return &Env{Inventory: inv, Playbook: pb, Actions: testActions, Conns: conns, Unreachable: map[string]error{}, Out: &bytes.Buffer{}}, log
 }
 
 const threeSteps = `
@@ -155,7 +156,8 @@ func TestFailureStopsAfterTheStepAndNamesHost(t *testing.T) {
 	}
 	_, err = Run(context.Background(), env, plan)
 	var se *StepError
-	if !errors.As(err, &se) || se.Step != "two" || !strings.Contains(err.Error(), "host w1") || !strings.Contains(err.Error(), "it failed") {
+	if !errors.As(err, &se) || se.Step != "two" || !strings.Contains(err.Error(), "host w1") || !strings.Contains(err.Error(), "it failed") ||
+		strings.Count(err.Error(), "host w1") != 1 || strings.Contains(err.Error(), "error occurred") {
 		t.Fatalf("want step two failing on w1 and w2, got %v", err)
 	}
 	for _, l := range *log {
@@ -196,7 +198,7 @@ func TestParsePlaybookErrorsNameLine(t *testing.T) {
 		{"steps:\n  - action: test-echo\n", "test.yml:2: step 1 has no name"},
 		{"steps:\n  - name: a\n    action: test-echo\n    unreachable: maybe\n", "unreachable must be fail or skip"},
 	} {
-		_, err := ParsePlaybook([]byte(c.yml), "test.yml")
+		_, err := ParsePlaybook([]byte(c.yml), "test.yml", testActions)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%q: want %q, got %v", c.yml, c.want, err)
 		}
@@ -212,5 +214,44 @@ func TestPlanTextShowsEveryCommand(t *testing.T) {
 		if !strings.Contains(b.String(), fmt.Sprintf("%s: $ third %s", h, h)) {
 			t.Fatalf("plan lacks the command for %s:\n%s", h, b.String())
 		}
+	}
+}
+
+func TestStepErrorReadsAsSentences(t *testing.T) {
+	one := &StepError{Step: "stop etcd", Failures: []*HostError{{Host: "e1", Err: errors.New("exit status 1")}}}
+	if got, want := one.Error(), `step "stop etcd" failed on host e1: exit status 1`; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	two := &StepError{Step: "stop etcd", Failures: []*HostError{{Host: "e1", Err: errors.New("a")}, {Host: "e2", Err: errors.New("b\nc")}}}
+	if got, want := two.Error(), "step \"stop etcd\" failed on 2 hosts:\n  - host e1: a\n  - host e2: b\n    c"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	var he *HostError
+	if !errors.As(error(two), &he) || he.Host != "e1" {
+		t.Errorf("errors.As finds the host errors of a StepError")
+	}
+}
+
+func TestReadEventsDecodesTheRecord(t *testing.T) {
+	rec, err := NewRecord(t.TempDir(), "run1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec.Event(Event{Step: "one", Host: "e1", Status: "ok", Message: `a "changed" in a message is not a change`})
+	evs, err := ReadEvents(rec.Dir)
+	if err != nil || len(evs) != 1 || Changed(evs) {
+		t.Fatalf("ReadEvents = %v, %v; a message mentioning \"changed\" is no change", evs, err)
+	}
+	rec.Event(Event{Step: "two", Host: "e1", Status: "changed"})
+	rec.Close()
+	if evs, err = ReadEvents(rec.Dir); err != nil || !Changed(evs) {
+		t.Fatalf("ReadEvents = %v, %v; want a change", evs, err)
+	}
+	if rec.Err() != nil {
+		t.Fatalf("record error %v", rec.Err())
+	}
+	rec.Event(Event{Status: "after close"})
+	if rec.Err() == nil {
+		t.Fatal("a failed event write is not reported by Err")
 	}
 }

@@ -1,4 +1,4 @@
-package orchestrator
+package transport
 
 import (
 	"bytes"
@@ -53,30 +53,30 @@ func (c *sshConn) openSFTP(ctx context.Context) (*sftpSession, error) {
 	if !needsSudo(c.host) && loginUser(c.host) == "root" {
 		cl, err := sftp.NewClient(c.client, opts...)
 		if err != nil {
-			return nil, fmt.Errorf("%s: open sftp: %w", c.label, err)
+			return nil, fmt.Errorf("open sftp: %w", err)
 		}
 		return &sftpSession{client: cl, close: cl.Close}, nil
 	}
 	sess, err := c.client.NewSession()
 	if err != nil {
-		return nil, fmt.Errorf("%s: open sftp session: %w", c.label, err)
+		return nil, fmt.Errorf("open sftp session: %w", err)
 	}
 	stdin, err := sess.StdinPipe()
 	if err != nil {
 		sess.Close()
-		return nil, fmt.Errorf("%s: open sftp session: %w", c.label, err)
+		return nil, fmt.Errorf("open sftp session: %w", err)
 	}
 	stdout, err := sess.StdoutPipe()
 	if err != nil {
 		sess.Close()
-		return nil, fmt.Errorf("%s: open sftp session: %w", c.label, err)
+		return nil, fmt.Errorf("open sftp session: %w", err)
 	}
 	var stderr lockedBuffer
 	sess.Stderr = &stderr
 	// Always root here: Upload's contract is a file written as root, whatever become_user says.
 	if err := sess.Start("sudo -n -- sh -c " + Quote(sftpServerScript)); err != nil {
 		sess.Close()
-		return nil, fmt.Errorf("%s: start sftp-server through sudo: %w", c.label, err)
+		return nil, fmt.Errorf("start sftp-server through sudo: %w", err)
 	}
 	stop := context.AfterFunc(ctx, func() { sess.Close() })
 	cl, err := sftp.NewClientPipe(stdout, stdin, opts...)
@@ -88,12 +88,12 @@ func (c *sshConn) openSFTP(ctx context.Context) (*sftpSession, error) {
 		}
 		msg := strings.TrimSpace(stderr.String())
 		if strings.Contains(msg, "password is required") || strings.Contains(msg, "a terminal is required") {
-			return nil, fmt.Errorf("%s: sftp through sudo: %w", c.label, ErrSudoPassword)
+			return nil, fmt.Errorf("sftp through sudo: %w", ErrSudoPassword)
 		}
 		if msg != "" {
-			return nil, fmt.Errorf("%s: sftp-server through sudo failed: %s", c.label, firstLine([]byte(msg)))
+			return nil, fmt.Errorf("sftp-server through sudo failed: %s", firstLine([]byte(msg)))
 		}
-		return nil, fmt.Errorf("%s: sftp-server through sudo: %w", c.label, err)
+		return nil, fmt.Errorf("sftp-server through sudo: %w", err)
 	}
 	return &sftpSession{client: cl, close: func() error {
 		err := cl.Close()
@@ -111,15 +111,15 @@ func (c *sshConn) Upload(ctx context.Context, local, remote string, mode os.File
 	}
 	src, err := os.Open(local)
 	if err != nil {
-		return fmt.Errorf("%s: upload: %w", c.label, err)
+		return fmt.Errorf("upload: %w", err)
 	}
 	defer src.Close()
 	st, err := src.Stat()
 	if err != nil {
-		return fmt.Errorf("%s: upload: %w", c.label, err)
+		return fmt.Errorf("upload: %w", err)
 	}
 	if !st.Mode().IsRegular() {
-		return fmt.Errorf("%s: upload: %s is not a regular file", c.label, local)
+		return fmt.Errorf("upload: %s is not a regular file", local)
 	}
 
 	s, err := c.openSFTP(ctx)
@@ -137,14 +137,14 @@ func (c *sshConn) Upload(ctx context.Context, local, remote string, mode os.File
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		return fmt.Errorf("%s: upload %s to %s: %s: %w", c.label, local, remote, what, err)
+		return fmt.Errorf("upload %s to %s: %s: %w", local, remote, what, err)
 	}
 	dst, err := s.client.OpenFile(part, os.O_WRONLY|os.O_CREATE|os.O_TRUNC)
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		return fmt.Errorf("%s: upload %s to %s: create %s: %w", c.label, local, remote, part, err)
+		return fmt.Errorf("upload %s to %s: create %s: %w", local, remote, part, err)
 	}
 	// Restrict the mode before the data arrives (the server created the file
 	// with its umask's permissions, or kept an older .part's).
@@ -215,14 +215,14 @@ func (c *sshConn) Download(ctx context.Context, remote, local string, progress f
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		return fmt.Errorf("%s: download %s: %w", c.label, remote, err)
+		return fmt.Errorf("download %s: %w", remote, err)
 	}
 	defer src.Close()
 
 	part := local + ".part"
 	dst, err := os.OpenFile(part, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
-		return fmt.Errorf("%s: download %s: %w", c.label, remote, err)
+		return fmt.Errorf("download %s: %w", remote, err)
 	}
 	fail := func(err error) error {
 		dst.Close()
@@ -230,7 +230,7 @@ func (c *sshConn) Download(ctx context.Context, remote, local string, progress f
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		return fmt.Errorf("%s: download %s to %s: %w", c.label, remote, local, err)
+		return fmt.Errorf("download %s to %s: %w", remote, local, err)
 	}
 	if err := dst.Chmod(0o600); err != nil { // an older .part may have had another mode
 		return fail(err)
@@ -246,7 +246,7 @@ func (c *sshConn) Download(ctx context.Context, remote, local string, progress f
 	}
 	if err := os.Rename(part, local); err != nil {
 		os.Remove(part)
-		return fmt.Errorf("%s: download %s to %s: %w", c.label, remote, local, err)
+		return fmt.Errorf("download %s to %s: %w", remote, local, err)
 	}
 	return nil
 }

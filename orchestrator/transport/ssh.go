@@ -1,4 +1,4 @@
-package orchestrator
+package transport
 
 import (
 	"context"
@@ -31,38 +31,51 @@ var ErrSudoPassword = errors.New("sudo asks for a password; ezrestore needs pass
 type sshConn struct {
 	host   *inventory.Host
 	client *ssh.Client
-	opts   DialOptions
-	label  string // "host 127.0.0.11:22 (user root)", the prefix of every error
+	opts   Options
 
 	closeOnce sync.Once
 	closeErr  error
 	done      chan struct{}
 }
 
+// DialError is why a host could not be connected to. Its message does not
+// name the inventory host: callers say "host X: " once, in front of it.
+type DialError struct {
+	Host string // inventory name
+	Addr string // address:port dialled
+	User string
+	Err  error
+}
+
+func (e *DialError) Error() string {
+	return fmt.Sprintf("ssh %s@%s: %v", e.User, e.Addr, e.Err)
+}
+
+func (e *DialError) Unwrap() error { return e.Err }
+
 // Dial connects to h, verifies its host key against opts.KnownHostsFiles,
 // authenticates with the keys opts allow, and when commands must go through
-// sudo checks once that sudo works without a password.
-func Dial(ctx context.Context, h *inventory.Host, opts DialOptions) (Conn, error) {
+// sudo checks once that sudo works without a password. Its errors are
+// *DialError.
+func Dial(ctx context.Context, h *inventory.Host, opts Options) (Conn, error) {
 	opts = withDefaults(opts)
-	label := hostLabel(h)
+	fail := func(err error) error {
+		return &DialError{Host: h.Name, Addr: hostAddr(h), User: loginUser(h), Err: err}
+	}
 	c, err := dial(ctx, h, opts)
 	if err != nil {
-		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
-			return nil, fmt.Errorf("%s: %w", label, ctx.Err())
-		}
-		return nil, fmt.Errorf("%s: %w", label, err)
+		return nil, fail(err)
 	}
-	c.label = label
 	if needsSudo(h) {
 		if err := c.checkSudo(ctx); err != nil {
 			c.Close()
-			return nil, fmt.Errorf("%s: %w", label, err)
+			return nil, fail(err)
 		}
 	}
 	return c, nil
 }
 
-func withDefaults(o DialOptions) DialOptions {
+func withDefaults(o Options) Options {
 	if o.ConnectTimeout <= 0 {
 		o.ConnectTimeout = defaultConnectTimeout
 	}
@@ -91,17 +104,7 @@ func loginUser(h *inventory.Host) string {
 	return h.User
 }
 
-// hostLabel names a host in errors: its address, and its inventory name when
-// that differs (kubeasz inventories use the IP as the name).
-func hostLabel(h *inventory.Host) string {
-	addr := hostAddr(h)
-	if h.Name != "" && h.Name != h.Address && h.Address != "" {
-		return fmt.Sprintf("host %s at %s (user %s)", h.Name, addr, loginUser(h))
-	}
-	return fmt.Sprintf("host %s (user %s)", addr, loginUser(h))
-}
-
-func dial(ctx context.Context, h *inventory.Host, opts DialOptions) (*sshConn, error) {
+func dial(ctx context.Context, h *inventory.Host, opts Options) (*sshConn, error) {
 	hostport := hostAddr(h)
 	checker, err := newHostKeyChecker(opts.KnownHostsFiles, opts.AcceptNewHostKeys, hostport)
 	if err != nil {
@@ -214,7 +217,7 @@ func (c *sshConn) Run(ctx context.Context, cmd string) (Result, error) {
 		return res, err
 	}
 	if isSudoPasswordFailure(c.host, res) {
-		return res, fmt.Errorf("%s: %w", c.label, ErrSudoPassword)
+		return res, fmt.Errorf("%w", ErrSudoPassword)
 	}
 	return res, nil
 }
@@ -228,14 +231,14 @@ func (c *sshConn) run(ctx context.Context, line string) (Result, error) {
 	}
 	sess, err := c.client.NewSession()
 	if err != nil {
-		return res, fmt.Errorf("%s: open session: %w", c.label, err)
+		return res, fmt.Errorf("open session: %w", err)
 	}
 	defer sess.Close()
 	// Locked: after a cancel the library may still be copying output while we read it.
 	var stdout, stderr lockedBuffer
 	sess.Stdout, sess.Stderr = &stdout, &stderr
 	if err := sess.Start(line); err != nil {
-		return res, fmt.Errorf("%s: start command: %w", c.label, err)
+		return res, fmt.Errorf("start command: %w", err)
 	}
 	waited := make(chan error, 1)
 	go func() { waited <- sess.Wait() }()
@@ -253,7 +256,7 @@ func (c *sshConn) run(ctx context.Context, line string) (Result, error) {
 		return finish(), ctx.Err()
 	case <-timer.C:
 		abort(sess)
-		return finish(), fmt.Errorf("%s: command timed out after %s: %w", c.label, c.opts.CommandTimeout, context.DeadlineExceeded)
+		return finish(), fmt.Errorf("command timed out after %s: %w", c.opts.CommandTimeout, context.DeadlineExceeded)
 	}
 	res = finish()
 	var exitErr *ssh.ExitError
@@ -265,7 +268,7 @@ func (c *sshConn) run(ctx context.Context, line string) (Result, error) {
 			res.ExitCode = 128 + signalNumber(sig)
 		}
 	default:
-		return res, fmt.Errorf("%s: command ended without an exit status: %w", c.label, err)
+		return res, fmt.Errorf("command ended without an exit status: %w", err)
 	}
 	return res, nil
 }

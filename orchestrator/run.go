@@ -1,0 +1,228 @@
+package orchestrator
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/ezrestore/ezrestore/orchestrator/fanout"
+	"github.com/ezrestore/ezrestore/orchestrator/transport"
+)
+
+// DefaultForks is how many hosts work at once when the caller sets no bound.
+const DefaultForks = 20
+
+// Run executes the plan from plan.FromStep on, step by step. Tasks of a step
+// run on all its hosts at once (up to Env.Forks); a failure stops the run after
+// that step. Cancelling ctx stops between steps: a step in flight finishes,
+// because half a step (a data dir half swapped) is worse than a late stop.
+func Run(ctx context.Context, env *Env, plan *Plan) (*Recap, error) {
+	recap := &Recap{Hosts: map[string]*HostRecap{}}
+	started := plan.FromStep == ""
+	for _, sp := range plan.Steps {
+		if !started && sp.Name == plan.FromStep {
+			started = true
+		}
+		if !started {
+			recap.Steps = append(recap.Steps, StepRecap{Name: sp.Name, Status: "not run (before --from-step)"})
+			continue
+		}
+		if ctx.Err() != nil {
+			env.Record.Event(Event{Step: sp.Name, Status: "interrupted"})
+			return recap, &InterruptedError{NextStep: sp.Name}
+		}
+		t0 := time.Now()
+		env.Printf("\nSTEP [%s] %s\n", sp.Name, strings.Repeat("*", max(3, 60-len(sp.Name))))
+		env.Record.Event(Event{Step: sp.Name, Status: "start"})
+		err := runStep(ctx, env, sp, recap)
+		status := "ok"
+		if err != nil {
+			status = "failed"
+		}
+		d := time.Since(t0)
+		recap.Steps = append(recap.Steps, StepRecap{Name: sp.Name, Status: status, Duration: d})
+		env.Record.Event(Event{Step: sp.Name, Status: "end:" + status, Duration: d.Seconds()})
+		if err != nil {
+			return recap, err
+		}
+	}
+	return recap, nil
+}
+
+func runStep(ctx context.Context, env *Env, sp *StepPlan, recap *Recap) error {
+	one := func(t *Task) error {
+		label := t.Host
+		if label == "" {
+			label = "cluster"
+		}
+		switch {
+		case t.Skip != "":
+			env.Printf("skipped: [%s] %s\n", label, t.Skip)
+			env.Record.Event(Event{Step: sp.Name, Host: t.Host, Status: "skipped", Message: t.Skip})
+			recap.note(t.Host, func(h *HostRecap) { h.Skipped++ }, 0)
+			return nil
+		case sp.DoneAtPlan:
+			env.Printf("ok: [%s] checked while planning (%d checks)\n", label, len(t.Checks))
+			env.Record.Event(Event{Step: sp.Name, Host: t.Host, Status: "ok", Message: "checked while planning"})
+			recap.note(t.Host, func(h *HostRecap) { h.OK++ }, 0)
+			return nil
+		}
+		t0 := time.Now()
+		changed, msg, err := runTask(ctx, env, sp, t)
+		d := time.Since(t0)
+		switch {
+		case err != nil:
+			env.Printf("failed: [%s] (%.2fs) %v\n", label, d.Seconds(), err)
+			env.Record.Event(Event{Step: sp.Name, Host: t.Host, Status: "failed", Message: err.Error(), Duration: d.Seconds()})
+			recap.note(t.Host, func(h *HostRecap) { h.Failed++ }, d)
+			return &HostError{Host: t.Host, Err: err}
+		case changed:
+			env.Printf("changed: [%s] (%.2fs)%s\n", label, d.Seconds(), prefixed(msg))
+			env.Record.Event(Event{Step: sp.Name, Host: t.Host, Status: "changed", Message: msg, Duration: d.Seconds()})
+			recap.note(t.Host, func(h *HostRecap) { h.Changed++ }, d)
+		default:
+			env.Printf("ok: [%s] (%.2fs)%s\n", label, d.Seconds(), prefixed(msg))
+			env.Record.Event(Event{Step: sp.Name, Host: t.Host, Status: "ok", Message: msg, Duration: d.Seconds()})
+			recap.note(t.Host, func(h *HostRecap) { h.OK++ }, d)
+		}
+		return nil
+	}
+	forks := env.Forks
+	if forks <= 0 {
+		forks = DefaultForks
+	}
+	if !sp.Parallel {
+		forks = 1
+	}
+	// Tasks are not cancelled with ctx once started (see runTask); a Ctrl-C
+	// stops the run between steps, so every task of a step is started.
+	errs := fanout.Each(context.WithoutCancel(ctx), len(sp.Tasks), forks, func(_ context.Context, i int) error {
+		return one(sp.Tasks[i])
+	})
+	var failures []*HostError
+	for _, err := range errs {
+		if err != nil {
+			failures = append(failures, err.(*HostError))
+		}
+	}
+	if len(failures) > 0 {
+		sort.Slice(failures, func(i, j int) bool { return failures[i].Host < failures[j].Host })
+		return &StepError{Step: sp.Name, Index: sp.Index, Failures: failures}
+	}
+	return nil
+}
+
+func prefixed(msg string) string {
+	if msg == "" {
+		return ""
+	}
+	return " " + msg
+}
+
+// runTask runs a task's ops in order and stops at the first failure.
+// Commands run on a context that Ctrl-C does not cancel (see Run); ops of an
+// action's own kind (waits, questions) get the cancellable one.
+func runTask(ctx context.Context, env *Env, sp *StepPlan, t *Task) (changed bool, msg string, err error) {
+	var conn transport.Conn
+	if t.Host != "" {
+		if conn, err = env.Conn(t.Host); err != nil {
+			return false, "", err
+		}
+	}
+	steady := context.WithoutCancel(ctx)
+	var msgs []string
+	for _, op := range t.Ops {
+		var res OpResult
+		switch op.Kind {
+		case OpRun:
+			res, err = runOp(steady, conn, op)
+		case OpUpload:
+			res, err = uploadOp(steady, env, conn, op)
+		default:
+			exec, ok := env.Actions[sp.Action].(Executor)
+			if !ok {
+				return changed, "", fmt.Errorf("op kind %q: action %q has no executor for it", op.Kind, sp.Action)
+			}
+			res, err = exec.Exec(ctx, env, t, op, conn)
+		}
+		env.Record.Output(sp.Index, sp.Name, t.Host, op, res)
+		if err != nil {
+			return changed, strings.Join(msgs, "; "), err
+		}
+		if res.Message != "" {
+			msgs = append(msgs, res.Message)
+		}
+		changed = changed || op.Changes
+	}
+	return changed, strings.Join(msgs, "; "), nil
+}
+
+func runOp(ctx context.Context, conn transport.Conn, op *Op) (OpResult, error) {
+	r, err := conn.Run(ctx, op.Cmd)
+	res := OpResult{Stdout: string(r.Stdout), Stderr: string(r.Stderr), ExitCode: r.ExitCode, Duration: r.Duration}
+	if err != nil {
+		return res, err
+	}
+	if r.ExitCode != 0 {
+		what := op.Desc
+		if what == "" {
+			what = firstCmdLine(op.Cmd)
+		}
+		return res, fmt.Errorf("%s: exit status %d%s", what, r.ExitCode, tail(res.Stderr, res.Stdout))
+	}
+	return res, nil
+}
+
+func uploadOp(ctx context.Context, env *Env, conn transport.Conn, op *Op) (OpResult, error) {
+	t0 := time.Now()
+	var progress func(int64)
+	if env.Progress != nil {
+		progress = env.Progress(conn.Host().Name)
+	}
+	mode := os.FileMode(op.Mode)
+	if mode == 0 {
+		mode = 0o600
+	}
+	if err := conn.Upload(ctx, op.Local, op.Remote, mode, progress); err != nil {
+		return OpResult{Duration: time.Since(t0)}, err
+	}
+	res := OpResult{Duration: time.Since(t0)}
+	if op.SHA256 != "" {
+		sum, err := transport.RemoteSha256(ctx, conn, op.Remote)
+		res.Duration = time.Since(t0)
+		if err != nil {
+			return res, fmt.Errorf("checking %s after upload: %w", op.Remote, err)
+		}
+		if sum != op.SHA256 {
+			return res, fmt.Errorf("%s arrived damaged: sha256 %s on the host, %s on the bastion", op.Remote, sum, op.SHA256)
+		}
+		res.Message = "sha256 matches"
+	}
+	return res, nil
+}
+
+func firstCmdLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i] + " …"
+	}
+	return s
+}
+
+// tail is the last few lines of what a failed command said, for its error.
+func tail(stderr, stdout string) string {
+	s := strings.TrimSpace(stderr)
+	if s == "" {
+		s = strings.TrimSpace(stdout)
+	}
+	if s == "" {
+		return ""
+	}
+	lines := strings.Split(s, "\n")
+	if len(lines) > 6 {
+		lines = lines[len(lines)-6:]
+	}
+	return ":\n    " + strings.Join(lines, "\n    ")
+}

@@ -1,0 +1,239 @@
+package restore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/ezrestore/ezrestore/cluster"
+	"github.com/ezrestore/ezrestore/orchestrator"
+	"github.com/ezrestore/ezrestore/orchestrator/transport"
+	"github.com/ezrestore/ezrestore/playbooks"
+	"github.com/ezrestore/ezrestore/snapshot"
+	"github.com/ezrestore/ezrestore/steps"
+)
+
+// Request is what the operator asked for.
+type Request struct {
+	// Target names the cluster and how to reach its hosts.
+	Target cluster.Selector
+	// Snapshot is a path, a file name in backup/, "latest" or "before:<time>"; "" is snapshot.db.
+	Snapshot string
+	Playbook string
+	// Token pins --initial-cluster-token; empty: a fresh one, or the last run's with FromStep.
+	Token    string
+	FromStep string
+	Forks    int
+	// NoBumpRevision turns off --bump-revision/--mark-compacted.
+	NoBumpRevision bool
+	HealthTimeout  time.Duration
+	Yes            bool
+	// Confirm asks on a terminal; nil when there is none.
+	Confirm func(summary string) (bool, error)
+	Out     io.Writer
+}
+
+// Session is a prepared restore: connected, checked and planned.
+type Session struct {
+	Env     *orchestrator.Env
+	Restore *steps.Restore
+	Plan    *Plan
+	cluster *cluster.Cluster
+	pool    *transport.Pool
+	req     Request
+}
+
+// ErrNothingChanged marks failures before the first change on any host.
+var ErrNothingChanged = errors.New("nothing was changed")
+
+type unchanged struct{ err error }
+
+func (u *unchanged) Error() string {
+	return u.err.Error() + "\nNothing was changed on any host."
+}
+func (u *unchanged) Unwrap() []error { return []error{u.err, ErrNothingChanged} }
+
+// Prepare does everything short of changing a host: it ends with the plan.
+// Any error it returns means nothing was changed.
+func Prepare(ctx context.Context, req Request) (*Session, error) {
+	s, err := prepare(ctx, req)
+	if err != nil {
+		if s != nil {
+			s.Close()
+		}
+		return nil, &unchanged{err}
+	}
+	return s, nil
+}
+
+func prepare(ctx context.Context, req Request) (*Session, error) {
+	if req.Out == nil {
+		req.Out = io.Discard
+	}
+	if req.Forks <= 0 {
+		req.Forks = orchestrator.DefaultForks
+	}
+	cl, err := cluster.Open(req.Target)
+	if err != nil {
+		return nil, err
+	}
+	members, err := cl.Inventory.EtcdMembers()
+	if err != nil {
+		return nil, err
+	}
+	r := &steps.Restore{Members: members, BumpRevision: !req.NoBumpRevision,
+		HealthTimeout: req.HealthTimeout, Yes: req.Yes, Confirm: req.Confirm}
+	actions := steps.Actions(r)
+	pb, err := loadPlaybook(req.Playbook, actions)
+	if err != nil {
+		return nil, err
+	}
+	if req.FromStep != "" {
+		if _, err := pb.StepIndex(req.FromStep); err != nil {
+			return nil, err
+		}
+	}
+	snap, err := checkSnapshot(cl.BackupDir, req.Snapshot)
+	if err != nil {
+		return nil, err
+	}
+	r.Snapshot = *snap
+	if r.Token, err = chooseToken(req, cl.RecordDir); err != nil {
+		return nil, err
+	}
+	env := &orchestrator.Env{
+		Cluster: cl.Name, Inventory: cl.Inventory, Playbook: pb, Actions: actions,
+		RunID: newRunID(cl.RecordDir), Forks: req.Forks, Out: req.Out,
+	}
+	s := &Session{Env: env, Restore: r, cluster: cl, req: req}
+
+	targets := orchestrator.HostsOf(cl.Inventory, playbookGroups(pb))
+	fmt.Fprintf(req.Out, "Connecting to %d hosts...\n", len(targets))
+	s.pool = cl.Connect(ctx, targets, req.Forks)
+	env.Conns, env.Unreachable = s.pool, s.pool.Failed()
+	fmt.Fprintf(req.Out, "Checking hosts and planning (read-only)...\n")
+	plan, err := orchestrator.BuildPlan(ctx, env)
+	if err != nil {
+		return s, err
+	}
+	plan.FromStep = req.FromStep
+	s.Plan = &Plan{Snapshot: r.Snapshot, Token: r.Token, Members: r.MemberPlans(), Plan: plan}
+	return s, nil
+}
+
+func loadPlaybook(file string, actions orchestrator.Registry) (*orchestrator.Playbook, error) {
+	if file != "" {
+		return orchestrator.LoadPlaybookFile(file, actions)
+	}
+	return orchestrator.ParsePlaybook(playbooks.Restore, playbooks.RestoreName, actions)
+}
+
+// playbookGroups are all groups any step targets: the hosts to connect to.
+func playbookGroups(pb *orchestrator.Playbook) []string {
+	var gs []string
+	for _, s := range pb.Steps {
+		gs = append(gs, s.Hosts...)
+	}
+	return gs
+}
+
+// checkSnapshot resolves --snapshot and checks the file on the bastion:
+// readable, its sha256 trailer (if any) right, its revision readable. The
+// catalog reads the file once for both the choice and these checks.
+func checkSnapshot(backupDir, spec string) (*steps.SnapshotRef, error) {
+	e, how, err := snapshot.ResolveChecked(backupDir, spec)
+	if err != nil {
+		return nil, err
+	}
+	switch e.Integrity {
+	case snapshot.IntegrityOK, snapshot.IntegrityNoTrailer:
+	case snapshot.IntegrityHashMismatch:
+		return nil, fmt.Errorf("snapshot %s is damaged: its sha256 trailer does not match its contents (a truncated or altered copy); pick another with `ezrestore snapshots`", e.Path)
+	case snapshot.IntegritySidecarMismatch:
+		return nil, fmt.Errorf("snapshot %s is damaged: its sha256 differs from the one recorded when the backup was taken (%s); pick another with `ezrestore snapshots`", e.Path, snapshot.SidecarPath(e.Path))
+	default:
+		return nil, fmt.Errorf("snapshot %s is not a readable etcd snapshot: %s", e.Path, e.Integrity)
+	}
+	return &steps.SnapshotRef{Path: e.Path, How: how, Size: e.Size, ModTime: e.Time, SHA256: e.SHA256,
+		HasTrailer: e.Integrity == snapshot.IntegrityOK, Revision: e.Revision}, nil
+}
+
+// chooseToken: the pinned one; with --from-step the last run's (the staging
+// paths on the hosts are named after it); else a fresh one.
+func chooseToken(req Request, recordDir string) (string, error) {
+	if req.Token != "" {
+		return req.Token, steps.ValidToken(req.Token)
+	}
+	if req.FromStep != "" {
+		t, run, err := lastToken(recordDir)
+		if err != nil {
+			return "", err
+		}
+		if t != "" {
+			fmt.Fprintf(req.Out, "Resuming with the token of run %s: %s\n", run, t)
+			return t, nil
+		}
+		return "", fmt.Errorf("--from-step needs the token of the run it resumes, and no earlier run is recorded in %s: pass --initial-cluster-token", recordDir)
+	}
+	return "etcd-restore-" + time.Now().UTC().Format("20060102T150405Z"), nil
+}
+
+// lastToken is the token of the newest recorded run that changed a host
+// (a refused or failed-in-preflight run left nothing behind to resume).
+func lastToken(recordDir string) (token, run string, err error) {
+	entries, err := os.ReadDir(recordDir)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return "", "", fmt.Errorf("reading the run records: %w", err)
+	}
+	sort.Slice(entries, func(i, j int) bool { return entries[i].Name() > entries[j].Name() })
+	for _, e := range entries {
+		dir := filepath.Join(recordDir, e.Name())
+		evs, err := orchestrator.ReadEvents(dir)
+		if err != nil && len(evs) == 0 {
+			continue
+		}
+		if !orchestrator.Changed(evs) {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(dir, "token"))
+		if err != nil {
+			return "", "", fmt.Errorf("run %s changed hosts but its token cannot be read: %w; pass --initial-cluster-token", e.Name(), err)
+		}
+		return trimLine(b), e.Name(), nil
+	}
+	return "", "", nil
+}
+
+func trimLine(b []byte) string {
+	s := string(b)
+	for len(s) > 0 && (s[len(s)-1] == '\n' || s[len(s)-1] == '\r' || s[len(s)-1] == ' ') {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+func newRunID(recordDir string) string {
+	base := time.Now().UTC().Format("20060102T150405Z")
+	id := base
+	for i := 2; fileExists(filepath.Join(recordDir, id)); i++ {
+		id = fmt.Sprintf("%s-%d", base, i)
+	}
+	return id
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+// Close ends every connection.
+func (s *Session) Close() {
+	if s.pool != nil {
+		s.pool.Close()
+	}
+}
