@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -13,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ezrestore/ezrestore/internal/atomicfile"
 )
 
 // The layout of a cluster's backup dir, as kubeasz's `ezctl backup` leaves it:
@@ -98,31 +99,7 @@ func WriteSidecar(db string, s *Sidecar) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(SidecarPath(db), append(data, '\n'))
-}
-
-func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return atomicfile.Write(SidecarPath(db), append(data, '\n'), 0o600)
 }
 
 // Integrity values of an Entry.
@@ -458,28 +435,8 @@ func RefreshLatest(backupDir, src string, side *Sidecar) error {
 		return err
 	}
 	defer in.Close()
-	tmp, err := os.CreateTemp(backupDir, "."+LatestName+".*.tmp")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := io.Copy(tmp, in); err != nil {
-		tmp.Close()
-		return fmt.Errorf("copy %s to %s: %w", src, dst, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), dst); err != nil {
-		return err
+	if err := atomicfile.Copy(dst, in, 0o600); err != nil {
+		return fmt.Errorf("copy %s: %w", src, err)
 	}
 	if side == nil {
 		_ = os.Remove(SidecarPath(dst))
