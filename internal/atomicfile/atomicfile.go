@@ -40,10 +40,11 @@ func write(path string, perm os.FileMode, fill func(*os.File) error) (err error)
 	if err != nil {
 		return err
 	}
+	renamed := false
 	defer func() {
-		if err != nil {
+		if err != nil && !renamed {
 			tmp.Close()
-			os.Remove(tmp.Name())
+			os.Remove(tmp.Name()) // never after the rename: the name may be another writer's by now
 		}
 	}()
 	if err := tmp.Chmod(perm); err != nil {
@@ -61,6 +62,7 @@ func write(path string, perm os.FileMode, fill func(*os.File) error) (err error)
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		return err
 	}
+	renamed = true
 	return syncDir(dir)
 }
 
