@@ -128,6 +128,31 @@ func (e *Entry) Intact() bool {
 	return e.Integrity == IntegrityOK || e.Integrity == IntegrityNoTrailer
 }
 
+// Damaged returns the entries that cannot be restored from.
+func Damaged(entries []Entry) []Entry {
+	var out []Entry
+	for _, e := range entries {
+		if !e.Intact() {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// Source says where e's data comes from: the backup it copies, else the host
+// (and etcd version) its sidecar names; "" when nothing says.
+func (e *Entry) Source() string {
+	switch {
+	case e.CopyOf != "":
+		return "copy of " + e.CopyOf
+	case e.Meta == nil || e.Meta.SourceHost == "":
+		return ""
+	case e.Meta.EtcdVersion != "":
+		return e.Meta.SourceHost + " (etcd " + e.Meta.EtcdVersion + ")"
+	}
+	return e.Meta.SourceHost
+}
+
 // List finds the snapshot files of dir (every *.db) with their time, newest
 // first, without reading them: Integrity, SHA256, Revision are left empty and
 // Keys is -1. snapshot.db takes the time of the backup its sidecar says it copies.

@@ -9,6 +9,7 @@
 package snapshot
 
 import (
+	"fmt"
 	"os"
 	"strings"
 
@@ -106,6 +107,15 @@ func Inspect(path string) (*Info, error) {
 		return info, wrapPath(path, err)
 	}
 	return info, nil
+}
+
+// Damage says what is wrong with an inspected file that could be read: its
+// sha256 trailer does not match. It is nil for an intact file.
+func (i *Info) Damage() error {
+	if i.HashVerified != nil && !*i.HashVerified {
+		return fmt.Errorf("%s: the sha256 trailer does not match the content: the file is damaged", i.Path)
+	}
+	return nil
 }
 
 // track records rev as the latest state of kv's key.
