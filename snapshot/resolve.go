@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// Resolve turns a restore's --snapshot value into a file of backupDir:
+// ResolveChecked turns a restore's --snapshot value into a file of backupDir:
 //
 //	""                  snapshot.db, kubeasz's copy of the newest backup
 //	"latest"            the newest intact backup
@@ -18,17 +18,13 @@ import (
 //	a file name         that file in backupDir (else relative to the working dir)
 //	a path              that file
 //
-// how explains the choice in words for the plan. "latest" and "before:" read
-// candidate files (newest first) until one is intact, and say which damaged
-// ones they passed over.
-func Resolve(backupDir, spec string) (path string, how string, err error) {
-	path, how, _, err = resolve(backupDir, spec)
-	return path, how, err
-}
-
-// ResolveChecked is Resolve plus the chosen file's entry with its digest,
-// trailer check and revision, so a caller that needs them (a restore's
-// preflight) does not read a file of gigabytes a second time.
+// It returns the chosen file's entry with its digest, trailer check and
+// revision, so a caller that needs them (a restore's preflight) does not read
+// a file of gigabytes a second time; how explains the choice in words for the
+// plan. "latest" and "before:" read candidate files (newest first) until one
+// is intact, and say which damaged ones they passed over. A file chosen any
+// other way is checked too, and returned even when damaged, with its
+// Integrity saying so.
 func ResolveChecked(backupDir, spec string) (*Entry, string, error) {
 	path, how, e, err := resolve(backupDir, spec)
 	if err != nil {
@@ -43,7 +39,7 @@ func ResolveChecked(backupDir, spec string) (*Entry, string, error) {
 	return e, how, nil
 }
 
-// resolve is Resolve; picked is the entry it already checked, if any.
+// resolve chooses the file; picked is the entry it already checked, if any.
 func resolve(backupDir, spec string) (path, how string, picked *Entry, err error) {
 	switch {
 	case spec == "":
