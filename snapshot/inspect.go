@@ -1,11 +1,3 @@
-// Package snapshot reads etcd snapshot files offline: it inspects them,
-// searches them for keys, and keeps the catalog of a cluster's backups.
-//
-// A snapshot is etcd's bbolt database, opened here read-only with
-// go.etcd.io/bbolt, whose "key" bucket maps revisions to mvccpb.KeyValue
-// records. Every scan streams through that bucket once in revision order and
-// keeps no values, so memory depends on the number of distinct keys, not on
-// the size of the file.
 package snapshot
 
 import (
