@@ -5,7 +5,7 @@ BIN := bin/ezrestore
 # End-to-end tests need root, debootstrap and systemd-nspawn; `make test` turns them on.
 E2E ?= 1
 
-.PHONY: all build deps test unit demo bench clean
+.PHONY: all build deps test unit lint demo bench clean
 
 all: build
 
@@ -22,6 +22,20 @@ unit:
 test: deps build
 	$(GO) vet ./...
 	EZRESTORE_E2E=$(E2E) EZRESTORE_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 75m ./...
+
+# staticcheck 2026.2.2 is the newest release and reads Go 1.26 code. It is
+# installed once per version into GOPATH/bin/staticcheck-<version>/, so
+# changing the pin installs the new one beside the old.
+STATICCHECK_VERSION := v0.8.2
+STATICCHECK := $(shell $(GO) env GOPATH)/bin/staticcheck-$(STATICCHECK_VERSION)/staticcheck
+
+$(STATICCHECK):
+	GOBIN=$(dir $(STATICCHECK)) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+lint: $(STATICCHECK)
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l .)" || { echo "gofmt -l: these files need gofmt -w:"; gofmt -l .; exit 1; }
+	$(STATICCHECK) ./...
 
 demo: deps build
 	bash scripts/demo.sh

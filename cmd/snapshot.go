@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"sort"
 	"text/tabwriter"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -64,13 +63,7 @@ resource and namespace. Exits 1 when the file is damaged.`,
 					printInfo(out, info)
 				}
 			}
-			if err != nil {
-				return &ExitError{Code: 1, Err: err}
-			}
-			if info.HashVerified != nil && !*info.HashVerified {
-				return &ExitError{Code: 1, Err: fmt.Errorf("%s: the sha256 trailer does not match the content: the file is damaged", args[0])}
-			}
-			return nil
+			return exitStatus(snapshot.InspectStatus(info, err))
 		},
 	}
 	c.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
@@ -128,13 +121,12 @@ func printCounts(w io.Writer, title string, m map[string]int, extra int, extraNa
 	tw.Flush()
 }
 
-// findResult is one file's answer in `snapshot find -o json`.
-type findResult struct {
-	File     string           `json:"file"`
-	Time     *time.Time       `json:"time,omitempty"`
-	Revision int64            `json:"revision,omitempty"`
-	Matches  []snapshot.Match `json:"matches"`
-	Error    string           `json:"error,omitempty"`
+// exitStatus turns a library's verdict into the command's exit status.
+func exitStatus(code int, err error) error {
+	if code == 0 {
+		return nil
+	}
+	return &ExitError{Code: code, Err: err}
 }
 
 func newSnapshotFindCmd(g *Globals) *cobra.Command {
@@ -156,67 +148,38 @@ Exits 0 when some snapshot matched, 1 when none did, 2 when a file could not be 
 			if err := checkOutput(output); err != nil {
 				return err
 			}
-			pattern, files := args[0], args[1:]
-			times := map[string]time.Time{}
+			pattern := args[0]
+			var targets []snapshot.Target
+			for _, f := range args[1:] {
+				targets = append(targets, snapshot.Target{Path: f})
+			}
 			if cluster != "" {
-				dir := g.ClusterDir(cluster).BackupDir()
-				entries, err := snapshot.List(dir)
+				backups, err := snapshot.BackupTargets(g.ClusterDir(cluster).BackupDir())
 				if err != nil {
 					return fmt.Errorf("cluster %s: %w", cluster, err)
 				}
-				for _, e := range entries {
-					if e.Name == snapshot.LatestName && e.CopyOf != "" {
-						continue // its contents are listed under the backup it copies
-					}
-					files = append(files, e.Path)
-					times[e.Path] = e.Time
-				}
-				if len(entries) == 0 {
-					return fmt.Errorf("cluster %s: no snapshots in %s", cluster, dir)
-				}
+				targets = append(targets, backups...)
 			}
-			if len(files) == 0 {
+			if len(targets) == 0 {
 				return errors.New("name snapshot files or --cluster")
 			}
 			out := cmd.OutOrStdout()
-			var results []findResult
-			found, failed := 0, 0
-			for _, f := range files {
-				r := findResult{File: f, Matches: []snapshot.Match{}}
-				if t, ok := times[f]; ok {
-					r.Time = &t
-				}
-				matches, err := snapshot.Find(f, pattern)
-				if err == nil {
-					r.Matches = matches
-					r.Revision, err = snapshot.Revision(f)
-				}
-				if err != nil {
-					r.Error = err.Error()
-					failed++
-				} else if len(matches) > 0 {
-					found++
-				}
+			results := []snapshot.FindResult{}
+			tally := snapshot.FindAll(targets, pattern, func(r snapshot.FindResult) {
 				if output == "json" {
 					results = append(results, r)
-					continue
+				} else {
+					printFind(out, cmd.ErrOrStderr(), r)
 				}
-				printFind(out, cmd.ErrOrStderr(), r)
-			}
+			})
 			if output == "json" {
 				if err := printJSON(out, results); err != nil {
 					return err
 				}
 			} else {
-				fmt.Fprintf(out, "%q: live in %d of %d snapshots\n", pattern, found, len(files))
+				fmt.Fprintf(out, "%q: live in %d of %d snapshots\n", pattern, tally.Found, tally.Searched)
 			}
-			switch {
-			case failed > 0:
-				return &ExitError{Code: 2, Err: fmt.Errorf("%d of %d snapshots could not be read", failed, len(files))}
-			case found == 0:
-				return &ExitError{Code: 1, Err: fmt.Errorf("no snapshot holds a live key matching %q", pattern)}
-			}
-			return nil
+			return exitStatus(tally.Status())
 		},
 	}
 	c.Flags().StringVar(&cluster, "cluster", "", "search the backups of this cluster (<base>/clusters/<name>/backup)")
@@ -224,7 +187,7 @@ Exits 0 when some snapshot matched, 1 when none did, 2 when a file could not be 
 	return c
 }
 
-func printFind(out, errOut io.Writer, r findResult) {
+func printFind(out, errOut io.Writer, r snapshot.FindResult) {
 	name := r.File
 	if r.Time != nil {
 		name = filepath.Base(r.File) + " (" + snapshot.FormatTime(*r.Time) + ")"
@@ -286,33 +249,16 @@ Exits 1 when a file is damaged.`,
 				tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "NAME\tTIME\tSIZE\tREVISION\tKEYS\tINTEGRITY\tSOURCE")
 				for _, e := range entries {
-					keys, source := "-", ""
+					keys := "-"
 					if e.Keys >= 0 {
 						keys = fmt.Sprint(e.Keys)
 					}
-					if e.CopyOf != "" {
-						source = "copy of " + e.CopyOf
-					} else if e.Meta != nil && e.Meta.SourceHost != "" {
-						source = e.Meta.SourceHost
-						if e.Meta.EtcdVersion != "" {
-							source += " (etcd " + e.Meta.EtcdVersion + ")"
-						}
-					}
 					fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", e.Name, snapshot.FormatTime(e.Time),
-						orchestrator.HumanBytes(e.Size), e.Revision, keys, e.Integrity, source)
+						orchestrator.HumanBytes(e.Size), e.Revision, keys, e.Integrity, e.Source())
 				}
 				tw.Flush()
 			}
-			bad := 0
-			for _, e := range entries {
-				if !e.Intact() {
-					bad++
-				}
-			}
-			if bad > 0 {
-				return &ExitError{Code: 1, Err: fmt.Errorf("%d of %d snapshots in %s are damaged", bad, len(entries), dir)}
-			}
-			return nil
+			return exitStatus(snapshot.CatalogStatus(dir, entries))
 		},
 	}
 	c.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")

@@ -11,6 +11,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/ezrestore/ezrestore/orchestrator"
 )
 
 // SSHArgs are the OpenSSH client arguments that reach host addr as root with
@@ -111,7 +113,7 @@ func etcdctlCmd(env []string, addr string) string {
 	q := append([]string{}, env...)
 	q = append(q, BinDir+"/etcdctl")
 	for _, a := range EtcdctlArgs(addr) {
-		q = append(q, shQuote(a))
+		q = append(q, orchestrator.Quote(a))
 	}
 	return strings.Join(q, " ")
 }

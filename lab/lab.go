@@ -13,6 +13,12 @@
 // Hosts share the machine's network namespace (no bridge, no routes): all
 // traffic stays on 127.0.0.0/8. The lab needs root, debootstrap and
 // systemd-nspawn; it does not need systemd as the machine's PID 1.
+//
+// The lab is the independent judge of what ezrestore did to a cluster: it
+// reads etcd with its own etcdctl command and health check, and must not
+// import restore, steps, backup or snapshot. It imports inventory (it writes
+// the cluster dir ezrestore reads) and orchestrator for shell quoting only.
+// Tests bring a lab up through lab/labtest.
 package lab
 
 import (

@@ -2,7 +2,6 @@ package lab
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -431,18 +430,4 @@ func processAlive(pid int) bool {
 	s := string(stat)
 	i := strings.LastIndexByte(s, ')')
 	return i > 0 && i+2 < len(s) && s[i+2] != 'Z'
-}
-
-// waitPort waits until something accepts TCP connections on addr.
-func waitTCP(ctx context.Context, addr string) error {
-	for {
-		if err := dialOnce(addr); err == nil {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
 }

@@ -1,4 +1,6 @@
-// Package playbooks embeds the playbooks ezrestore ships.
+// Package playbooks embeds the playbooks ezrestore ships (restore.yml).
+// It holds data only: it parses nothing and imports no other package; the
+// engine parses what it embeds.
 package playbooks
 
 import _ "embed"

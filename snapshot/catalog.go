@@ -1,10 +1,11 @@
 package snapshot
 
+// Reading a backup dir: its layout, the sidecars, listing and checking its files.
+
 import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -92,39 +93,6 @@ func ReadSidecar(db string) (*Sidecar, error) {
 	return &s, nil
 }
 
-// WriteSidecar writes db's sidecar atomically with mode 0600.
-func WriteSidecar(db string, s *Sidecar) error {
-	data, err := json.MarshalIndent(s, "", "  ")
-	if err != nil {
-		return err
-	}
-	return writeFileAtomic(SidecarPath(db), append(data, '\n'))
-}
-
-func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
-}
-
 // Integrity values of an Entry.
 const (
 	IntegrityOK              = "ok"               // the sha256 trailer matches
@@ -158,6 +126,31 @@ type Entry struct {
 // contradicted by its trailer or its sidecar.
 func (e *Entry) Intact() bool {
 	return e.Integrity == IntegrityOK || e.Integrity == IntegrityNoTrailer
+}
+
+// Damaged returns the entries that cannot be restored from.
+func Damaged(entries []Entry) []Entry {
+	var out []Entry
+	for _, e := range entries {
+		if !e.Intact() {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// Source says where e's data comes from: the backup it copies, else the host
+// (and etcd version) its sidecar names; "" when nothing says.
+func (e *Entry) Source() string {
+	switch {
+	case e.CopyOf != "":
+		return "copy of " + e.CopyOf
+	case e.Meta == nil || e.Meta.SourceHost == "":
+		return ""
+	case e.Meta.EtcdVersion != "":
+		return e.Meta.SourceHost + " (etcd " + e.Meta.EtcdVersion + ")"
+	}
+	return e.Meta.SourceHost
 }
 
 // List finds the snapshot files of dir (every *.db) with their time, newest
@@ -294,39 +287,6 @@ func Catalog(backupDir string) ([]Entry, error) {
 	return entries, nil
 }
 
-// Resolve turns a restore's --snapshot value into a file of backupDir:
-//
-//	""                  snapshot.db, kubeasz's copy of the newest backup
-//	"latest"            the newest intact backup
-//	"before:<RFC3339>"  the newest intact backup taken strictly before that time
-//	a file name         that file in backupDir (else relative to the working dir)
-//	a path              that file
-//
-// how explains the choice in words for the plan. "latest" and "before:" read
-// candidate files (newest first) until one is intact, and say which damaged
-// ones they passed over.
-func Resolve(backupDir, spec string) (path string, how string, err error) {
-	path, how, _, err = resolve(backupDir, spec)
-	return path, how, err
-}
-
-// ResolveChecked is Resolve plus the chosen file's entry with its digest,
-// trailer check and revision, so a caller that needs them (a restore's
-// preflight) does not read a file of gigabytes a second time.
-func ResolveChecked(backupDir, spec string) (*Entry, string, error) {
-	path, how, e, err := resolve(backupDir, spec)
-	if err != nil {
-		return nil, "", err
-	}
-	if e == nil {
-		if e, err = entryOf(path); err != nil {
-			return nil, "", err
-		}
-		e.check(false)
-	}
-	return e, how, nil
-}
-
 // entryOf describes one snapshot file as List would, without reading it.
 func entryOf(path string) (*Entry, error) {
 	fi, err := os.Stat(path)
@@ -350,205 +310,10 @@ func entryOf(path string) (*Entry, error) {
 	return e, nil
 }
 
-// resolve is Resolve; picked is the entry it already checked, if any.
-func resolve(backupDir, spec string) (path, how string, picked *Entry, err error) {
-	switch {
-	case spec == "":
-		p := filepath.Join(backupDir, LatestName)
-		if _, err := os.Stat(p); err != nil {
-			return "", "", nil, fmt.Errorf("no %s in %s (take a backup, or name a snapshot file): %w", LatestName, backupDir, err)
-		}
-		how = LatestName + " (kubeasz's copy of the newest backup)"
-		if side, err := ReadSidecar(p); err == nil && side != nil && side.CopyOf != "" {
-			how = fmt.Sprintf("%s, a copy of %s (%s)", LatestName, side.CopyOf, FormatTime(side.Time))
-		}
-		return p, how, nil, nil
-	case spec == "latest":
-		return pick(backupDir, "latest backup", func(Entry) bool { return true })
-	case strings.HasPrefix(spec, "before:"):
-		t, err := time.Parse(time.RFC3339, strings.TrimPrefix(spec, "before:"))
-		if err != nil {
-			return "", "", nil, fmt.Errorf("--snapshot %q: the time must be RFC 3339, like before:2026-11-21T12:00:00Z: %w", spec, err)
-		}
-		return pick(backupDir, "newest backup before "+FormatTime(t), func(e Entry) bool { return e.Time.Before(t) })
-	}
-	candidates := []string{spec}
-	if !strings.ContainsRune(spec, filepath.Separator) {
-		candidates = []string{filepath.Join(backupDir, spec), spec}
-	}
-	for _, c := range candidates {
-		fi, err := os.Stat(c)
-		if err == nil && fi.Mode().IsRegular() {
-			abs, err := filepath.Abs(c)
-			if err != nil {
-				return "", "", nil, err
-			}
-			return abs, "file " + abs + " named on the command line", nil, nil
-		}
-	}
-	return "", "", nil, fmt.Errorf("snapshot %q: no such file in %s or the working dir (see `ezrestore snapshots`)", spec, backupDir)
-}
-
-// pick returns the newest intact backup (snapshot.db aside, it is a copy) that keep accepts.
-func pick(backupDir, what string, keep func(Entry) bool) (string, string, *Entry, error) {
-	entries, err := List(backupDir)
-	if err != nil {
-		return "", "", nil, fmt.Errorf("%s: %w", what, err)
-	}
-	var skipped []string
-	considered := 0
-	for _, e := range entries {
-		if e.Name == LatestName && len(entries) > 1 || !keep(e) {
-			continue
-		}
-		considered++
-		e.check(false)
-		if !e.Intact() {
-			skipped = append(skipped, e.Name+" ("+e.Integrity+")")
-			continue
-		}
-		how := fmt.Sprintf("%s %s (%s, revision %d)", what, e.Name, FormatTime(e.Time), e.Revision)
-		if e.Integrity == IntegrityNoTrailer {
-			how += ", no sha256 trailer"
-		}
-		if len(skipped) > 0 {
-			how += "; passed over damaged " + strings.Join(skipped, ", ")
-		}
-		return e.Path, how, &e, nil
-	}
-	if considered == 0 {
-		return "", "", nil, fmt.Errorf("no %s in %s", what, backupDir)
-	}
-	return "", "", nil, fmt.Errorf("no intact %s in %s: %s", what, backupDir, strings.Join(skipped, ", "))
-}
-
 // FormatTime is how backup times are shown: local time to the minute, with the zone.
 func FormatTime(t time.Time) string {
 	if t.IsZero() {
 		return "unknown time"
 	}
 	return t.Local().Format("2006-01-02 15:04 MST")
-}
-
-// AddBackup files the verified snapshot tmp (in backupDir) under the first free
-// name for time t and returns its path. Names are taken with a hard link, which
-// fails rather than replaces, so two backups in one minute never overwrite each
-// other.
-func AddBackup(backupDir, tmp string, t time.Time) (string, error) {
-	for n := 1; n < 1000; n++ {
-		p := filepath.Join(backupDir, BackupName(t, n))
-		err := os.Link(tmp, p)
-		if err == nil {
-			return p, os.Remove(tmp)
-		}
-		if !errors.Is(err, fs.ErrExist) {
-			return "", err
-		}
-	}
-	return "", fmt.Errorf("%s: too many backups in minute %s", backupDir, t.Format(nameTimeLayout))
-}
-
-// RefreshLatest makes snapshot.db a copy of the backup src, with a sidecar
-// naming src. The copy is written beside it and renamed into place, so a
-// restore reading snapshot.db never sees half a file.
-func RefreshLatest(backupDir, src string, side *Sidecar) error {
-	dst := filepath.Join(backupDir, LatestName)
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	tmp, err := os.CreateTemp(backupDir, "."+LatestName+".*.tmp")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := io.Copy(tmp, in); err != nil {
-		tmp.Close()
-		return fmt.Errorf("copy %s to %s: %w", src, dst, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), dst); err != nil {
-		return err
-	}
-	if side == nil {
-		_ = os.Remove(SidecarPath(dst))
-		return nil
-	}
-	s := *side
-	s.CopyOf = filepath.Base(src)
-	return WriteSidecar(dst, &s)
-}
-
-// Prune removes the oldest ezrestore/kubeasz-named backups (snapshot_<time>.db)
-// of backupDir beyond the newest keep, with their sidecars. It never removes
-// the newest backup, the one snapshot.db copies, nor any file named otherwise.
-func Prune(backupDir string, keep int) (removed []string, err error) {
-	if keep < 1 {
-		return nil, fmt.Errorf("keep must be at least 1, got %d", keep)
-	}
-	entries, err := List(backupDir)
-	if err != nil {
-		return nil, err
-	}
-	var backups []Entry
-	var latest *Entry
-	for i, e := range entries {
-		if e.Name == LatestName {
-			latest = &entries[i]
-		} else if backupNameRE.MatchString(e.Name) {
-			backups = append(backups, e)
-		}
-	}
-	if len(backups) <= keep {
-		return nil, nil
-	}
-	// The backup snapshot.db copies: its sidecar says so, else compare contents
-	// (only files of the same size need hashing).
-	protected := ""
-	if latest != nil {
-		protected = latest.CopyOf
-		if protected == "" {
-			latestSum := ""
-			for _, b := range backups[keep:] {
-				if b.Size != latest.Size {
-					continue
-				}
-				if latestSum == "" {
-					if latestSum, err = FileSHA256(latest.Path); err != nil {
-						return nil, fmt.Errorf("cannot tell which backup %s copies, pruning nothing: %w", LatestName, err)
-					}
-				}
-				sum, err := FileSHA256(b.Path)
-				if err != nil {
-					return nil, err
-				}
-				if sum == latestSum {
-					protected = b.Name
-					break
-				}
-			}
-		}
-	}
-	for _, b := range backups[keep:] {
-		if b.Name == protected {
-			continue
-		}
-		if err := os.Remove(b.Path); err != nil {
-			return removed, err
-		}
-		_ = os.Remove(SidecarPath(b.Path))
-		removed = append(removed, b.Name)
-	}
-	return removed, nil
 }

@@ -61,7 +61,7 @@ func TestCatalog(t *testing.T) {
 	}
 }
 
-func TestResolve(t *testing.T) {
+func TestResolveChecked(t *testing.T) {
 	f := needFixtures(t)
 	dir := backupDir(t, f)
 	for _, tc := range []struct {
@@ -74,18 +74,22 @@ func TestResolve(t *testing.T) {
 		{"snapshot_202611211200.db", "snapshot_202611211200.db", "named on the command line"},
 		{filepath.Join(dir, "snapshot_202611211205.db"), "snapshot_202611211205.db", "named on the command line"},
 	} {
-		p, how, err := Resolve(dir, tc.spec)
+		e, how, err := ResolveChecked(dir, tc.spec)
 		if err != nil {
-			t.Errorf("Resolve(%q): %v", tc.spec, err)
+			t.Errorf("ResolveChecked(%q): %v", tc.spec, err)
 			continue
 		}
-		if filepath.Base(p) != tc.want || !strings.Contains(how, tc.howHas) {
-			t.Errorf("Resolve(%q) = %s, %q; want %s, how with %q", tc.spec, p, how, tc.want, tc.howHas)
+		if e.Name != tc.want || filepath.Base(e.Path) != tc.want || !strings.Contains(how, tc.howHas) {
+			t.Errorf("ResolveChecked(%q) = %s, %q; want %s, how with %q", tc.spec, e.Path, how, tc.want, tc.howHas)
+		}
+		// Checked, so a restore need not read the file again.
+		if e.Integrity != IntegrityOK || e.Revision == 0 || e.SHA256 != fileSum(t, e.Path) {
+			t.Errorf("ResolveChecked(%q): integrity %q revision %d sha256 %s", tc.spec, e.Integrity, e.Revision, e.SHA256)
 		}
 	}
 	for _, spec := range []string{"before:" + at(11, 0).Format(time.RFC3339), "before:yesterday", "nope.db"} {
-		if p, _, err := Resolve(dir, spec); err == nil {
-			t.Errorf("Resolve(%q) = %s, want an error", spec, p)
+		if e, _, err := ResolveChecked(dir, spec); err == nil {
+			t.Errorf("ResolveChecked(%q) = %s, want an error", spec, e.Path)
 		}
 	}
 }
@@ -158,5 +162,19 @@ func TestPrune(t *testing.T) {
 	}
 	if _, err := Prune(dir, 0); err == nil {
 		t.Error("keep 0 accepted")
+	}
+}
+
+// A damaged file named on the command line is returned with its damage, not
+// passed over: the operator chose it, the preflight reports it.
+func TestResolveCheckedNamedDamaged(t *testing.T) {
+	f := needFixtures(t)
+	dir := backupDir(t, f)
+	e, _, err := ResolveChecked(dir, "snapshot_202611211210.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Integrity != IntegrityHashMismatch || e.Intact() {
+		t.Errorf("integrity %q", e.Integrity)
 	}
 }

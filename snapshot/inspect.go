@@ -1,14 +1,7 @@
-// Package snapshot reads etcd snapshot files offline: it inspects them,
-// searches them for keys, and keeps the catalog of a cluster's backups.
-//
-// A snapshot is etcd's bbolt database, opened here read-only with
-// go.etcd.io/bbolt, whose "key" bucket maps revisions to mvccpb.KeyValue
-// records. Every scan streams through that bucket once in revision order and
-// keeps no values, so memory depends on the number of distinct keys, not on
-// the size of the file.
 package snapshot
 
 import (
+	"fmt"
 	"os"
 	"strings"
 
@@ -106,6 +99,15 @@ func Inspect(path string) (*Info, error) {
 		return info, wrapPath(path, err)
 	}
 	return info, nil
+}
+
+// Damage says what is wrong with an inspected file that could be read: its
+// sha256 trailer does not match. It is nil for an intact file.
+func (i *Info) Damage() error {
+	if i.HashVerified != nil && !*i.HashVerified {
+		return fmt.Errorf("%s: the sha256 trailer does not match the content: the file is damaged", i.Path)
+	}
+	return nil
 }
 
 // track records rev as the latest state of kv's key.

@@ -1,6 +1,8 @@
 // Package etcdtest runs a real single-member etcd on 127.0.0.1 so that the
 // snapshot tests and the benchmark read files etcd itself wrote, never
-// hand-made imitations of its format.
+// hand-made imitations of its format. It runs the etcd and etcdctl found on
+// the machine (scripts/deps.sh installs them) and imports no other
+// ezrestore package. For tests and benchmarks only.
 package etcdtest
 
 import (

@@ -5,6 +5,9 @@
 // etcd hosts beside three parallel OpenSSH scp of the same file.
 //
 // Run it with `make bench` (root, on a machine that can run the lab).
+//
+// It drives the lab and the restore library as a user would, and is imported
+// by nothing.
 package main
 
 import (

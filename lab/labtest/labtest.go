@@ -1,4 +1,6 @@
-// Package labtest brings a lab up for an end-to-end test.
+// Package labtest brings a lab up for an end-to-end test, or skips the test
+// when end-to-end tests are off (EZRESTORE_E2E unset), and takes it down
+// when the test ends. It is for _test.go files only and imports only lab.
 package labtest
 
 import (
