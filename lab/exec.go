@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ezrestore/ezrestore/orchestrator"
+	"github.com/ezrestore/ezrestore/orchestrator/transport"
 )
 
 // SSHArgs are the OpenSSH client arguments that reach host addr as root with
@@ -113,7 +113,7 @@ func etcdctlCmd(env []string, addr string) string {
 	q := append([]string{}, env...)
 	q = append(q, BinDir+"/etcdctl")
 	for _, a := range EtcdctlArgs(addr) {
-		q = append(q, orchestrator.Quote(a))
+		q = append(q, transport.Quote(a))
 	}
 	return strings.Join(q, " ")
 }
