@@ -432,7 +432,7 @@ func TestBadInventories(t *testing.T) {
 		{file: "range_pad.ini", kind: ErrSyntax, want: "range_pad.ini:2: host pattern \"node[01:3]\": range [01:3]: a zero-padded begin needs an end of the same width"},
 		{file: "range_open.ini", kind: ErrSyntax, want: "range_open.ini:3: host pattern \"node[1:3\": range without closing ']'"},
 		{file: "range_huge.ini", kind: ErrSyntax, want: "range_huge.ini:2: host pattern \"node[0:99999999]\": range [0:99999999] expands to more than 10000 hosts"},
-		{file: "vars_undefined_group.ini", kind: ErrSyntax, want: "vars_undefined_group.ini:4: [kube_nodes:vars] for a group that has no [kube_nodes] or [kube_nodes:children] section"},
+		{file: "vars_undefined_group.ini", kind: ErrSyntax, want: "vars_undefined_group.ini:4: [kube_nodes:vars] for a group that is defined nowhere: no [kube_nodes] or [kube_nodes:children] section"},
 		{file: "vars_line.ini", kind: ErrSyntax, want: `vars_line.ini:5: expected key=value in [all:vars], got "novalue"`},
 		{file: "children_loop.ini", kind: ErrSyntax, want: "children_loop.ini:6: adding group a as a child of b makes a loop of groups"},
 		{file: "children_line.ini", kind: ErrSyntax, want: `children_line.ini:4: expected a group name in [a:children], got "b c"`},
@@ -454,7 +454,7 @@ func TestBadInventories(t *testing.T) {
 		{file: "dup_peer.ini", kind: ErrDuplicate, members: true, want: "dup_peer.ini:4: etcd members 10.0.0.2 and 10.0.0.3 (testdata/bad/dup_peer.ini:3) have the same peer URL https://10.0.0.2:2380"},
 		{file: "bad_peer_url.ini", kind: ErrBadVar, members: true, want: `bad_peer_url.ini:2: etcd_peer_url of host 10.0.0.1 must be a URL`},
 		{file: "undefined_member.ini", kind: ErrBadVar, members: true, want: `undefined_member.ini:2: etcd_member_name of host 10.0.0.1 uses undefined variable node_index`},
-		{file: "bad.yml", kind: ErrSyntax, want: "bad.yml:3: invalid YAML: did not find expected key"},
+		{file: "bad.yml", kind: ErrSyntax, want: "bad.yml:4: invalid YAML: did not find expected key"},
 		{file: "group_list.yml", kind: ErrSyntax, want: "group_list.yml:4: group etcd must be a map with hosts, children or vars, got a list"},
 		{file: "hosts_list.yaml", kind: ErrSyntax, want: "hosts_list.yaml:5: hosts of group etcd must be a map of host names, got a list"},
 		{file: "vars_list.yml", kind: ErrSyntax, want: "vars_list.yml:6: vars of host 10.0.0.1 must be a map, got a list"},
@@ -465,7 +465,7 @@ func TestBadInventories(t *testing.T) {
 		{file: "../ini/even.ini", extra: []string{"testdata/vars/notamap.yml"}, kind: ErrSyntax,
 			want: "../vars/notamap.yml:1: a vars file must be a map of variables, got a list"},
 		{file: "../ini/even.ini", extra: []string{"testdata/vars/badyaml.yml"}, kind: ErrSyntax,
-			want: "../vars/badyaml.yml:1: invalid YAML: did not find expected ',' or ']'"},
+			want: "../vars/badyaml.yml:2: invalid YAML: did not find expected ',' or ']'"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.file, func(t *testing.T) {
