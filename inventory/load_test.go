@@ -532,7 +532,7 @@ func TestGroupVarsAndHostVarsDirs(t *testing.T) {
 	if inv.Vars["y"] != "gv_all" {
 		t.Errorf("all-level y = %q", inv.Vars["y"])
 	}
-	if len(inv.Warnings) != 1 || !strings.Contains(inv.Warnings[0], "vault.yml: skipped: encrypted with ansible-vault") {
+	if len(inv.Warnings) != 1 || !strings.Contains(inv.Warnings[0], filepath.Join("group_vars/etcd/vault.yml")+":1: skipped: encrypted with ansible-vault") {
 		t.Errorf("warnings %q", inv.Warnings)
 	}
 }
