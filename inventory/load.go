@@ -301,6 +301,7 @@ func resolve(s *source, layers []varMap, cluster string) (*Inventory, error) {
 		inv.Hosts = append(inv.Hosts, h)
 	}
 
+	inv.classify(s)
 	etcd := inv.EtcdHosts()
 	etcdPos := inv.GroupPos(GroupEtcd)
 	switch {
@@ -314,6 +315,7 @@ func resolve(s *source, layers []varMap, cluster string) (*Inventory, error) {
 			"etcd has %d members, an even count: it tolerates no more failed members than %d would, and quorum needs %d",
 			len(etcd), len(etcd)-1, len(etcd)/2+1).Error())
 	}
+	inv.warnAssumedNames()
 	return inv, nil
 }
 

@@ -251,11 +251,21 @@ func TestINIFeatures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ms[0].Name != "etcd1" || ms[3].Name != "etcd-10.0.1.7" || ms[3].PeerURL != "https://10.0.1.7:2380" {
-		t.Errorf("members %+v", ms)
+	// k8s_cluster makes it kubespray-style: the 4th etcd host is etcd4.
+	if ms[0].Name != "etcd1" || ms[3].Name != "etcd4" || ms[3].PeerURL != "https://10.0.1.7:2380" || inv.Style != StyleKubespray {
+		t.Errorf("members %+v (style %s)", ms, inv.Style)
 	}
-	if len(inv.Warnings) != 0 {
-		t.Errorf("warnings %v", inv.Warnings)
+	wantWarn := []string{
+		"testdata/ini/features.ini:3: host bastion.example.lan is in no group",
+		"testdata/ini/features.ini:5: kubespray-style inventory (group k8s_cluster at testdata/ini/features.ini:19): etcd hosts 10.0.1.7, 10.0.1.8 have no etcd_member_name, so ezrestore assumes kubespray's default names etcd4, etcd5",
+	}
+	if len(inv.Warnings) != len(wantWarn) {
+		t.Errorf("warnings %q", inv.Warnings)
+	}
+	for i := range wantWarn {
+		if i < len(inv.Warnings) && !strings.HasPrefix(inv.Warnings[i], wantWarn[i]) {
+			t.Errorf("warning %d\n  %s\nwant prefix\n  %s", i, inv.Warnings[i], wantWarn[i])
+		}
 	}
 	// A variable that uses an undefined one is fine until something reads it strictly.
 	if _, err := inv.Host("node10").StrictVar("undefined_ref"); err == nil ||
@@ -384,7 +394,7 @@ func TestJSONInventory(t *testing.T) {
 
 func TestIPv6PeerURL(t *testing.T) {
 	h := &Host{Name: "2001:db8::7", Vars: map[string]string{}}
-	m, err := h.etcdMember()
+	m, err := h.etcdMember("etcd-" + h.Name)
 	if err != nil || m.PeerURL != "https://[2001:db8::7]:2380" {
 		t.Errorf("%+v %v", m, err)
 	}
