@@ -179,10 +179,14 @@ func resolve(s *source, layers []varMap, cluster string) (*Inventory, error) {
 
 	inv := &Inventory{File: s.file, Vars: map[string]string{}, VarPos: map[string]Pos{},
 		Warnings: append([]string(nil), s.warnings...), groupPos: map[string]Pos{}}
+	inv.groupTree = map[string]groupNode{}
 	for _, gn := range s.groupOrder {
-		if s.groups[gn].declared {
-			inv.groupPos[gn] = s.groups[gn].pos
+		g := s.groups[gn]
+		if g.declared {
+			inv.groupPos[gn] = g.pos
 		}
+		inv.groupOrder = append(inv.groupOrder, gn)
+		inv.groupTree[gn] = groupNode{children: append([]string(nil), g.children...), hosts: append([]string(nil), g.hosts...)}
 	}
 
 	// All-level vars: [all:vars] and the extra layers.

@@ -94,10 +94,18 @@ type Inventory struct {
 
 	// groupPos is where each declared group was first written.
 	groupPos map[string]Pos
+	// groupTree holds each group's children and own hosts as written,
+	// in groupOrder, for Describe.
+	groupTree  map[string]groupNode
+	groupOrder []string
 	// etcdIndex is each etcd host's 1-based position in Ansible's
 	// groups['etcd'] (the group's own hosts in written order, then its
 	// children's), which kubespray's member names count by.
 	etcdIndex map[string]int
+}
+
+type groupNode struct {
+	children, hosts []string
 }
 
 // Style is the deployment tool an inventory is written for.
