@@ -17,12 +17,12 @@ type Description struct {
 	File    string `json:"file" yaml:"file"`
 	Cluster string `json:"cluster,omitempty" yaml:"cluster,omitempty"`
 	// Style is kubeasz or kubespray (see Inventory.Style); StyleReason says why.
-	Style       Style    `json:"style" yaml:"style"`
-	StyleReason string   `json:"style_reason" yaml:"style_reason"`
+	Style       Style    `json:"style,omitempty" yaml:"style,omitempty"`
+	StyleReason string   `json:"style_reason,omitempty" yaml:"style_reason,omitempty"`
 	VarFiles    []string `json:"var_files,omitempty" yaml:"var_files,omitempty"`
 	// Groups is the tree under all: each group with its child groups and its
 	// own hosts, as written (a group under two parents appears under both).
-	Groups *GroupDescription  `json:"groups" yaml:"groups"`
+	Groups *GroupDescription  `json:"groups,omitempty" yaml:"groups,omitempty"`
 	Hosts  []*HostDescription `json:"hosts" yaml:"hosts"`
 	// Warnings are the inventory's warnings, each "file:line: message".
 	Warnings []string `json:"warnings" yaml:"warnings"`
