@@ -2,6 +2,7 @@ package inventory
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -44,7 +45,7 @@ func (inv *Inventory) EtcdMembers() ([]EtcdMember, error) {
 	var out []EtcdMember
 	byName, byPeer := map[string]*Host{}, map[string]*Host{}
 	for _, h := range hosts {
-		m, err := h.etcdMember()
+		m, err := h.etcdMember(inv.defaultMemberName(h))
 		if err != nil {
 			return nil, err
 		}
@@ -62,8 +63,19 @@ func (inv *Inventory) EtcdMembers() ([]EtcdMember, error) {
 	return out, nil
 }
 
-func (h *Host) etcdMember() (EtcdMember, error) {
-	m := EtcdMember{Host: h, Name: "etcd-" + h.Name}
+// defaultMemberName is the member name the deployment tool gives an etcd
+// host without etcd_member_name (see EtcdMember.Name).
+func (inv *Inventory) defaultMemberName(h *Host) string {
+	if inv.Style == StyleKubespray {
+		if i, ok := inv.etcdIndex[h.Name]; ok {
+			return "etcd" + strconv.Itoa(i)
+		}
+	}
+	return "etcd-" + h.Name
+}
+
+func (h *Host) etcdMember(defaultName string) (EtcdMember, error) {
+	m := EtcdMember{Host: h, Name: defaultName}
 	if v, ok, err := h.strictOpt("etcd_member_name"); err != nil {
 		return m, err
 	} else if ok {

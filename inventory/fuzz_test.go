@@ -3,6 +3,7 @@ package inventory
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -58,6 +59,22 @@ func FuzzParseYAML(f *testing.F) {
 		}
 		if inv, err := resolve(s, nil, ""); err == nil {
 			_, _ = inv.EtcdMembers()
+		}
+	})
+}
+
+// FuzzParseExtraVars checks that no -e argument makes the parser panic and
+// that every error names the argument.
+func FuzzParseExtraVars(f *testing.F) {
+	for _, s := range []string{"a=1 b='x y'", `{"a": [1, {"b": 2}]}`, "a={{ b | d('c d') }}", `a=\ b\=c`, "[1]", "@", "{a: *x}"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, arg string) {
+		if len(arg) > 0 && arg[0] == '@' {
+			return // names a file
+		}
+		if _, err := ParseExtraVars([]string{arg}); err != nil && !strings.HasPrefix(err.Error(), extraLabel(arg)) {
+			t.Fatalf("error %q does not start with %q", err, extraLabel(arg))
 		}
 	})
 }

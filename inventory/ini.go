@@ -53,6 +53,12 @@ func parseINI(s *source, data string) error {
 		if line[0] == '[' && strings.HasSuffix(line, "]") {
 			return errAt(p, ErrSyntax, "invalid section %s: a section is [name], [name:children] or [name:vars], without spaces", line)
 		}
+		if line[0] == '[' && !strings.Contains(line, "]") {
+			// No host pattern starts with '[' and lacks ']' (a range and a
+			// bracketed IPv6 address both close), so this is a header.
+			name := strings.Fields(line)[0]
+			return errAt(p, ErrSyntax, "section header %s has no closing ]: write %s] (Ansible would not read this line either)", name, name)
+		}
 		switch kind {
 		case "":
 			if err := parseINIHostLine(s, section, line, p); err != nil {
@@ -76,8 +82,16 @@ func parseINI(s *source, data string) error {
 		}
 	}
 	for _, name := range s.groupOrder {
-		if g := s.groups[name]; !g.declared {
-			return errAt(g.varsPos, ErrSyntax, "[%s:vars] for a group that has no [%s] or [%s:children] section", name, name, name)
+		g := s.groups[name]
+		switch {
+		case g.declared:
+		case g.childPos.Line > 0:
+			// Ansible accepts a child group that is defined nowhere as an
+			// empty group; so do we, but say so: it is usually a typo.
+			s.warnf(g.childPos, "group %s named under [%s:children] is defined nowhere; it has no hosts", name, g.childOf)
+			g.declared, g.pos = true, g.childPos
+		default:
+			return errAt(g.varsPos, ErrSyntax, "[%s:vars] for a group that is defined nowhere: no [%s] or [%s:children] section and no [...:children] names it (Ansible refuses it too)", name, name, name)
 		}
 	}
 	return nil

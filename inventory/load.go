@@ -17,34 +17,55 @@ import (
 // .yml, .yaml or .json or the content looks like YAML), then applies the
 // extra-vars files in order (like ansible-playbook -e @file; a leading '@' is
 // accepted), which win over everything in the inventory.
+// LoadWithVars takes every form of -e.
 func Load(path string, extraVarFiles ...string) (*Inventory, error) {
-	return load(path, "", extraVarFiles)
+	extra, err := extraFromFiles(extraVarFiles)
+	if err != nil {
+		return nil, err
+	}
+	return load(path, "", extra)
+}
+
+// LoadWithVars is Load with extra vars as ParseExtraVars reads them.
+func LoadWithVars(path string, extra ExtraVars) (*Inventory, error) {
+	return load(path, "", extra)
 }
 
 // LoadCluster reads kubeasz's cluster dir: dir.Hosts(), with dir.Config()
 // (when present) as extra vars below extraVarFiles, and _cluster_name_
 // replaced by dir.Name as ezctl does when it creates the cluster.
+// LoadClusterWithVars takes every form of -e.
 func LoadCluster(dir ClusterDir, extraVarFiles ...string) (*Inventory, error) {
+	extra, err := extraFromFiles(extraVarFiles)
+	if err != nil {
+		return nil, err
+	}
+	return LoadClusterWithVars(dir, extra)
+}
+
+// LoadClusterWithVars is LoadCluster with extra vars as ParseExtraVars reads
+// them; they win over config.yml.
+func LoadClusterWithVars(dir ClusterDir, extra ExtraVars) (*Inventory, error) {
 	if _, err := os.Stat(dir.Hosts()); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, &clusterNotFound{name: dir.Name, path: dir.Hosts(), err: err}
 		}
 		return nil, fmt.Errorf("cluster %s: %w", dir.Name, err)
 	}
-	files := extraVarFiles
 	if _, err := os.Stat(dir.Config()); err == nil {
-		files = append([]string{dir.Config()}, extraVarFiles...)
+		m, err := readExtraFile(dir.Config())
+		if err != nil {
+			return nil, err
+		}
+		cfg := extraLayer{arg: "@" + dir.Config(), file: dir.Config(), vars: m}
+		extra = ExtraVars{layers: append([]extraLayer{cfg}, extra.layers...)}
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("cluster %s: %w", dir.Name, err)
 	}
-	inv, err := load(dir.Hosts(), dir.Name, files)
-	if err != nil {
-		return nil, err
-	}
-	return inv, nil
+	return load(dir.Hosts(), dir.Name, extra)
 }
 
-func load(path, cluster string, extraFiles []string) (*Inventory, error) {
+func load(path, cluster string, extra ExtraVars) (*Inventory, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("inventory: %w", err)
@@ -62,25 +83,14 @@ func load(path, cluster string, extraFiles []string) (*Inventory, error) {
 		return nil, err
 	}
 	var layers []varMap
-	var read []string
-	for _, f := range extraFiles {
-		f = strings.TrimPrefix(f, "@")
-		b, err := os.ReadFile(f)
-		if err != nil {
-			return nil, fmt.Errorf("extra vars: %w", err)
-		}
-		m, err := loadVarsFile(f, b)
-		if err != nil {
-			return nil, err
-		}
-		layers = append(layers, m)
-		read = append(read, f)
+	for _, l := range extra.layers {
+		layers = append(layers, l.vars)
 	}
 	inv, err := resolve(s, layers, cluster)
 	if err != nil {
 		return nil, err
 	}
-	inv.VarFiles = read
+	inv.VarFiles = extra.Files()
 	inv.Cluster = cluster
 	return inv, nil
 }
@@ -169,10 +179,14 @@ func resolve(s *source, layers []varMap, cluster string) (*Inventory, error) {
 
 	inv := &Inventory{File: s.file, Vars: map[string]string{}, VarPos: map[string]Pos{},
 		Warnings: append([]string(nil), s.warnings...), groupPos: map[string]Pos{}}
+	inv.groupTree = map[string]groupNode{}
 	for _, gn := range s.groupOrder {
-		if s.groups[gn].declared {
-			inv.groupPos[gn] = s.groups[gn].pos
+		g := s.groups[gn]
+		if g.declared {
+			inv.groupPos[gn] = g.pos
 		}
+		inv.groupOrder = append(inv.groupOrder, gn)
+		inv.groupTree[gn] = groupNode{children: append([]string(nil), g.children...), hosts: append([]string(nil), g.hosts...)}
 	}
 
 	// All-level vars: [all:vars] and the extra layers.
@@ -291,6 +305,7 @@ func resolve(s *source, layers []varMap, cluster string) (*Inventory, error) {
 		inv.Hosts = append(inv.Hosts, h)
 	}
 
+	inv.classify(s)
 	etcd := inv.EtcdHosts()
 	etcdPos := inv.GroupPos(GroupEtcd)
 	switch {
@@ -304,6 +319,7 @@ func resolve(s *source, layers []varMap, cluster string) (*Inventory, error) {
 			"etcd has %d members, an even count: it tolerates no more failed members than %d would, and quorum needs %d",
 			len(etcd), len(etcd)-1, len(etcd)/2+1).Error())
 	}
+	inv.warnAssumedNames()
 	return inv, nil
 }
 

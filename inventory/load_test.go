@@ -251,11 +251,21 @@ func TestINIFeatures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ms[0].Name != "etcd1" || ms[3].Name != "etcd-10.0.1.7" || ms[3].PeerURL != "https://10.0.1.7:2380" {
-		t.Errorf("members %+v", ms)
+	// k8s_cluster makes it kubespray-style: the 4th etcd host is etcd4.
+	if ms[0].Name != "etcd1" || ms[3].Name != "etcd4" || ms[3].PeerURL != "https://10.0.1.7:2380" || inv.Style != StyleKubespray {
+		t.Errorf("members %+v (style %s)", ms, inv.Style)
 	}
-	if len(inv.Warnings) != 0 {
-		t.Errorf("warnings %v", inv.Warnings)
+	wantWarn := []string{
+		"testdata/ini/features.ini:3: host bastion.example.lan is in no group",
+		"testdata/ini/features.ini:5: kubespray-style inventory (group k8s_cluster at testdata/ini/features.ini:19): etcd hosts 10.0.1.7, 10.0.1.8 have no etcd_member_name, so ezrestore assumes kubespray's default names etcd4, etcd5",
+	}
+	if len(inv.Warnings) != len(wantWarn) {
+		t.Errorf("warnings %q", inv.Warnings)
+	}
+	for i := range wantWarn {
+		if i < len(inv.Warnings) && !strings.HasPrefix(inv.Warnings[i], wantWarn[i]) {
+			t.Errorf("warning %d\n  %s\nwant prefix\n  %s", i, inv.Warnings[i], wantWarn[i])
+		}
 	}
 	// A variable that uses an undefined one is fine until something reads it strictly.
 	if _, err := inv.Host("node10").StrictVar("undefined_ref"); err == nil ||
@@ -384,7 +394,7 @@ func TestJSONInventory(t *testing.T) {
 
 func TestIPv6PeerURL(t *testing.T) {
 	h := &Host{Name: "2001:db8::7", Vars: map[string]string{}}
-	m, err := h.etcdMember()
+	m, err := h.etcdMember("etcd-" + h.Name)
 	if err != nil || m.PeerURL != "https://[2001:db8::7]:2380" {
 		t.Errorf("%+v %v", m, err)
 	}
@@ -432,7 +442,7 @@ func TestBadInventories(t *testing.T) {
 		{file: "range_pad.ini", kind: ErrSyntax, want: "range_pad.ini:2: host pattern \"node[01:3]\": range [01:3]: a zero-padded begin needs an end of the same width"},
 		{file: "range_open.ini", kind: ErrSyntax, want: "range_open.ini:3: host pattern \"node[1:3\": range without closing ']'"},
 		{file: "range_huge.ini", kind: ErrSyntax, want: "range_huge.ini:2: host pattern \"node[0:99999999]\": range [0:99999999] expands to more than 10000 hosts"},
-		{file: "vars_undefined_group.ini", kind: ErrSyntax, want: "vars_undefined_group.ini:4: [kube_nodes:vars] for a group that has no [kube_nodes] or [kube_nodes:children] section"},
+		{file: "vars_undefined_group.ini", kind: ErrSyntax, want: "vars_undefined_group.ini:4: [kube_nodes:vars] for a group that is defined nowhere: no [kube_nodes] or [kube_nodes:children] section"},
 		{file: "vars_line.ini", kind: ErrSyntax, want: `vars_line.ini:5: expected key=value in [all:vars], got "novalue"`},
 		{file: "children_loop.ini", kind: ErrSyntax, want: "children_loop.ini:6: adding group a as a child of b makes a loop of groups"},
 		{file: "children_line.ini", kind: ErrSyntax, want: `children_line.ini:4: expected a group name in [a:children], got "b c"`},
@@ -454,7 +464,7 @@ func TestBadInventories(t *testing.T) {
 		{file: "dup_peer.ini", kind: ErrDuplicate, members: true, want: "dup_peer.ini:4: etcd members 10.0.0.2 and 10.0.0.3 (testdata/bad/dup_peer.ini:3) have the same peer URL https://10.0.0.2:2380"},
 		{file: "bad_peer_url.ini", kind: ErrBadVar, members: true, want: `bad_peer_url.ini:2: etcd_peer_url of host 10.0.0.1 must be a URL`},
 		{file: "undefined_member.ini", kind: ErrBadVar, members: true, want: `undefined_member.ini:2: etcd_member_name of host 10.0.0.1 uses undefined variable node_index`},
-		{file: "bad.yml", kind: ErrSyntax, want: "bad.yml:3: invalid YAML: did not find expected key"},
+		{file: "bad.yml", kind: ErrSyntax, want: "bad.yml:4: invalid YAML: did not find expected key"},
 		{file: "group_list.yml", kind: ErrSyntax, want: "group_list.yml:4: group etcd must be a map with hosts, children or vars, got a list"},
 		{file: "hosts_list.yaml", kind: ErrSyntax, want: "hosts_list.yaml:5: hosts of group etcd must be a map of host names, got a list"},
 		{file: "vars_list.yml", kind: ErrSyntax, want: "vars_list.yml:6: vars of host 10.0.0.1 must be a map, got a list"},
@@ -465,7 +475,7 @@ func TestBadInventories(t *testing.T) {
 		{file: "../ini/even.ini", extra: []string{"testdata/vars/notamap.yml"}, kind: ErrSyntax,
 			want: "../vars/notamap.yml:1: a vars file must be a map of variables, got a list"},
 		{file: "../ini/even.ini", extra: []string{"testdata/vars/badyaml.yml"}, kind: ErrSyntax,
-			want: "../vars/badyaml.yml:1: invalid YAML: did not find expected ',' or ']'"},
+			want: "../vars/badyaml.yml:2: invalid YAML: did not find expected ',' or ']'"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.file, func(t *testing.T) {
@@ -532,7 +542,7 @@ func TestGroupVarsAndHostVarsDirs(t *testing.T) {
 	if inv.Vars["y"] != "gv_all" {
 		t.Errorf("all-level y = %q", inv.Vars["y"])
 	}
-	if len(inv.Warnings) != 1 || !strings.Contains(inv.Warnings[0], "vault.yml: skipped: encrypted with ansible-vault") {
+	if len(inv.Warnings) != 1 || !strings.Contains(inv.Warnings[0], filepath.Join("group_vars/etcd/vault.yml")+":1: skipped: encrypted with ansible-vault") {
 		t.Errorf("warnings %q", inv.Warnings)
 	}
 }

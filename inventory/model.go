@@ -86,10 +86,40 @@ type Inventory struct {
 	// Warnings are problems that do not stop a run (an even etcd member count),
 	// each as "file:line: message".
 	Warnings []string
+	// Style is the tool the inventory looks written for; it decides the
+	// defaults kubeasz and kubespray disagree on (etcd member names).
+	Style Style
+	// StyleReason says what Style was decided on, with its file:line.
+	StyleReason string
 
 	// groupPos is where each declared group was first written.
 	groupPos map[string]Pos
+	// groupTree holds each group's children and own hosts as written,
+	// in groupOrder, for Describe.
+	groupTree  map[string]groupNode
+	groupOrder []string
+	// etcdIndex is each etcd host's 1-based position in Ansible's
+	// groups['etcd'] (the group's own hosts in written order, then its
+	// children's), which kubespray's member names count by.
+	etcdIndex map[string]int
 }
+
+type groupNode struct {
+	children, hosts []string
+}
+
+// Style is the deployment tool an inventory is written for.
+type Style string
+
+const (
+	// StyleKubeasz is kubeasz's clusters/<name>/hosts (and any inventory
+	// that does not look like kubespray's).
+	StyleKubeasz Style = "kubeasz"
+	// StyleKubespray is recognized by kubespray's group names
+	// (kube_control_plane, k8s_cluster, or the older kube-master and
+	// k8s-cluster) or by a variable only kubespray uses.
+	StyleKubespray Style = "kubespray"
+)
 
 // Group returns the hosts of group in inventory order; kubespray aliases count.
 func (inv *Inventory) Group(group string) []*Host {
@@ -105,7 +135,13 @@ func (inv *Inventory) Group(group string) []*Host {
 // EtcdMember is how one etcd host takes part in the cluster.
 type EtcdMember struct {
 	Host *Host
-	// Name is etcd_member_name, else "etcd-<inventory_hostname>" (kubeasz's naming).
+	// Name is etcd_member_name when set. Otherwise it is the deployment
+	// tool's default: for a kubespray-style inventory (Inventory.Style)
+	// "etcd<N>", N the host's 1-based position in the etcd group as Ansible
+	// orders it (kubespray's etcd1..N); for any other, kubeasz's
+	// "etcd-<inventory_hostname>". Loading warns when kubespray's default is
+	// assumed; the name in each host's etcd unit is the truth, and preflight
+	// compares the two before anything changes.
 	Name string
 	// PeerURL is etcd_peer_url, else https://<addr>:2380, where addr is the
 	// first set of kubespray's etcd_access_address, main_access_ip, access_ip

@@ -22,6 +22,10 @@ type rawGroup struct {
 	// declared is false for a group that so far only has a [g:vars] section.
 	declared bool
 	varsPos  Pos // first [g:vars] section, for "vars for undefined group"
+	// childOf and childPos say where the group was first named as a child,
+	// for the warning about a child group that is defined nowhere.
+	childOf  string
+	childPos Pos
 	hosts    []string
 	hostSet  map[string]bool
 	children []string
@@ -109,6 +113,9 @@ func (s *source) addChild(parent, child string, p Pos) error {
 		pg.childSet[child] = true
 		pg.children = append(pg.children, child)
 		cg.parents = append(cg.parents, parent)
+	}
+	if cg.childPos.Line == 0 {
+		cg.childOf, cg.childPos = parent, p
 	}
 	return nil
 }

@@ -1,7 +1,6 @@
 package inventory
 
 import (
-	"bytes"
 	"errors"
 	"io/fs"
 	"os"
@@ -85,8 +84,9 @@ func (s *source) readVarsFor(dir, name string) (varMap, error) {
 			}
 			return nil, err
 		}
-		if bytes.HasPrefix(bytes.TrimSpace(data), []byte("$ANSIBLE_VAULT;")) {
-			s.warnings = append(s.warnings, f+": skipped: encrypted with ansible-vault")
+		if isVaultFile(data) {
+			// Ansible would ask for the vault password (--ask-vault-pass).
+			s.warnf(Pos{File: f, Line: 1}, "skipped: encrypted with ansible-vault and ezrestore has no vault password, so its variables are not set; pass any that ezrestore needs (connection, etcd) with -e")
 			continue
 		}
 		m, err := loadVarsFile(f, data)

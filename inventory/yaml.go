@@ -186,7 +186,7 @@ func parseYAMLDoc(file string, data []byte) (*yaml.Node, error) {
 				return rootOf(&doc), nil
 			}
 		}
-		return nil, yamlError(file, err)
+		return nil, yamlError(file, data, err)
 	}
 	return rootOf(&doc), nil
 }
@@ -204,7 +204,32 @@ func rootOf(doc *yaml.Node) *yaml.Node {
 
 var reYAMLLine = regexp.MustCompile(`^yaml: (?:line (\d+): )?(.*)$`)
 
-func yamlError(file string, err error) error {
+// yamlParserProblems are the messages of yaml.v3's parser (parserc.go), as
+// opposed to its scanner. For a parser error yaml.v3 prints the 0-based line
+// of the construct being parsed (else of the problem), where for a scanner
+// error it prints the 1-based line; either prints no line for the first line.
+var yamlParserProblems = map[string]bool{
+	"did not find expected <stream-start>":   true,
+	"did not find expected <document start>": true,
+	"did not find expected node content":     true,
+	"did not find expected '-' indicator":    true,
+	"did not find expected key":              true,
+	"did not find expected ',' or ']'":       true,
+	"did not find expected ',' or '}'":       true,
+	"found duplicate %YAML directive":        true,
+	"found incompatible YAML document":       true,
+	"found undefined tag handle":             true,
+	"found duplicate %TAG directive":         true,
+}
+
+// yamlSyntaxPrefixes start the messages of yaml.v3's scanner and parser;
+// other errors (an unknown anchor) have no place in the file.
+var yamlSyntaxPrefixes = []string{"found ", "did not find ", "could not find ", "mapping values are not allowed",
+	"block sequence entries are not allowed", "control characters are not allowed"}
+
+// yamlError turns a yaml.v3 error into a file:line error, the line counted
+// from 1 as editors count.
+func yamlError(file string, data []byte, err error) error {
 	msg := err.Error()
 	if te, ok := err.(*yaml.TypeError); ok && len(te.Errors) > 0 {
 		msg = te.Errors[0]
@@ -213,6 +238,23 @@ func yamlError(file string, err error) error {
 	if m := reYAMLLine.FindStringSubmatch(msg); m != nil {
 		line, _ = strconv.Atoi(m[1])
 		msg = m[2]
+		syntax := false
+		for _, p := range yamlSyntaxPrefixes {
+			syntax = syntax || strings.HasPrefix(msg, p)
+		}
+		switch {
+		case yamlParserProblems[msg]:
+			line++
+			// The line is where the enclosing map or list begins, or,
+			// when that is the first line, the mistake itself.
+			msg += " (here or further down in the block that starts here)"
+		case line == 0 && syntax:
+			line = 1
+		}
+		// At the end of the file yaml.v3 points past the last line.
+		if n := bytes.Count(bytes.TrimSuffix(data, []byte("\n")), []byte("\n")) + 1; line > n {
+			line = n
+		}
 	}
 	return &Error{File: file, Line: line, Kind: ErrSyntax, Msg: "invalid YAML: " + msg}
 }

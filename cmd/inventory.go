@@ -1,0 +1,141 @@
+package cmd
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+	"gopkg.in/yaml.v3"
+
+	"github.com/ezrestore/ezrestore/inventory"
+)
+
+func init() {
+	register(newInventoryCmd)
+	register(newClustersCmd)
+}
+
+// checkDataOutput accepts the -o values of commands that print data.
+func checkDataOutput(o string) error {
+	switch o {
+	case "", "text", "json", "yaml":
+		return nil
+	}
+	return fmt.Errorf("-o %q: want text, json or yaml", o)
+}
+
+func printYAML(w io.Writer, v any) error {
+	e := yaml.NewEncoder(w)
+	e.SetIndent(2)
+	if err := e.Encode(v); err != nil {
+		return err
+	}
+	return e.Close()
+}
+
+// printData prints v as JSON or YAML, or calls text for -o text.
+func printData(w io.Writer, output string, v any, text func() error) error {
+	switch output {
+	case "json":
+		return printJSON(w, v)
+	case "yaml":
+		return printYAML(w, v)
+	}
+	return text()
+}
+
+func newInventoryCmd(g *Globals) *cobra.Command {
+	var (
+		file      string
+		extraVars []string
+		output    string
+	)
+	c := &cobra.Command{
+		Use:   "inventory [CLUSTER]",
+		Short: "Show what an inventory targets, offline: groups, hosts, etcd members, warnings",
+		Long: `Reads a kubeasz cluster's inventory (<base>/clusters/CLUSTER/hosts and
+config.yml) or any Ansible inventory (-i), without connecting anywhere, and
+shows its groups as a tree (as ansible-inventory --graph does), and per host
+what ezrestore will use: address, port, user, become, key file, bin_dir, and
+for etcd hosts the member name, peer and client URLs, data and WAL dirs,
+each with the variable and file:line that set it. Warnings (an even etcd
+member count, vault-encrypted vars files skipped, hosts in no group, member
+names assumed for a kubespray inventory) are listed too.
+
+The member names and dirs are what the inventory says; plan and restore
+check them against each host's etcd unit before changing anything.`,
+		Example: `  ezrestore inventory k8s-01
+  ezrestore inventory -i inventory/mycluster/hosts.yaml -o json
+  ezrestore inventory k8s-01 -e ETCD_DATA_DIR=/data/etcd -o yaml`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkDataOutput(output); err != nil {
+				return err
+			}
+			extra, err := inventory.ParseExtraVars(extraVars)
+			if err != nil {
+				return err
+			}
+			var inv *inventory.Inventory
+			switch {
+			case len(args) == 1 && file != "":
+				return fmt.Errorf("give a cluster name or -i, not both")
+			case len(args) == 1:
+				inv, err = inventory.LoadClusterWithVars(g.ClusterDir(args[0]), extra)
+			case file != "":
+				inv, err = inventory.LoadWithVars(file, extra)
+			default:
+				return fmt.Errorf("name a cluster (a dir under %s/clusters; ezrestore clusters lists them) or pass -i INVENTORY", g.Base)
+			}
+			out := cmd.OutOrStdout()
+			if err != nil {
+				if output == "json" || output == "yaml" {
+					where := file
+					if where == "" {
+						where = g.ClusterDir(args[0]).Hosts()
+					}
+					failed := &inventory.Description{File: where, Error: err.Error(), Hosts: []*inventory.HostDescription{}, Warnings: []string{}}
+					if perr := printData(out, output, failed, nil); perr != nil {
+						return perr
+					}
+				}
+				return err
+			}
+			d := inventory.Describe(inv)
+			return printData(out, output, d, func() error { return d.WriteText(out) })
+		},
+	}
+	c.Flags().StringVarP(&file, "inventory", "i", "", "an Ansible inventory file (INI or YAML) instead of a kubeasz cluster name")
+	c.Flags().StringArrayVarP(&extraVars, "extra-vars", "e", nil, "extra variables as ansible-playbook takes them: KEY=VALUE, @vars.yml or JSON (repeatable; later wins)")
+	c.Flags().StringVarP(&output, "output", "o", "text", "output format: text, json or yaml")
+	return c
+}
+
+func newClustersCmd(g *Globals) *cobra.Command {
+	var output string
+	c := &cobra.Command{
+		Use:   "clusters",
+		Short: "List the clusters under the base dir, with etcd hosts and last backup",
+		Long: `Lists the kubeasz cluster dirs under <base>/clusters/ (--base, default
+/etc/kubeasz): whether each has a hosts file, how many etcd hosts its
+inventory names, its style (kubeasz or kubespray), how many backups
+backup/snapshot_*.db holds and when the newest was written (file times; run
+ezrestore snapshot inspect to check one). Nothing is contacted.`,
+		Example: `  ezrestore clusters
+  ezrestore clusters --base /srv/kubeasz -o json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkDataOutput(output); err != nil {
+				return err
+			}
+			list, err := inventory.ListClusters(g.Base)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			return printData(out, output, list, func() error { return inventory.WriteClustersText(out, list) })
+		},
+	}
+	c.Flags().StringVarP(&output, "output", "o", "text", "output format: text, json or yaml")
+	return c
+}
