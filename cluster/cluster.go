@@ -24,8 +24,8 @@ type Selector struct {
 	// or Inventory names any inventory file.
 	Base, Cluster string
 	Inventory     string
-	// ExtraVars are YAML files of extra variables (-e @file.yml).
-	ExtraVars []string
+	// ExtraVars are the -e arguments, parsed (inventory.ParseExtraVars).
+	ExtraVars inventory.ExtraVars
 	// IdentityFiles are keys given with -i on the command line, tried after
 	// the host's own ansible_ssh_private_key_file.
 	IdentityFiles []string
@@ -58,13 +58,13 @@ func Open(sel Selector) (*Cluster, error) {
 	case sel.Inventory != "" && sel.Cluster != "":
 		return nil, errors.New("give a cluster name or -i INVENTORY, not both")
 	case sel.Inventory != "":
-		if c.Inventory, err = inventory.Load(sel.Inventory, sel.ExtraVars...); err != nil {
+		if c.Inventory, err = inventory.LoadWithVars(sel.Inventory, sel.ExtraVars); err != nil {
 			return nil, err
 		}
 		c.Name, c.Dir = c.Inventory.File, filepath.Dir(c.Inventory.File)
 	case sel.Cluster != "":
 		cd := inventory.NewClusterDir(sel.Base, sel.Cluster)
-		if c.Inventory, err = inventory.LoadCluster(cd, sel.ExtraVars...); err != nil {
+		if c.Inventory, err = inventory.LoadClusterWithVars(cd, sel.ExtraVars); err != nil {
 			return nil, err
 		}
 		c.Name, c.Dir = sel.Cluster, cd.Path

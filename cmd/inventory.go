@@ -7,13 +7,9 @@ import (
 	"github.com/spf13/cobra"
 	"gopkg.in/yaml.v3"
 
+	"github.com/ezrestore/ezrestore/cluster"
 	"github.com/ezrestore/ezrestore/inventory"
 )
-
-func init() {
-	register(newInventoryCmd)
-	register(newClustersCmd)
-}
 
 // checkDataOutput accepts the -o values of commands that print data.
 func checkDataOutput(o string) error {
@@ -72,21 +68,12 @@ check them against each host's etcd unit before changing anything.`,
 			if err := checkDataOutput(output); err != nil {
 				return err
 			}
-			extra, err := inventory.ParseExtraVars(extraVars)
+			t := targetFlags{inventory: file, extraVars: extraVars}
+			sel, err := t.selector(g, args)
 			if err != nil {
 				return err
 			}
-			var inv *inventory.Inventory
-			switch {
-			case len(args) == 1 && file != "":
-				return fmt.Errorf("give a cluster name or -i, not both")
-			case len(args) == 1:
-				inv, err = inventory.LoadClusterWithVars(g.ClusterDir(args[0]), extra)
-			case file != "":
-				inv, err = inventory.LoadWithVars(file, extra)
-			default:
-				return fmt.Errorf("name a cluster (a dir under %s/clusters; ezrestore clusters lists them) or pass -i INVENTORY", g.Base)
-			}
+			cl, err := cluster.Open(sel)
 			out := cmd.OutOrStdout()
 			if err != nil {
 				if output == "json" || output == "yaml" {
@@ -101,7 +88,7 @@ check them against each host's etcd unit before changing anything.`,
 				}
 				return err
 			}
-			d := inventory.Describe(inv)
+			d := inventory.Describe(cl.Inventory)
 			return printData(out, output, d, func() error { return d.WriteText(out) })
 		},
 	}

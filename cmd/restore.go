@@ -12,6 +12,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/ezrestore/ezrestore/cluster"
+	"github.com/ezrestore/ezrestore/inventory"
 	"github.com/ezrestore/ezrestore/orchestrator"
 	"github.com/ezrestore/ezrestore/restore"
 )
@@ -28,7 +29,7 @@ type targetFlags struct {
 
 func (t *targetFlags) add(c *cobra.Command) {
 	c.Flags().StringVarP(&t.inventory, "inventory", "i", "", "an Ansible inventory file (INI or YAML) instead of a kubeasz cluster name")
-	c.Flags().StringArrayVarP(&t.extraVars, "extra-vars", "e", nil, "extra variables from a YAML file, as @vars.yml (repeatable)")
+	c.Flags().StringArrayVarP(&t.extraVars, "extra-vars", "e", nil, "extra variables as ansible-playbook takes them: KEY=VALUE, @vars.yml or JSON (repeatable; later wins)")
 	c.Flags().StringArrayVar(&t.identities, "private-key", nil, "an SSH private key to offer after the inventory's ansible_ssh_private_key_file (repeatable; Ansible's --private-key)")
 	c.Flags().IntVar(&t.forks, "forks", orchestrator.DefaultForks, "hosts worked on at once")
 	c.Flags().BoolVar(&t.acceptNewHostKeys, "accept-new-host-keys", false, "trust hosts with no recorded key and record it (a changed key is always refused)")
@@ -36,12 +37,11 @@ func (t *targetFlags) add(c *cobra.Command) {
 
 func (t *targetFlags) selector(g *Globals, args []string) (cluster.Selector, error) {
 	sel := cluster.Selector{Base: g.Base, Inventory: t.inventory, IdentityFiles: t.identities, AcceptNewHostKeys: t.acceptNewHostKeys}
-	for _, e := range t.extraVars {
-		if !strings.HasPrefix(e, "@") {
-			return sel, fmt.Errorf("-e %q: only @file.yml is supported", e)
-		}
-		sel.ExtraVars = append(sel.ExtraVars, e[1:])
+	extra, err := inventory.ParseExtraVars(t.extraVars)
+	if err != nil {
+		return sel, err
 	}
+	sel.ExtraVars = extra
 	switch {
 	case len(args) == 1 && t.inventory != "":
 		return sel, fmt.Errorf("give a cluster name or -i, not both")

@@ -41,6 +41,8 @@ func NewRoot() *cobra.Command {
 	// here, not because its file happens to be linked.
 	root.AddCommand(
 		newStatusCmd(g),
+		newInventoryCmd(g),
+		newClustersCmd(g),
 		newSnapshotsCmd(g),
 		newSnapshotCmd(g),
 		newPlanCmd(g),
