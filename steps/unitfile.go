@@ -68,7 +68,7 @@ func ParseUnit(text string) (*Unit, error) {
 		case "Environment":
 			words, err := splitWords(val)
 			if err != nil {
-				return nil, fmt.Errorf("Environment=%s: %v", val, err)
+				return nil, fmt.Errorf("the Environment= line %s: %v", val, err)
 			}
 			for _, w := range words {
 				if k, v, ok := strings.Cut(w, "="); ok {
