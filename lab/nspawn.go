@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -316,14 +317,31 @@ func (l *Lab) cgroupDirs(h Host) []string {
 	return out
 }
 
+// cgroupParents serializes, within this process, creating host cgroups and
+// removing their shared parents (the lab's dir and ezrestore-lab): hosts boot
+// in parallel, and one host's clean-up must not remove a parent another host
+// is creating its dir under.
+var cgroupParents sync.Mutex
+
 func (l *Lab) makeCgroups(h Host) ([]string, error) {
 	_ = l.removeCgroups(h) // a previous boot's payload
 	dirs := l.cgroupDirs(h)
 	if len(dirs) == 0 {
 		return nil, fmt.Errorf("no cgroup hierarchy for systemd found under /sys/fs/cgroup")
 	}
+	cgroupParents.Lock()
+	defer cgroupParents.Unlock()
 	for _, d := range dirs {
-		if err := os.MkdirAll(d, 0o755); err != nil {
+		var err error
+		// Another lab's process may remove the shared ezrestore-lab dir
+		// between MkdirAll's steps: that shows as ENOENT, and a retry wins.
+		for i := 0; i < 20; i++ {
+			if err = os.MkdirAll(d, 0o755); err == nil || !errors.Is(err, os.ErrNotExist) {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if err != nil {
 			return nil, fmt.Errorf("cgroup for %s: %w", h.Machine, err)
 		}
 	}
@@ -376,8 +394,10 @@ func (l *Lab) removeCgroups(h Host) error {
 			}
 		}
 		// The lab's and the lab group's dirs go when they are empty.
+		cgroupParents.Lock()
 		_ = syscall.Rmdir(filepath.Dir(d))
 		_ = syscall.Rmdir(filepath.Dir(filepath.Dir(d)))
+		cgroupParents.Unlock()
 	}
 	return errors.Join(errs...)
 }
