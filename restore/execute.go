@@ -101,7 +101,7 @@ func (s *Session) explain(err error, recordDir string, recap *orchestrator.Recap
 		if swapped {
 			fmt.Fprintf(&b, "\nTo go back to the data as it was before this run:\n  ezrestore rollback %s --run %s", who, s.Env.RunID)
 		} else {
-			b.WriteString("\nTo go back: the old etcd data is still in place (the swap had not run); start what is stopped (above), or run `ezrestore restore` again.")
+			b.WriteString("\nThe old etcd data is still in place (the swap had not run): to go back, start what is stopped (above) with systemctl start.")
 		}
 	}
 	swapAt := orchestrator.StepOf[*steps.EtcdSwap](s.Env)
@@ -115,13 +115,13 @@ func (s *Session) explain(err error, recordDir string, recap *orchestrator.Recap
 		}
 		swapped := swapAt >= 0 && se.Index >= swapAt
 		if swapped {
-			b.WriteString("\n" + SetAsideText(s.Restore))
+			b.WriteString("\n\n" + SetAsideText(s.Restore))
 		}
 		next(se.Step, swapped)
 	case errors.As(err, &ie):
 		swapped := swapAt >= 0 && s.ran(recap, s.Env.Playbook.Steps[swapAt].Name)
 		if swapped {
-			b.WriteString("\n" + SetAsideText(s.Restore))
+			b.WriteString("\n\n" + SetAsideText(s.Restore))
 		}
 		next(ie.NextStep, swapped)
 	}
