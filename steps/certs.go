@@ -1,12 +1,17 @@
 package steps
 
 import (
+	"context"
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/ezrestore/ezrestore/inventory"
+	"github.com/ezrestore/ezrestore/orchestrator"
+	"github.com/ezrestore/ezrestore/orchestrator/fanout"
 )
 
 // A restore ends with etcd starting and etcdctl asking it for its health,
@@ -273,4 +278,20 @@ func hasEKU(c *x509.Certificate, u x509.ExtKeyUsage) bool {
 		}
 	}
 	return false
+}
+
+// ReadEarliestExpiry reads, read-only and in parallel, how each member's etcd
+// is started and its certificate files, and returns the certificate that
+// expires first (nil when none could be read).
+func ReadEarliestExpiry(ctx context.Context, env *orchestrator.Env, members []inventory.EtcdMember) *CertExpiry {
+	facts := make([]*EtcdFacts, len(members))
+	fanout.Each(ctx, len(members), env.Forks, func(ctx context.Context, i int) error {
+		conn, err := env.Conn(members[i].Host.Name)
+		if err != nil {
+			return err
+		}
+		facts[i], err = GatherEtcd(ctx, conn, members[i].Host)
+		return err
+	})
+	return EarliestExpiry(facts)
 }
