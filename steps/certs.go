@@ -232,14 +232,19 @@ type CertExpiry struct {
 // Text says which certificate expires first and when, relative to t.
 func (e *CertExpiry) Text(t time.Time) string {
 	left := e.NotAfter.Sub(t)
-	var when string
-	switch {
-	case left < 0:
-		when = fmt.Sprintf("EXPIRED %d days ago", int(-left.Hours()/24))
-	default:
-		when = fmt.Sprintf("in %d days", int(left.Hours()/24))
+	when := "in " + roughly(left)
+	if left < 0 {
+		when = "EXPIRED " + roughly(-left) + " ago"
 	}
 	return fmt.Sprintf("%s on %s (--%s), %s, %s", e.File, e.Host, strings.Join(e.Flags, ", --"), timeText(e.NotAfter), when)
+}
+
+// roughly is a duration in days, or hours under two days.
+func roughly(d time.Duration) string {
+	if d < 48*time.Hour {
+		return fmt.Sprintf("%d hours", int(d.Hours()))
+	}
+	return fmt.Sprintf("%d days", int(d.Hours()/24))
 }
 
 // EarliestExpiry finds the certificate that expires first among the hosts'

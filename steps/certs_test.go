@@ -221,6 +221,12 @@ func TestEarliestExpiry(t *testing.T) {
 	if got := e.Text(clock.AddDate(0, 0, 23)); !strings.Contains(got, "EXPIRED 3 days ago") {
 		t.Fatalf("text %q", got)
 	}
+	if got := e.Text(clock.AddDate(0, 0, 20).Add(5 * time.Hour)); !strings.HasSuffix(got, "EXPIRED 5 hours ago") {
+		t.Fatalf("text %q", got)
+	}
+	if got := e.Text(clock.AddDate(0, 0, 19)); !strings.HasSuffix(got, "in 24 hours") {
+		t.Fatalf("text %q", got)
+	}
 	// The CA expiring first is the one shown.
 	facts = append(facts, mk("d", clock.AddDate(20, 0, 0)))
 	facts[0].Certs[0].Certs[0].NotAfter = clock.AddDate(30, 0, 0)
