@@ -12,6 +12,7 @@ import (
 	"github.com/ezrestore/ezrestore/inventory"
 	"github.com/ezrestore/ezrestore/orchestrator"
 	"github.com/ezrestore/ezrestore/orchestrator/fanout"
+	"github.com/ezrestore/ezrestore/orchestrator/transport"
 )
 
 // A restore ends with etcd starting and etcdctl asking it for its health,
@@ -229,14 +230,23 @@ type CertExpiry struct {
 	NotAfter time.Time `json:"not_after"`
 }
 
-// Text says which certificate expires first and when, relative to t.
+// Text says which certificate expires first, on which host, and when,
+// relative to t.
 func (e *CertExpiry) Text(t time.Time) string {
+	return fmt.Sprintf("%s on %s (--%s), %s", e.File, e.Host, strings.Join(e.Flags, ", --"), e.when(t))
+}
+
+// fileText is Text without the host, for a line about that host.
+func (e *CertExpiry) fileText(t time.Time) string {
+	return fmt.Sprintf("%s (--%s), %s", e.File, strings.Join(e.Flags, ", --"), e.when(t))
+}
+
+func (e *CertExpiry) when(t time.Time) string {
 	left := e.NotAfter.Sub(t)
-	when := "in " + roughly(left)
 	if left < 0 {
-		when = "EXPIRED " + roughly(-left) + " ago"
+		return timeText(e.NotAfter) + ", EXPIRED " + roughly(-left) + " ago"
 	}
-	return fmt.Sprintf("%s on %s (--%s), %s, %s", e.File, e.Host, strings.Join(e.Flags, ", --"), timeText(e.NotAfter), when)
+	return timeText(e.NotAfter) + ", in " + roughly(left)
 }
 
 // roughly is a duration in days, or hours under two days.
@@ -285,18 +295,66 @@ func hasEKU(c *x509.Certificate, u x509.ExtKeyUsage) bool {
 	return false
 }
 
-// ReadEarliestExpiry reads, read-only and in parallel, how each member's etcd
-// is started and its certificate files, and returns the certificate that
-// expires first (nil when none could be read).
+// certScript prints each certificate file in a section of its own.
+func certScript(certs []*CertFile) string {
+	var b strings.Builder
+	for i, cf := range certs {
+		b.WriteString(catScript(fmt.Sprintf("cert%d", i), cf.Path))
+	}
+	return b.String()
+}
+
+// readCerts fills certs from certScript's sections.
+func readCerts(certs []*CertFile, s map[string]string) {
+	for i, cf := range certs {
+		text := s[fmt.Sprintf("cert%d", i)]
+		if _, missing := s[fmt.Sprintf("nocert%d", i)]; missing {
+			cf.Err = strings.TrimSpace(text)
+			if cf.Err == "" {
+				cf.Err = "cannot be read"
+			}
+			continue
+		}
+		cf.parse([]byte(text))
+	}
+}
+
+// ReadCerts reads, read-only, the certificate files a host's etcd unit
+// names: the unit, its files, then the certificates, in three round trips
+// and without running any etcd binary.
+func ReadCerts(ctx context.Context, conn transport.Conn) ([]*CertFile, error) {
+	cfg, _, err := readEtcdConfig(ctx, conn)
+	if err != nil {
+		return nil, err
+	}
+	certs := cfg.CertFiles()
+	if len(certs) == 0 {
+		return nil, nil
+	}
+	res, err := conn.Run(ctx, certScript(certs))
+	if err != nil {
+		return nil, err
+	}
+	readCerts(certs, sections(string(res.Stdout)))
+	return certs, nil
+}
+
+// ReadEarliestExpiry reads every member's certificate files in parallel and
+// returns the certificate that expires first (nil when none could be read).
 func ReadEarliestExpiry(ctx context.Context, env *orchestrator.Env, members []inventory.EtcdMember) *CertExpiry {
 	facts := make([]*EtcdFacts, len(members))
 	fanout.Each(ctx, len(members), env.Forks, func(ctx context.Context, i int) error {
-		conn, err := env.Conn(members[i].Host.Name)
+		h := members[i].Host
+		conn, err := env.Conn(h.Name)
 		if err != nil {
 			return err
 		}
-		facts[i], err = GatherEtcd(ctx, conn, members[i].Host)
-		return err
+		certs, err := ReadCerts(ctx, conn)
+		if err != nil {
+			return err
+		}
+		facts[i] = &EtcdFacts{Host: h.Name, Certs: certs}
+		return nil
 	})
 	return EarliestExpiry(facts)
 }

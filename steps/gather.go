@@ -118,49 +118,13 @@ func catScript(name, path string) string {
 // tools and their versions, free space and what the data dir holds.
 func GatherEtcd(ctx context.Context, conn transport.Conn, h *inventory.Host) (*EtcdFacts, error) {
 	bin := binDir(h)
-	script := strings.Join([]string{
-		`echo @@unit; systemctl cat etcd.service 2>&1 || echo @@nounit`,
-		`echo @@active; systemctl is-active etcd.service 2>/dev/null || true`,
-		findToolScript(bin, "etcdutl"),
-		findToolScript(bin, "etcdctl"),
-	}, "\n")
-	res, err := conn.Run(ctx, script)
+	cfg, s, err := readEtcdConfig(ctx, conn, findToolScript(bin, "etcdutl"), findToolScript(bin, "etcdctl"))
 	if err != nil {
 		return nil, err
 	}
-	s := sections(string(res.Stdout))
-	if _, missing := s["nounit"]; missing {
-		return nil, fmt.Errorf("no etcd.service unit: %s", strings.TrimSpace(s["unit"]))
-	}
-	unit, err := ParseUnit(s["unit"])
-	if err != nil {
-		return nil, fmt.Errorf("etcd.service: %w", err)
-	}
-	f := &EtcdFacts{Host: h.Name, BinDir: bin, Active: strings.TrimSpace(s["active"])}
+	f := &EtcdFacts{Host: h.Name, BinDir: bin, Config: cfg, Active: strings.TrimSpace(s["active"])}
 	f.Etcdutl, f.EtcdutlVersion, f.EtcdutlFromPath = toolLines(s["etcdutl"])
 	f.Etcdctl, f.EtcdctlVersion, f.EtcdctlFromPath = toolLines(s["etcdctl"])
-
-	// The files the unit points at, when it has any: the dirs depend on them.
-	needed := unit.NeededFiles()
-	files := map[string]string{}
-	if len(needed) > 0 {
-		var b strings.Builder
-		for i, path := range needed {
-			b.WriteString(catScript(fmt.Sprintf("file%d", i), path))
-		}
-		if res, err = conn.Run(ctx, b.String()); err != nil {
-			return nil, err
-		}
-		s2 := sections(string(res.Stdout))
-		for i, path := range needed {
-			if _, missing := s2[fmt.Sprintf("nofile%d", i)]; !missing {
-				files[path] = s2[fmt.Sprintf("file%d", i)]
-			}
-		}
-	}
-	if f.Config, err = ResolveEtcd(unit, files); err != nil {
-		return nil, fmt.Errorf("etcd.service: %w", err)
-	}
 
 	// Last round: the data dir's state, what the restore tool can do, the
 	// server's own version and the certificate files (never the keys).
@@ -176,10 +140,8 @@ func GatherEtcd(ctx context.Context, conn transport.Conn, h *inventory.Host) (*E
 	}
 	fmt.Fprintf(&b3, "echo @@server; %s --version 2>&1 | head -n 3\n", transport.Quote(c.Binary))
 	certs := c.CertFiles()
-	for i, cf := range certs {
-		b3.WriteString(catScript(fmt.Sprintf("cert%d", i), cf.Path))
-	}
-	res, err = conn.Run(ctx, b3.String())
+	b3.WriteString(certScript(certs))
+	res, err := conn.Run(ctx, b3.String())
 	if err != nil {
 		return nil, err
 	}
@@ -188,17 +150,7 @@ func GatherEtcd(ctx context.Context, conn transport.Conn, h *inventory.Host) (*E
 	if f.ServerVersion == "" {
 		f.ServerVersionOut = strings.TrimSpace(s3["server"])
 	}
-	for i, cf := range certs {
-		text := s3[fmt.Sprintf("cert%d", i)]
-		if _, missing := s3[fmt.Sprintf("nocert%d", i)]; missing {
-			cf.Err = strings.TrimSpace(text)
-			if cf.Err == "" {
-				cf.Err = "cannot be read"
-			}
-		} else {
-			cf.parse([]byte(text))
-		}
-	}
+	readCerts(certs, s3)
 	f.Certs = certs
 	fields := strings.Fields(s3["df"])
 	if len(fields) >= 4 {
@@ -230,4 +182,49 @@ func toolLines(sec string) (path, version string, fromPath bool) {
 		}
 	}
 	return path, version, fromPath
+}
+
+// readEtcdConfig reads the etcd unit and the files it points at (two round
+// trips) and works out how it starts etcd. extra scripts run in the first
+// round; their sections are returned with the unit's and "active".
+func readEtcdConfig(ctx context.Context, conn transport.Conn, extra ...string) (*EtcdConfig, map[string]string, error) {
+	script := strings.Join(append([]string{
+		`echo @@unit; systemctl cat etcd.service 2>&1 || echo @@nounit`,
+		`echo @@active; systemctl is-active etcd.service 2>/dev/null || true`,
+	}, extra...), "\n")
+	res, err := conn.Run(ctx, script)
+	if err != nil {
+		return nil, nil, err
+	}
+	s := sections(string(res.Stdout))
+	if _, missing := s["nounit"]; missing {
+		return nil, nil, fmt.Errorf("no etcd.service unit: %s", strings.TrimSpace(s["unit"]))
+	}
+	unit, err := ParseUnit(s["unit"])
+	if err != nil {
+		return nil, nil, fmt.Errorf("etcd.service: %w", err)
+	}
+	// The files the unit points at, when it has any: the dirs depend on them.
+	needed := unit.NeededFiles()
+	files := map[string]string{}
+	if len(needed) > 0 {
+		var b strings.Builder
+		for i, path := range needed {
+			b.WriteString(catScript(fmt.Sprintf("file%d", i), path))
+		}
+		if res, err = conn.Run(ctx, b.String()); err != nil {
+			return nil, nil, err
+		}
+		s2 := sections(string(res.Stdout))
+		for i, path := range needed {
+			if _, missing := s2[fmt.Sprintf("nofile%d", i)]; !missing {
+				files[path] = s2[fmt.Sprintf("file%d", i)]
+			}
+		}
+	}
+	cfg, err := ResolveEtcd(unit, files)
+	if err != nil {
+		return nil, nil, fmt.Errorf("etcd.service: %w", err)
+	}
+	return cfg, s, nil
 }

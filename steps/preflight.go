@@ -170,14 +170,17 @@ func (p *Preflight) checkEtcdHost(h *inventory.Host, f *EtcdFacts) ([]string, er
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("%s", strings.Join(errs, "\n"))
 	}
+	tools := fmt.Sprintf("etcd server %s (%s); restore tool %s (%s)", f.ServerVersion, c.Binary, f.ToolLabel(), f.restoreToolWhere())
+	if f.Etcdutl != "" {
+		tools += fmt.Sprintf("; etcdctl %s (%s)", f.EtcdctlVersion, f.where(f.Etcdctl, f.EtcdctlFromPath))
+	}
 	checks := []string{
 		fmt.Sprintf("etcd.service: name %s, peer URL %s, data dir %s%s, runs as %s, now %s", c.Name, FirstURL(c.PeerURL), c.DataDir, walNote(c.WalDir), c.User, f.Active),
-		fmt.Sprintf("etcd server %s (%s); restore tool %s (%s); etcdctl %s (%s)", f.ServerVersion, c.Binary,
-			f.ToolLabel(), f.restoreToolWhere(), f.EtcdctlVersion, f.where(f.Etcdctl, f.EtcdctlFromPath)),
+		tools,
 		fmt.Sprintf("%s free for a %s snapshot", orchestrator.HumanBytes(f.FreeBytes), orchestrator.HumanBytes(p.r.Snapshot.Size)),
 	}
 	if e := EarliestExpiry([]*EtcdFacts{f}); e != nil {
-		checks = append(checks, fmt.Sprintf("%d certificate files valid, the first to expire: %s", len(f.Certs), e.Text(now())))
+		checks = append(checks, fmt.Sprintf("%d certificate files valid, the first to expire: %s", len(f.Certs), e.fileText(now())))
 	}
 	notes := f.pathNotes()
 	notes = append(notes, certWarnings...)
