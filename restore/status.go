@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/ezrestore/ezrestore/cluster"
 	"github.com/ezrestore/ezrestore/orchestrator"
@@ -18,6 +19,8 @@ type StatusReport struct {
 	// The verdict's fields (healthy, verdict, problems) sit at the top level.
 	steps.Verdict
 	Members []steps.MemberStatus `json:"members"`
+	// CertExpiry is the etcd certificate that expires first, on any member.
+	CertExpiry *steps.CertExpiry `json:"earliest_cert_expiry,omitempty"`
 }
 
 // Status connects to the etcd hosts, reads their units (read-only) and asks
@@ -35,7 +38,8 @@ func Status(ctx context.Context, target cluster.Selector, forks int) (*StatusRep
 	defer pool.Close()
 	env := &orchestrator.Env{Cluster: cl.Name, Inventory: cl.Inventory, Conns: pool, Unreachable: pool.Failed(), Forks: forks}
 	st := steps.ClusterStatus(ctx, env, members)
-	return &StatusReport{Cluster: cl.Name, Members: st, Verdict: steps.Evaluate(st, members, 0)}, nil
+	return &StatusReport{Cluster: cl.Name, Members: st, Verdict: steps.Evaluate(st, members, 0),
+		CertExpiry: steps.ReadEarliestExpiry(ctx, env, members)}, nil
 }
 
 // WriteTable prints one row per member and the verdict.
@@ -60,6 +64,14 @@ func (r *StatusReport) WriteTable(w io.Writer) {
 		if p != r.Verdict.Summary {
 			fmt.Fprintf(w, "  - %s\n", p)
 		}
+	}
+	r.writeCertExpiry(w)
+}
+
+// writeCertExpiry says which certificate expires first, where and when.
+func (r *StatusReport) writeCertExpiry(w io.Writer) {
+	if r.CertExpiry != nil {
+		fmt.Fprintf(w, "Earliest certificate expiry: %s\n", r.CertExpiry.Text(time.Now()))
 	}
 }
 
