@@ -3,6 +3,7 @@ module github.com/ezrestore/ezrestore
 go 1.26.8
 
 require (
+	filippo.io/age v1.3.2
 	github.com/hashicorp/go-multierror v1.1.1
 	github.com/pkg/sftp v1.13.12
 	github.com/schollz/progressbar/v3 v3.19.1
@@ -15,6 +16,8 @@ require (
 )
 
 require (
+	filippo.io/edwards25519 v1.2.0 // indirect
+	filippo.io/hpke v0.4.0 // indirect
 	github.com/gogo/protobuf v1.3.2 // indirect
 	github.com/golang/protobuf v1.5.4 // indirect
 	github.com/hashicorp/errwrap v1.0.0 // indirect
