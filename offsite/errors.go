@@ -67,6 +67,10 @@ func storeMessage(err error) string {
 		}
 		return api.ErrorCode() + ": " + msg
 	}
+	var ne *net.OpError
+	if errors.As(err, &ne) {
+		return ne.Error()
+	}
 	var op *smithy.OperationError
 	if errors.As(err, &op) {
 		return op.Err.Error()
@@ -86,40 +90,45 @@ func (s *Store) wrap(op, key string, err error) error {
 	return e
 }
 
+const credentialsHint = "check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (or AWS_PROFILE and ~/.aws/credentials) and the bucket's policy"
+
 func classify(err error) (kind error, hint string) {
 	if errors.Is(err, ErrDamaged) {
 		return nil, ""
 	}
+	msg := err.Error()
+	var oe *net.OpError
+	var dns *net.DNSError
+	if errors.As(err, &oe) || errors.As(err, &dns) || strings.Contains(msg, "connection refused") ||
+		strings.Contains(msg, "no such host") || strings.Contains(msg, "connection reset") {
+		return ErrUnreachable, "check AWS_ENDPOINT_URL (or the profile's endpoint_url), the network and that the store is running"
+	}
 	var api smithy.APIError
 	if errors.As(err, &api) {
-		switch api.ErrorCode() {
+		code := api.ErrorCode()
+		switch code {
 		case "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken",
 			"InvalidToken", "TokenRefreshRequired", "AccountProblem", "AllAccessDisabled", "Forbidden":
-			return ErrAccessDenied, "check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (or AWS_PROFILE and ~/.aws/credentials) and the bucket's policy"
+			return ErrAccessDenied, credentialsHint
 		case "NoSuchBucket":
 			return ErrNoSuchBucket, "create the bucket or correct its name"
-		case "NoSuchKey":
+		case "NoSuchKey", "NotFound":
 			return ErrNotFound, ""
+		}
+		// Stores' own words for an unknown key id (versitygw: XAdminUserNotFound).
+		if strings.Contains(code, "AccessKey") || strings.Contains(code, "UserNotFound") || strings.Contains(code, "Signature") {
+			return ErrAccessDenied, credentialsHint
 		}
 	}
 	var re *smithyhttp.ResponseError
 	if errors.As(err, &re) {
 		switch re.HTTPStatusCode() {
-		case 403:
-			return ErrAccessDenied, "check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (or AWS_PROFILE and ~/.aws/credentials) and the bucket's policy"
+		case 401, 403:
+			return ErrAccessDenied, credentialsHint
 		case 404:
 			return ErrNotFound, "" // HEAD answers have no body to say bucket or key
 		}
 		return nil, ""
-	}
-	msg := err.Error()
-	var ne net.Error
-	var oe *net.OpError
-	var dns *net.DNSError
-	if errors.As(err, &oe) || errors.As(err, &dns) || errors.As(err, &ne) ||
-		strings.Contains(msg, "connection refused") || strings.Contains(msg, "no such host") ||
-		strings.Contains(msg, "connection reset") || strings.Contains(msg, "exceeded maximum number of attempts") {
-		return ErrUnreachable, "check AWS_ENDPOINT_URL (or the profile's endpoint_url), the network and that the store is running"
 	}
 	if strings.Contains(msg, "failed to retrieve credentials") || strings.Contains(msg, "no EC2 IMDS role found") {
 		return ErrAccessDenied, "no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE with ~/.aws/credentials"
