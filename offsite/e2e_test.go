@@ -349,3 +349,39 @@ func wantErr(t *testing.T, what string, err, kind error, parts ...string) {
 	}
 	t.Logf("%s: %v", what, err)
 }
+
+type failingReader struct {
+	left int
+}
+
+func (f *failingReader) Read(p []byte) (int, error) {
+	if f.left <= 0 {
+		return 0, errors.New("disk read error")
+	}
+	n := min(len(p), f.left)
+	rand.Read(p[:n])
+	f.left -= n
+	return n, nil
+}
+
+// A source that fails halfway through a multipart upload leaves neither an
+// object nor an open upload (whose parts the store would keep).
+func TestE2EFailedMultipartIsAborted(t *testing.T) {
+	srv := s3test.ForTest(t, "backups")
+	ctx := context.Background()
+	s := storeFor(t, srv, "backups", Options{PartSize: 5 << 20, Concurrency: 2})
+	_, err := s.Put(ctx, "prod/snapshot_202401021530.db", &failingReader{left: 12 << 20}, 0)
+	if err == nil || !strings.Contains(err.Error(), "disk read error") || !strings.Contains(err.Error(), "s3://backups/prod/snapshot_202401021530.db") {
+		t.Fatalf("want the source's error naming the object, got %v", err)
+	}
+	if _, err := s.Head(ctx, "prod/snapshot_202401021530.db"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("an object exists after a failed upload: %v", err)
+	}
+	ups, err := s.client.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: &s.Bucket})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ups.Uploads) != 0 {
+		t.Fatalf("%d multipart uploads left open", len(ups.Uploads))
+	}
+}
