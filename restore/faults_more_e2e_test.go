@@ -8,8 +8,8 @@ import (
 	"errors"
 	"os"
 	"os/exec"
-	"regexp"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"syscall"
@@ -40,7 +40,9 @@ func row(t *testing.T, fault string, err error, out, final string) {
 func slowSFTP(t *testing.T, l *lab.Lab, addr string) {
 	t.Helper()
 	sh(t, l, addr, `s=/usr/lib/openssh/sftp-server; [ -e $s.real ] || mv $s $s.real; printf '#!/bin/sh\nsleep 3\nexec /usr/lib/openssh/sftp-server.real "$@"\n' > $s; chmod 755 $s`)
-	t.Cleanup(func() { l.Exec(context.Background(), addr, "s=/usr/lib/openssh/sftp-server; [ -e $s.real ] && mv $s.real $s") })
+	t.Cleanup(func() {
+		l.Exec(context.Background(), addr, "s=/usr/lib/openssh/sftp-server; [ -e $s.real ] && mv $s.real $s")
+	})
 }
 
 // background starts the binary as an operator would, with its output kept.
@@ -319,7 +321,9 @@ func TestFaultMatrix(t *testing.T) {
 			return strings.Replace(h, "ansible_user=root", "ansible_user=ops\nansible_become=true", 1)
 		}, known)
 		sh(t, l, victim, "grep -rl NOPASSWD /etc/sudoers.d | xargs sed -i 's/NOPASSWD://'")
-		t.Cleanup(func() { l.Exec(ctx, victim, "grep -rl 'ALL=(ALL' /etc/sudoers.d | xargs sed -i 's/) ALL$/) NOPASSWD: ALL/; s/) ALL:ALL/) NOPASSWD: ALL:ALL/'") })
+		t.Cleanup(func() {
+			l.Exec(ctx, victim, "grep -rl 'ALL=(ALL' /etc/sudoers.d | xargs sed -i 's/) ALL$/) NOPASSWD: ALL/; s/) ALL:ALL/) NOPASSWD: ALL:ALL/'")
+		})
 		before := allStates(t, l)
 		out, err := cli(t, l, "--base", base, "restore", name, "--snapshot", snap, "--yes")
 		if err == nil {
