@@ -86,22 +86,22 @@ func (s *Store) wrap(op, key string, err error) error {
 		return fmt.Errorf("s3 %s s3://%s/%s: %w", op, s.Bucket, key, err)
 	}
 	e := &Error{Op: op, Bucket: s.Bucket, Key: key, Endpoint: s.Endpoint, Err: err}
-	e.Kind, e.Hint = classify(err)
+	e.Hint, e.Kind = classify(err)
 	return e
 }
 
 const credentialsHint = "check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (or AWS_PROFILE and ~/.aws/credentials) and the bucket's policy"
 
-func classify(err error) (kind error, hint string) {
+func classify(err error) (hint string, kind error) {
 	if errors.Is(err, ErrDamaged) {
-		return nil, ""
+		return "", nil
 	}
 	msg := err.Error()
 	var oe *net.OpError
 	var dns *net.DNSError
 	if errors.As(err, &oe) || errors.As(err, &dns) || strings.Contains(msg, "connection refused") ||
 		strings.Contains(msg, "no such host") || strings.Contains(msg, "connection reset") {
-		return ErrUnreachable, "check AWS_ENDPOINT_URL (or the profile's endpoint_url), the network and that the store is running"
+		return "check AWS_ENDPOINT_URL (or the profile's endpoint_url), the network and that the store is running", ErrUnreachable
 	}
 	var api smithy.APIError
 	if errors.As(err, &api) {
@@ -109,29 +109,29 @@ func classify(err error) (kind error, hint string) {
 		switch code {
 		case "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken",
 			"InvalidToken", "TokenRefreshRequired", "AccountProblem", "AllAccessDisabled", "Forbidden":
-			return ErrAccessDenied, credentialsHint
+			return credentialsHint, ErrAccessDenied
 		case "NoSuchBucket":
-			return ErrNoSuchBucket, "create the bucket or correct its name"
+			return "create the bucket or correct its name", ErrNoSuchBucket
 		case "NoSuchKey", "NotFound":
-			return ErrNotFound, ""
+			return "", ErrNotFound
 		}
 		// Stores' own words for an unknown key id (versitygw: XAdminUserNotFound).
 		if strings.Contains(code, "AccessKey") || strings.Contains(code, "UserNotFound") || strings.Contains(code, "Signature") {
-			return ErrAccessDenied, credentialsHint
+			return credentialsHint, ErrAccessDenied
 		}
 	}
 	var re *smithyhttp.ResponseError
 	if errors.As(err, &re) {
 		switch re.HTTPStatusCode() {
 		case 401, 403:
-			return ErrAccessDenied, credentialsHint
+			return credentialsHint, ErrAccessDenied
 		case 404:
-			return ErrNotFound, "" // HEAD answers have no body to say bucket or key
+			return "", ErrNotFound // HEAD answers have no body to say bucket or key
 		}
-		return nil, ""
+		return "", nil
 	}
 	if strings.Contains(msg, "failed to retrieve credentials") || strings.Contains(msg, "no EC2 IMDS role found") {
-		return ErrAccessDenied, "no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE with ~/.aws/credentials"
+		return "no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE with ~/.aws/credentials", ErrAccessDenied
 	}
-	return nil, ""
+	return "", nil
 }
