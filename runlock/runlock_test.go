@@ -142,8 +142,8 @@ func (c shConn) Run(ctx context.Context, cmd string) (transport.Result, error) {
 	return transport.Result{Stdout: out.Bytes(), Stderr: errb.Bytes()}, err
 }
 func (shConn) Upload(context.Context, string, string, os.FileMode, func(int64)) error { return nil }
-func (shConn) Download(context.Context, string, string, func(int64)) error           { return nil }
-func (shConn) Close() error                                                          { return nil }
+func (shConn) Download(context.Context, string, string, func(int64)) error            { return nil }
+func (shConn) Close() error                                                           { return nil }
 
 // deadConn is a host whose connection broke.
 type deadConn struct{ shConn }
