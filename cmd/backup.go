@@ -20,6 +20,7 @@ func newBackupCmd(g *Globals) *cobra.Command {
 	t := &targetFlags{}
 	var keep int
 	var output string
+	var breakLock bool
 	c := &cobra.Command{
 		Use:   "backup [CLUSTER]",
 		Short: "Take a verified etcd backup into the cluster's backup dir",
@@ -48,14 +49,15 @@ nothing is written and the command fails, listing each member's reason.`,
 			}
 			errOut := cmd.ErrOrStderr()
 			res, err := backup.Take(cmd.Context(), backup.Options{
-				Target:   sel,
-				Forks:    t.forks,
-				Keep:     keep,
-				Log:      func(f string, a ...any) { fmt.Fprintf(errOut, f+"\n", a...) },
-				Progress: downloadProgress,
+				Target:    sel,
+				Forks:     t.forks,
+				Keep:      keep,
+				Log:       func(f string, a ...any) { fmt.Fprintf(errOut, f+"\n", a...) },
+				Progress:  downloadProgress,
+				BreakLock: breakLock,
 			})
 			if res == nil {
-				return err
+				return lockError(err)
 			}
 			out := cmd.OutOrStdout()
 			if output == "json" {
@@ -79,6 +81,7 @@ nothing is written and the command fails, listing each member's reason.`,
 		},
 	}
 	t.add(c)
+	addBreakLock(c, &breakLock)
 	c.Flags().IntVar(&keep, "keep", 0, "keep only the newest N backups (0: keep all)")
 	c.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
 	return c
