@@ -47,6 +47,7 @@ func NewRoot() *cobra.Command {
 		newSnapshotCmd(g),
 		newPlanCmd(g),
 		newRestoreCmd(g),
+		newRollbackCmd(g),
 		newBackupCmd(g),
 		newLabCmd(g),
 	)
