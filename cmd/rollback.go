@@ -24,6 +24,9 @@ Kubernetes units and etcd, move the restored member dir (and WAL dir) aside as
 *.restored-<token> and the set-aside *.before-<token> back in place, start etcd
 on all members at once, wait for health, then start the Kubernetes units.
 Nothing is deleted. It shows its plan and asks for a typed yes (or --yes).`,
+		Example: `  ezrestore rollback k8s-01
+  ezrestore rollback k8s-01 --run 20261121T031502Z --yes
+  ezrestore rollback -i inventory/mycluster/hosts.yaml --yes`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			sel, err := t.selector(g, args)
@@ -51,7 +54,7 @@ Nothing is deleted. It shows its plan and asks for a typed yes (or --yes).`,
 			return lockError(err)
 		},
 	}
-	t.add(c)
+	t.add(c, g)
 	c.Flags().StringVar(&runID, "run", "", "the restore run to undo (a dir name under the cluster's restores/; default: the newest that set data aside)")
 	c.Flags().BoolVar(&yes, "yes", false, "do not ask for a typed yes (needed without a terminal)")
 	c.Flags().DurationVar(&healthTimeout, "health-timeout", 120*time.Second, "how long to wait for etcd to be healthy on the old data")

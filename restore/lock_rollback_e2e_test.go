@@ -5,12 +5,14 @@ package restore_test
 // as an operator would, results judged with the lab's own checks.
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -127,6 +129,8 @@ func TestRunLock(t *testing.T) {
 	requireContains(t, "stale lock", out, "run dead-run", "looks stale", "is gone on this bastion", "--break-lock")
 	requireUnchanged(t, l, before, "a run refused by a stale lock")
 
+	// Written after the snapshot: only the data the restore sets aside holds it.
+	etcdctl(t, l, l.EtcdHosts()[0].Address, "put /registry/configmaps/default/before-restore kept")
 	out, err = cli(t, l, "restore", l.Opts.Name, "--snapshot", "seed.db", "--yes", "--break-lock")
 	if err != nil {
 		t.Fatalf("restore --break-lock: %v", err)
@@ -149,6 +153,52 @@ func TestRunLock(t *testing.T) {
 		t.Errorf("no run record keeps the take-over (lock.json files: %v)", recs)
 	}
 	requireNoLocks(t, l)
+
+	// The printed put-back commands, run on every etcd host at once as the
+	// output says, return promptly and bring the old cluster back.
+	requireContains(t, "put-back text", out, "on every etcd host", "ezrestore status", "systemctl start --no-block etcd")
+	side, _ := filepath.Glob(filepath.Join(l.Dir.RestoresDir(), "*", "set-aside.json"))
+	sort.Strings(side)
+	var rec struct {
+		Hosts []struct {
+			Host    string `json:"host"`
+			PutBack string `json:"put_back"`
+		} `json:"hosts"`
+	}
+	if len(side) == 0 {
+		t.Fatal("no set-aside.json in the run records")
+	}
+	b, _ := os.ReadFile(side[len(side)-1])
+	if err := json.Unmarshal(b, &rec); err != nil || len(rec.Hosts) != len(l.EtcdHosts()) {
+		t.Fatalf("set-aside.json: %v %s", err, b)
+	}
+	t0 = time.Now()
+	errs := make(chan error, len(rec.Hosts))
+	for _, h := range rec.Hosts {
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			_, err := l.Exec(ctx, h.Host, h.PutBack)
+			errs <- err
+		}()
+	}
+	for range rec.Hosts {
+		if err := <-errs; err != nil {
+			t.Errorf("put-back command: %v", err)
+		}
+	}
+	t.Logf("put-back commands on all hosts at once returned after %v", time.Since(t0))
+	deadline := time.Now().Add(60 * time.Second)
+	for !l.EtcdHealth(context.Background()).Healthy && time.Now().Before(deadline) {
+		time.Sleep(500 * time.Millisecond)
+	}
+	requireHealthy(t, l)
+	t.Logf("healthy %v after the put-back commands started", time.Since(t0))
+	for _, h := range l.EtcdHosts() {
+		if v := etcdctl(t, l, h.Address, "get /registry/configmaps/default/before-restore --print-value-only"); v != "kept" {
+			t.Errorf("%s: after the put-back commands the pre-restore key reads %q", h.Address, v)
+		}
+	}
 }
 
 func TestRollbackAfterFailedRestore(t *testing.T) {

@@ -37,7 +37,7 @@ func Peek(path string) *HeldError {
 	}
 	h := parse(b)
 	stale, why := judge(h, mod, &self, time.Now())
-	return &HeldError{Where: "bastion file " + path, Holder: h, Raw: string(b), Stale: stale, Why: why}
+	return &HeldError{Where: path + " on the bastion", Holder: h, Raw: string(b), Stale: stale, Why: why}
 }
 
 // Acquire takes the lock file at path for self. When another run holds it,

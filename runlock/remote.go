@@ -132,7 +132,7 @@ func takeOne(ctx context.Context, c transport.Conn, lockPath string, self Holder
 	secs, _ := strconv.ParseInt(strings.TrimSpace(modLine), 10, 64)
 	h := parse([]byte(content))
 	stale, why := judge(h, time.Unix(secs, 0), &self, time.Now())
-	held := &HeldError{Where: fmt.Sprintf("on host %s (%s)", c.Host().Name, lockPath), Holder: h, Raw: content, Stale: stale, Why: why}
+	held := &HeldError{Where: fmt.Sprintf("%s on host %s", lockPath, c.Host().Name), Holder: h, Raw: content, Stale: stale, Why: why}
 	if !stale || !breakStale {
 		return false, nil, held
 	}

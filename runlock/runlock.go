@@ -125,7 +125,7 @@ func pidAlive(pid int) bool {
 // HeldError is a lock held by another run: where, by whom, since when, and
 // whether it looks stale (then --break-lock takes it over).
 type HeldError struct {
-	// Where is the lock: "bastion file PATH" or "host H (PATH)".
+	// Where is the lock: "PATH on the bastion" or "PATH on host H".
 	Where  string
 	Holder *Holder
 	// Raw is the file's content when it names no readable holder.
