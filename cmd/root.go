@@ -50,6 +50,7 @@ func NewRoot() *cobra.Command {
 		{groupEmergency, newStatusCmd(g)},
 		{groupEmergency, newPlanCmd(g)},
 		{groupEmergency, newRestoreCmd(g)},
+		{groupEmergency, newRollbackCmd(g)},
 		{groupBackup, newBackupCmd(g)},
 		{groupBackup, newSnapshotsCmd(g)},
 		{groupBackup, newSnapshotCmd(g)},
