@@ -169,9 +169,9 @@ type settings struct {
 	// cmdIdents and cmdKnown are those set on the command line (the
 	// inventory's arguments): jump hosts are dialled with them too.
 	cmdIdents, cmdKnown []Sourced[string]
-	ignored []string
-	warns   []Warning
-	host    string
+	ignored             []string
+	warns               []Warning
+	host                string
 }
 
 func newSettings(host string) *settings {

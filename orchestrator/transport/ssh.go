@@ -2,9 +2,9 @@ package transport
 
 import (
 	"context"
-	"io"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"strconv"
