@@ -169,6 +169,9 @@ type settings struct {
 	// cmdIdents and cmdKnown are those set on the command line (the
 	// inventory's arguments): jump hosts are dialled with them too.
 	cmdIdents, cmdKnown []Sourced[string]
+	// leadIdents is how many of idents come before the caller's keys (the
+	// inventory's own key).
+	leadIdents int
 	ignored             []string
 	warns               []Warning
 	host                string
@@ -453,6 +456,7 @@ func Resolve(h *inventory.Host, opts Options) (*Route, []Warning) {
 	if n, _, ok := hostVar(h, "ansible_ssh_private_key_file", "ansible_private_key_file"); ok || (explicit && h.KeyFile != "") {
 		if h.KeyFile != "" {
 			s.set("IdentityFile", h.KeyFile, fromVar(h, n))
+			s.leadIdents = 1
 		}
 	}
 	if n, _, ok := hostVar(h, "ansible_user", "ansible_ssh_user"); ok || (explicit && h.User != "") {
@@ -557,8 +561,7 @@ func build(alias string, s *settings, cfg *sshConfig, opts Options, depth int) *
 		}
 	}
 
-	// Keys: the inventory's, then -i and ssh_config's IdentityFile (in the
-	// order set), then the command line's, then ~/.ssh/id_* and the agent.
+	// Keys, then ~/.ssh/id_* and the agent.
 	seenKey := map[string]bool{}
 	addKey := func(path, from string) {
 		if !seenKey[path] {
@@ -570,12 +573,17 @@ func build(alias string, s *settings, cfg *sshConfig, opts Options, depth int) *
 	for _, k := range s.cmdIdents {
 		r.required[expandHome(expandTokens(k.Value, alias, r))] = true
 	}
-	for _, k := range s.idents {
-		addKey(expandHome(expandTokens(k.Value, alias, r)), k.From)
+	// The inventory's key, then the caller's (--private-key, the cluster
+	// dir's), then the ssh arguments' and ssh_config's.
+	for _, k := range s.idents[:s.leadIdents] {
+		addKey(expandHome(k.Value), k.From)
 	}
 	for _, k := range opts.IdentityFiles {
 		r.required[expandHome(k)] = true
 		addKey(expandHome(k), sourceOr(opts.Sources, k, "--private-key"))
+	}
+	for _, k := range s.idents[s.leadIdents:] {
+		addKey(expandHome(expandTokens(k.Value, alias, r)), k.From)
 	}
 	r.IdentitiesOnly = Sourced[bool]{From: FromDefault}
 	if v, ok := s.get("IdentitiesOnly"); ok {
@@ -709,6 +717,8 @@ func resolveJump(spec, from string, parent *settings, cfg *sshConfig, opts Optio
 	// the jump hosts too: ezrestore dials every hop itself.
 	s.idents = append(s.idents, parent.cmdIdents...)
 	s.known = append(s.known, parent.cmdKnown...)
+	s.cmdIdents = append(s.cmdIdents, parent.cmdIdents...)
+	s.cmdKnown = append(s.cmdKnown, parent.cmdKnown...)
 	if v, ok := parent.get("StrictHostKeyChecking"); ok && parent.cmdline["stricthostkeychecking"] {
 		s.set("StrictHostKeyChecking", v.Value, v.From)
 	}
