@@ -279,7 +279,8 @@ func fromMember(ctx context.Context, opts Options, cl *cluster.Cluster, conn tra
 }
 
 // verify checks a downloaded snapshot: the same bytes as on the host, etcd's
-// sha256 trailer present and matching, and an etcd database with a revision.
+// sha256 trailer present and matching, and an etcd database (with a
+// revision, unless it holds no key yet: a fresh cluster).
 func verify(local, remoteSum string) (*snapshot.Info, error) {
 	info, err := snapshot.Inspect(local)
 	if err != nil {
@@ -292,8 +293,10 @@ func verify(local, remoteSum string) (*snapshot.Info, error) {
 		return nil, errors.New("downloaded snapshot has no sha256 trailer: etcdctl did not write it")
 	case !*info.HashVerified:
 		return nil, errors.New("snapshot's sha256 trailer does not match its content")
-	case info.Revision <= 0:
-		return nil, errors.New("snapshot has no revision")
+	case info.Revision <= 0 && info.Keys > 0:
+		// A fresh cluster's snapshot has no key yet, hence no revision in
+		// its key bucket: that is a good backup. Keys without one are not.
+		return nil, fmt.Errorf("snapshot holds %d keys but no revision: not a database etcd wrote", info.Keys)
 	}
 	return info, nil
 }

@@ -23,6 +23,9 @@ func newBackupCmd(g *Globals) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "backup [CLUSTER]",
 		Short: "Take a verified etcd backup into the cluster's backup dir",
+		Example: `  ezrestore backup k8s-01
+  ezrestore backup k8s-01 --keep 14
+  ezrestore backup -i inventory/mycluster/hosts.yaml -o json`,
 		Long: `Takes an etcd snapshot from the first healthy member of the cluster's etcd
 group (unreachable or unhealthy members are skipped and reported), over SSH
 with the host's own etcdctl and the inventory's TLS files (ca_dir), downloads
@@ -39,9 +42,6 @@ newest nor the one snapshot.db copies. With no healthy member reachable
 nothing is written and the command fails, listing each member's reason.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutput(output); err != nil {
-				return err
-			}
 			sel, err := t.selector(g, args)
 			if err != nil {
 				return err
@@ -58,8 +58,8 @@ nothing is written and the command fails, listing each member's reason.`,
 				return err
 			}
 			out := cmd.OutOrStdout()
-			if output == "json" {
-				if perr := printJSON(out, jsonResult(res)); perr != nil {
+			if output != "text" {
+				if perr := printData(out, output, jsonResult(res), nil); perr != nil {
 					return perr
 				}
 				return err
@@ -78,9 +78,9 @@ nothing is written and the command fails, listing each member's reason.`,
 			return err
 		},
 	}
-	t.add(c)
+	t.add(c, g)
 	c.Flags().IntVar(&keep, "keep", 0, "keep only the newest N backups (0: keep all)")
-	c.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	addOutput(c, &output)
 	return c
 }
 
