@@ -251,4 +251,4 @@ func classify(err error) Kind {
 }
 
 // errTimeout marks a connect or handshake that got no answer in time.
-var errTimeout = errors.New("no answer in time")
+var errTimeout = errors.New("no answer")
