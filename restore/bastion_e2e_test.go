@@ -79,8 +79,8 @@ func TestBastionJumpHost(t *testing.T) {
 
 	// The route ezrestore will take, offline.
 	out, err := cliAt(t, l.Opts.Base, "inventory", l.Opts.Name, "-o", "json")
-	if err != nil {
-		t.Fatalf("inventory: %v", err)
+	if err != nil || !strings.Contains(out, "ProxyJump=root@"+jump.Address) {
+		t.Fatalf("inventory does not show the jump host: %v", err)
 	}
 
 	// status, backup, plan and restore through the jump host.

@@ -172,9 +172,9 @@ type settings struct {
 	// leadIdents is how many of idents come before the caller's keys (the
 	// inventory's own key).
 	leadIdents int
-	ignored             []string
-	warns               []Warning
-	host                string
+	ignored    []string
+	warns      []Warning
+	host       string
 }
 
 func newSettings(host string) *settings {
