@@ -229,7 +229,6 @@ var harmless = map[string]string{
 	"pubkeyacceptedalgorithms":        "ezrestore uses its SSH library's algorithms",
 	"hostbasedauthentication":         "ezrestore authenticates with keys only",
 	"hostbasedkeytypes":               "ezrestore authenticates with keys only",
-	"identityagent":                   "",
 }
 
 // supported are the options ezrestore follows.
