@@ -138,7 +138,10 @@ type noMemberError struct {
 }
 
 func (e *noMemberError) Error() string { return e.msg }
-func (e *noMemberError) Unwrap() error { return ErrNoHealthyMember }
+
+// SkippedHosts are the members tried, each with why it gave no backup.
+func (e *noMemberError) SkippedHosts() []HostError { return e.Skipped }
+func (e *noMemberError) Unwrap() error             { return ErrNoHealthyMember }
 
 // run runs cmd and turns a non-zero exit into an error with its stderr.
 func run(ctx context.Context, c transport.Conn, what, cmd string) ([]byte, error) {

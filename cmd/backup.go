@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -54,14 +55,14 @@ nothing is written and the command fails, listing each member's reason.`,
 				Log:      func(f string, a ...any) { fmt.Fprintf(errOut, f+"\n", a...) },
 				Progress: downloadProgress,
 			})
-			if res == nil {
-				return err
-			}
 			out := cmd.OutOrStdout()
 			if output != "text" {
-				if perr := printData(out, output, jsonResult(res), nil); perr != nil {
+				if perr := printData(out, output, jsonResult(res, err), nil); perr != nil {
 					return perr
 				}
+				return err
+			}
+			if res == nil {
 				return err
 			}
 			s := res.Sidecar
@@ -91,21 +92,39 @@ func orUnknown(s string) string {
 	return s
 }
 
-func jsonResult(r *backup.Result) any {
-	skipped := []map[string]string{}
-	for _, s := range r.Skipped {
-		skipped = append(skipped, map[string]string{"host": s.Host, "member": s.Member, "error": s.Err.Error()})
+// jsonResult is a backup in the output vocabulary; a failed one has an
+// error field and the members tried.
+func jsonResult(r *backup.Result, err error) any {
+	type skip struct {
+		Host   string `json:"host" yaml:"host"`
+		Member string `json:"member" yaml:"member"`
+		Error  string `json:"error" yaml:"error"`
 	}
-	pruned := r.Pruned
-	if pruned == nil {
-		pruned = []string{}
+	out := struct {
+		Path    string            `json:"path,omitempty" yaml:"path,omitempty"`
+		Meta    *snapshot.Sidecar `json:"meta,omitempty" yaml:"meta,omitempty"`
+		Skipped []skip            `json:"skipped" yaml:"skipped"`
+		Pruned  []string          `json:"pruned" yaml:"pruned"`
+		Error   string            `json:"error,omitempty" yaml:"error,omitempty"`
+	}{Skipped: []skip{}, Pruned: []string{}}
+	var skipped []backup.HostError
+	if r != nil {
+		out.Path, out.Meta, skipped = r.Path, &r.Sidecar, r.Skipped
+		if r.Pruned != nil {
+			out.Pruned = r.Pruned
+		}
 	}
-	return struct {
-		Path    string              `json:"path"`
-		Meta    snapshot.Sidecar    `json:"meta"`
-		Skipped []map[string]string `json:"skipped"`
-		Pruned  []string            `json:"pruned"`
-	}{r.Path, r.Sidecar, skipped, pruned}
+	var nm interface{ SkippedHosts() []backup.HostError }
+	if errors.As(err, &nm) {
+		skipped = nm.SkippedHosts()
+	}
+	for _, s := range skipped {
+		out.Skipped = append(out.Skipped, skip{s.Host, s.Member, s.Err.Error()})
+	}
+	if err != nil {
+		out.Error = err.Error()
+	}
+	return out
 }
 
 // downloadProgress draws a progress bar on stderr when it is a terminal.

@@ -84,3 +84,21 @@ func TestCompletion(t *testing.T) {
 		t.Errorf("-o completion:\n%s", out)
 	}
 }
+
+// YAML output uses the JSON field names (snake_case, MarshalJSON's hex IDs).
+func TestYAMLSpeaksJSONNames(t *testing.T) {
+	var b bytes.Buffer
+	v := struct {
+		HashVerified bool   `json:"hash_verified"`
+		Path         string `json:"path"`
+		Items        []int  `json:"items"`
+		Quoted       string `json:"quoted"`
+	}{true, "/x/y.db", []int{1, 2}, "yes"}
+	if err := printYAML(&b, v); err != nil {
+		t.Fatal(err)
+	}
+	want := "hash_verified: true\npath: /x/y.db\nitems:\n  - 1\n  - 2\nquoted: \"yes\"\n"
+	if b.String() != want {
+		t.Errorf("got:\n%s\nwant:\n%s", b.String(), want)
+	}
+}

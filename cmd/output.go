@@ -1,8 +1,11 @@
 package cmd
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"gopkg.in/yaml.v3"
@@ -21,13 +24,37 @@ func checkDataOutput(o string) error {
 	return fmt.Errorf("-o %q: want text, json or yaml", o)
 }
 
+// printYAML prints v with the same field names as JSON: v is written as
+// JSON (its json tags and MarshalJSON methods decide the names), read back as
+// a YAML document (JSON is YAML) and written in block style.
 func printYAML(w io.Writer, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return err
+	}
+	blockStyle(&doc)
 	e := yaml.NewEncoder(w)
 	e.SetIndent(2)
-	if err := e.Encode(v); err != nil {
+	if err := e.Encode(&doc); err != nil {
 		return err
 	}
 	return e.Close()
+}
+
+func blockStyle(n *yaml.Node) {
+	switch {
+	case n.Kind != yaml.ScalarNode:
+		n.Style = 0
+	case n.Style == yaml.DoubleQuotedStyle && !ambiguous(n.Value):
+		n.Style = 0 // the encoder quotes what YAML 1.2 would misread
+	}
+	for _, c := range n.Content {
+		blockStyle(c)
+	}
 }
 
 // printData prints v as JSON or YAML, or calls text for -o text.
@@ -55,4 +82,15 @@ func addOutput(c *cobra.Command, output *string) {
 		}
 		return nil
 	}
+}
+
+// ambiguous strings read as something else to a YAML 1.1 reader (Ansible's
+// PyYAML among them): they stay quoted.
+func ambiguous(v string) bool {
+	switch strings.ToLower(v) {
+	case "", "~", "null", "y", "n", "yes", "no", "on", "off", "true", "false":
+		return true
+	}
+	_, err := strconv.ParseFloat(strings.ReplaceAll(v, "_", ""), 64)
+	return err == nil
 }

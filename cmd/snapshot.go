@@ -48,14 +48,22 @@ resource and namespace. Exits 1 when the file is damaged.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			info, err := snapshot.Inspect(args[0])
 			out := cmd.OutOrStdout()
-			if info != nil {
-				if output != "text" {
-					if err := printData(out, output, info, nil); err != nil {
-						return err
-					}
-				} else {
-					printInfo(out, info)
+			if output != "text" {
+				if info == nil {
+					info = &snapshot.Info{Path: args[0]}
 				}
+				report := struct {
+					*snapshot.Info
+					Error string `json:"error,omitempty" yaml:"error,omitempty"`
+				}{Info: info}
+				if err != nil {
+					report.Error = err.Error()
+				}
+				if perr := printData(out, output, report, nil); perr != nil {
+					return perr
+				}
+			} else if info != nil {
+				printInfo(out, info)
 			}
 			return exitStatus(snapshot.InspectStatus(info, err))
 		},

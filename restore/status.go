@@ -14,9 +14,10 @@ import (
 
 // StatusReport is the health check the restore uses, on its own.
 type StatusReport struct {
-	Cluster string               `json:"cluster"`
+	Cluster string `json:"cluster"`
+	// The verdict's fields (healthy, verdict, problems) sit at the top level.
+	steps.Verdict
 	Members []steps.MemberStatus `json:"members"`
-	Verdict steps.Verdict        `json:"verdict"`
 }
 
 // Status connects to the etcd hosts, reads their units (read-only) and asks
