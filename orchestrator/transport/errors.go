@@ -252,3 +252,19 @@ func classify(err error) Kind {
 
 // errTimeout marks a connect or handshake that got no answer in time.
 var errTimeout = errors.New("no answer")
+
+// hinted is a dial failure with its next step in the message, as every
+// command shows an unreachable host.
+type hinted struct{ err *DialError }
+
+func (h *hinted) Error() string { return h.err.Error() + "\n  next: " + h.err.Hint() }
+func (h *hinted) Unwrap() error { return h.err }
+
+// WithHint adds a DialError's Hint to its message; other errors pass as they are.
+func WithHint(err error) error {
+	var de *DialError
+	if errors.As(err, &de) && de.Hint() != "" {
+		return &hinted{de}
+	}
+	return err
+}

@@ -51,7 +51,7 @@ func Connect(ctx context.Context, hosts []*inventory.Host, opts Options, forks i
 			h := unique[i]
 			err = &DialError{Host: h.Name, Addr: hostAddr(h), User: loginUser(h), Err: err, Kind: classify(err)}
 		}
-		p.failed[unique[i].Name] = err
+		p.failed[unique[i].Name] = WithHint(err)
 	}
 	return p
 }
