@@ -48,6 +48,7 @@ func NewRoot() *cobra.Command {
 		newPlanCmd(g),
 		newRestoreCmd(g),
 		newBackupCmd(g),
+		newPruneCmd(g),
 		newLabCmd(g),
 	)
 	return root

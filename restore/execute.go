@@ -108,8 +108,12 @@ func (s *Session) explain(err error, recordDir string) error {
 		} else {
 			b.WriteString("\nThe old etcd data is still in place: the swap had not run.")
 		}
+		b.WriteString(steps.StagedText(s.Env, s.Restore, se.Index))
 		resume(se.Step)
 	case errors.As(err, &ie):
+		if i, err := s.Env.Playbook.StepIndex(ie.NextStep); err == nil {
+			b.WriteString(steps.StagedText(s.Env, s.Restore, i-1))
+		}
 		resume(ie.NextStep)
 	}
 	fmt.Fprintf(&b, "\nRun record: %s", recordDir)

@@ -25,6 +25,9 @@ type EtcdConfig struct {
 	ConfigFile    string `json:"config_file,omitempty"`
 	// From says where each setting was read, for messages.
 	From map[string]string `json:"from"`
+
+	// QuotaBackendBytes is --quota-backend-bytes as written ("" when unset: etcd's default).
+	QuotaBackendBytes string `json:"quota_backend_bytes,omitempty"`
 }
 
 // etcdSettings are the flags a restore reads, and their config-file keys.
@@ -37,6 +40,7 @@ var etcdSettings = []struct{ flag, yamlKey string }{
 	{"cert-file", "client-transport-security.cert-file"},
 	{"key-file", "client-transport-security.key-file"},
 	{"trusted-ca-file", "client-transport-security.trusted-ca-file"},
+	{"quota-backend-bytes", "quota-backend-bytes"},
 }
 
 // NeededFiles are the files ResolveEtcd wants read: environment files and the
@@ -90,6 +94,7 @@ func ResolveEtcd(u *Unit, files map[string]string) (*EtcdConfig, error) {
 		"name": &c.Name, "data-dir": &c.DataDir, "wal-dir": &c.WalDir,
 		"initial-advertise-peer-urls": &c.PeerURL, "advertise-client-urls": &c.ClientURLs,
 		"cert-file": &c.CertFile, "key-file": &c.KeyFile, "trusted-ca-file": &c.TrustedCAFile,
+		"quota-backend-bytes": &c.QuotaBackendBytes,
 	}
 	set := func(flag, val, from string) {
 		*field[flag] = val
