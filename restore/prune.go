@@ -130,6 +130,16 @@ func (g *RunGroup) State() string {
 	}
 }
 
+// SetAside is true when the run set old data aside (its swap ran) on some host.
+func (g *RunGroup) SetAside() bool {
+	for _, e := range g.Entries {
+		if e.Kind == steps.KindAside || e.Kind == steps.KindAsideWal {
+			return true
+		}
+	}
+	return false
+}
+
 // RunLabel is the group's runs, or its token when no run is recorded.
 func (g *RunGroup) RunLabel() string {
 	if len(g.Runs) == 0 {
@@ -271,14 +281,25 @@ func DecidePrune(groups []*RunGroup, req PruneRequest) ([]PruneDecision, error) 
 		}
 		return out, nil
 	}
+	// --keep counts runs that set data aside: the newest of them is the way
+	// back from the data live now, even when a newer run failed before its swap.
 	keep := max(req.Keep, 1)
+	asides := 0
 	for i, g := range groups {
 		d := PruneDecision{RunGroup: g}
+		rank := -1
+		if g.SetAside() {
+			rank = asides
+			asides++
+		}
 		switch {
 		case i == 0:
 			d.Why = "the newest run"
-		case i < keep:
-			d.Why = fmt.Sprintf("one of the %d newest runs (--keep %d)", keep, keep)
+		case rank >= 0 && rank < keep:
+			d.Why = "the newest run that set data aside"
+			if keep > 1 {
+				d.Why = fmt.Sprintf("one of the %d newest runs that set data aside (--keep %d)", keep, keep)
+			}
 		case !g.Recorded:
 			d.Why = "no run record says how it ended: name it with --run to remove it"
 		case !g.Healthy:

@@ -337,8 +337,10 @@ func CheckSpace(needs []Need, hs *HostSpace) ([]string, error) {
 			byDev[fs.Dev] = fn
 			order = append(order, fs.Dev)
 		}
-		if !containsStr(fn.roles, n.Role) {
-			fn.roles = append(fn.roles, n.Role)
+		for _, other := range hs.FS {
+			if other.Dev == fs.Dev && !containsStr(fn.roles, other.Role) {
+				fn.roles = append(fn.roles, other.Role)
+			}
 		}
 		fn.parts = append(fn.parts, fmt.Sprintf("%s %s", n.What, orchestrator.HumanBytes(n.Bytes)))
 		fn.sum += n.Bytes
@@ -703,8 +705,11 @@ func spaceFix(statuses []MemberStatus, facts func(string) *EtcdFacts, rev int64,
 		fix = append(fix, "# first delete what is not needed (reads and deletes still work), or raise --quota-backend-bytes in etcd.service on every member and restart them one at a time")
 	}
 	first := ClientFor(facts(up[0].Host))
-	fix = append(fix, fmt.Sprintf("# compact the history up to the current revision %d:", rev),
-		up[0].Host+": "+first.Cmd("compact", strconv.FormatInt(rev, 10)),
+	// The revision is read when the command runs: deletes made first move it.
+	compact := fmt.Sprintf(`rev=$(%s | grep -o '"revision":[0-9]*' | head -n 1 | cut -d: -f2) && %s "$rev"`,
+		first.Cmd("endpoint", "status", "-w", "json"), first.Cmd("compact"))
+	fix = append(fix, fmt.Sprintf("# compact the history up to the current revision (%d now, read again when run):", rev),
+		up[0].Host+": "+compact,
 		"# defragment one member at a time, the leader last:")
 	for _, s := range up {
 		fix = append(fix, s.Host+": "+ClientFor(facts(s.Host)).Cmd("--command-timeout=60s", "defrag"))
