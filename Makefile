@@ -9,8 +9,11 @@ E2E ?= 1
 
 all: build
 
+# --version prints this (the commit, and -dirty for uncommitted changes).
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+
 build:
-	$(GO) build -o $(BIN) ./cmd/ezrestore
+	$(GO) build -ldflags "-X github.com/ezrestore/ezrestore/cmd.version=$(VERSION)" -o $(BIN) ./cmd/ezrestore
 
 deps:
 	bash scripts/deps.sh

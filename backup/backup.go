@@ -138,7 +138,10 @@ type noMemberError struct {
 }
 
 func (e *noMemberError) Error() string { return e.msg }
-func (e *noMemberError) Unwrap() error { return ErrNoHealthyMember }
+
+// SkippedHosts are the members tried, each with why it gave no backup.
+func (e *noMemberError) SkippedHosts() []HostError { return e.Skipped }
+func (e *noMemberError) Unwrap() error             { return ErrNoHealthyMember }
 
 // run runs cmd and turns a non-zero exit into an error with its stderr.
 func run(ctx context.Context, c transport.Conn, what, cmd string) ([]byte, error) {
@@ -279,7 +282,8 @@ func fromMember(ctx context.Context, opts Options, cl *cluster.Cluster, conn tra
 }
 
 // verify checks a downloaded snapshot: the same bytes as on the host, etcd's
-// sha256 trailer present and matching, and an etcd database with a revision.
+// sha256 trailer present and matching, and an etcd database (with a
+// revision, unless it holds no key yet: a fresh cluster).
 func verify(local, remoteSum string) (*snapshot.Info, error) {
 	info, err := snapshot.Inspect(local)
 	if err != nil {
@@ -292,8 +296,10 @@ func verify(local, remoteSum string) (*snapshot.Info, error) {
 		return nil, errors.New("downloaded snapshot has no sha256 trailer: etcdctl did not write it")
 	case !*info.HashVerified:
 		return nil, errors.New("snapshot's sha256 trailer does not match its content")
-	case info.Revision <= 0:
-		return nil, errors.New("snapshot has no revision")
+	case info.Revision <= 0 && info.Keys > 0:
+		// A fresh cluster's snapshot has no key yet, hence no revision in
+		// its key bucket: that is a good backup. Keys without one are not.
+		return nil, fmt.Errorf("snapshot holds %d keys but no revision: not a database etcd wrote", info.Keys)
 	}
 	return info, nil
 }

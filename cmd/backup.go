@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -23,6 +24,9 @@ func newBackupCmd(g *Globals) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "backup [CLUSTER]",
 		Short: "Take a verified etcd backup into the cluster's backup dir",
+		Example: `  ezrestore backup k8s-01
+  ezrestore backup k8s-01 --keep 14
+  ezrestore backup -i inventory/mycluster/hosts.yaml -o json`,
 		Long: `Takes an etcd snapshot from the first healthy member of the cluster's etcd
 group (unreachable or unhealthy members are skipped and reported), over SSH
 with the host's own etcdctl and the inventory's TLS files (ca_dir), downloads
@@ -39,9 +43,6 @@ newest nor the one snapshot.db copies. With no healthy member reachable
 nothing is written and the command fails, listing each member's reason.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutput(output); err != nil {
-				return err
-			}
 			sel, err := t.selector(g, args)
 			if err != nil {
 				return err
@@ -54,14 +55,14 @@ nothing is written and the command fails, listing each member's reason.`,
 				Log:      func(f string, a ...any) { fmt.Fprintf(errOut, f+"\n", a...) },
 				Progress: downloadProgress,
 			})
-			if res == nil {
-				return err
-			}
 			out := cmd.OutOrStdout()
-			if output == "json" {
-				if perr := printJSON(out, jsonResult(res)); perr != nil {
+			if output != "text" {
+				if perr := printData(out, output, jsonResult(res, err), nil); perr != nil {
 					return perr
 				}
+				return err
+			}
+			if res == nil {
 				return err
 			}
 			s := res.Sidecar
@@ -78,9 +79,9 @@ nothing is written and the command fails, listing each member's reason.`,
 			return err
 		},
 	}
-	t.add(c)
+	t.add(c, g)
 	c.Flags().IntVar(&keep, "keep", 0, "keep only the newest N backups (0: keep all)")
-	c.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	addOutput(c, &output)
 	return c
 }
 
@@ -91,21 +92,39 @@ func orUnknown(s string) string {
 	return s
 }
 
-func jsonResult(r *backup.Result) any {
-	skipped := []map[string]string{}
-	for _, s := range r.Skipped {
-		skipped = append(skipped, map[string]string{"host": s.Host, "member": s.Member, "error": s.Err.Error()})
+// jsonResult is a backup in the output vocabulary; a failed one has an
+// error field and the members tried.
+func jsonResult(r *backup.Result, err error) any {
+	type skip struct {
+		Host   string `json:"host" yaml:"host"`
+		Member string `json:"member" yaml:"member"`
+		Error  string `json:"error" yaml:"error"`
 	}
-	pruned := r.Pruned
-	if pruned == nil {
-		pruned = []string{}
+	out := struct {
+		Path    string            `json:"path,omitempty" yaml:"path,omitempty"`
+		Meta    *snapshot.Sidecar `json:"meta,omitempty" yaml:"meta,omitempty"`
+		Skipped []skip            `json:"skipped" yaml:"skipped"`
+		Pruned  []string          `json:"pruned" yaml:"pruned"`
+		Error   string            `json:"error,omitempty" yaml:"error,omitempty"`
+	}{Skipped: []skip{}, Pruned: []string{}}
+	var skipped []backup.HostError
+	if r != nil {
+		out.Path, out.Meta, skipped = r.Path, &r.Sidecar, r.Skipped
+		if r.Pruned != nil {
+			out.Pruned = r.Pruned
+		}
 	}
-	return struct {
-		Path    string              `json:"path"`
-		Meta    snapshot.Sidecar    `json:"meta"`
-		Skipped []map[string]string `json:"skipped"`
-		Pruned  []string            `json:"pruned"`
-	}{r.Path, r.Sidecar, skipped, pruned}
+	var nm interface{ SkippedHosts() []backup.HostError }
+	if errors.As(err, &nm) {
+		skipped = nm.SkippedHosts()
+	}
+	for _, s := range skipped {
+		out.Skipped = append(out.Skipped, skip{s.Host, s.Member, s.Err.Error()})
+	}
+	if err != nil {
+		out.Error = err.Error()
+	}
+	return out
 }
 
 // downloadProgress draws a progress bar on stderr when it is a terminal.

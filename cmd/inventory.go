@@ -1,44 +1,11 @@
 package cmd
 
 import (
-	"fmt"
-	"io"
-
 	"github.com/spf13/cobra"
-	"gopkg.in/yaml.v3"
 
 	"github.com/ezrestore/ezrestore/cluster"
 	"github.com/ezrestore/ezrestore/inventory"
 )
-
-// checkDataOutput accepts the -o values of commands that print data.
-func checkDataOutput(o string) error {
-	switch o {
-	case "", "text", "json", "yaml":
-		return nil
-	}
-	return fmt.Errorf("-o %q: want text, json or yaml", o)
-}
-
-func printYAML(w io.Writer, v any) error {
-	e := yaml.NewEncoder(w)
-	e.SetIndent(2)
-	if err := e.Encode(v); err != nil {
-		return err
-	}
-	return e.Close()
-}
-
-// printData prints v as JSON or YAML, or calls text for -o text.
-func printData(w io.Writer, output string, v any, text func() error) error {
-	switch output {
-	case "json":
-		return printJSON(w, v)
-	case "yaml":
-		return printYAML(w, v)
-	}
-	return text()
-}
 
 func newInventoryCmd(g *Globals) *cobra.Command {
 	var (
@@ -65,9 +32,6 @@ check them against each host's etcd unit before changing anything.`,
   ezrestore inventory k8s-01 -e ETCD_DATA_DIR=/data/etcd -o yaml`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkDataOutput(output); err != nil {
-				return err
-			}
 			t := targetFlags{inventory: file, extraVars: extraVars}
 			sel, err := t.selector(g, args)
 			if err != nil {
@@ -94,7 +58,7 @@ check them against each host's etcd unit before changing anything.`,
 	}
 	c.Flags().StringVarP(&file, "inventory", "i", "", "an Ansible inventory file (INI or YAML) instead of a kubeasz cluster name")
 	c.Flags().StringArrayVarP(&extraVars, "extra-vars", "e", nil, "extra variables as ansible-playbook takes them: KEY=VALUE, @vars.yml or JSON (repeatable; later wins)")
-	c.Flags().StringVarP(&output, "output", "o", "text", "output format: text, json or yaml")
+	addOutput(c, &output)
 	return c
 }
 
@@ -112,9 +76,6 @@ ezrestore snapshot inspect to check one). Nothing is contacted.`,
   ezrestore clusters --base /srv/kubeasz -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkDataOutput(output); err != nil {
-				return err
-			}
 			list, err := inventory.ListClusters(g.Base)
 			if err != nil {
 				return err
@@ -123,6 +84,6 @@ ezrestore snapshot inspect to check one). Nothing is contacted.`,
 			return printData(out, output, list, func() error { return inventory.WriteClustersText(out, list) })
 		},
 	}
-	c.Flags().StringVarP(&output, "output", "o", "text", "output format: text, json or yaml")
+	addOutput(c, &output)
 	return c
 }

@@ -16,6 +16,10 @@ func newLabCmd(g *Globals) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "lab",
 		Short: "Run a kubeasz-style etcd cluster of real hosts (systemd-nspawn) on this machine",
+		Example: `  ezrestore lab up --name demo
+  ezrestore lab status --name demo
+  ezrestore lab kill 127.40.81.12 --name demo
+  ezrestore lab down --name demo`,
 		Long: `The lab boots systemd-nspawn hosts with real systemd, sshd and a TLS etcd
 cluster laid out as kubeasz lays it out, each host on its own 127.x.y.z address,
 and writes the cluster dir <base>/clusters/<name>/. The Kubernetes units on the
@@ -203,5 +207,21 @@ with debootstrap and systemd-nspawn.`,
 	build.Flags().StringVar(&buildVersion, "etcd-version", "", "also build this etcd minor (3.5, 3.6, 3.7)")
 
 	c.AddCommand(up, down, status, sshCmd, kill, start, build)
+
+	// Every lab command, with an example an operator can paste.
+	examples := map[string]string{
+		"up":     "  ezrestore lab up --name demo\n  ezrestore lab up --name t36 --etcd-version 3.6 --nodes 2",
+		"down":   "  ezrestore lab down --name demo",
+		"status": "  ezrestore lab status --name demo",
+		"ssh":    "  ezrestore lab ssh 127.40.81.11 --name demo -- systemctl status etcd",
+		"kill":   "  ezrestore lab kill 127.40.81.12 --name demo   # power off, as a power loss",
+		"start":  "  ezrestore lab start 127.40.81.12 --name demo",
+		"build":  "  ezrestore lab build",
+	}
+	for _, sub := range c.Commands() {
+		if e, ok := examples[sub.Name()]; ok && sub.Example == "" {
+			sub.Example = e
+		}
+	}
 	return c
 }

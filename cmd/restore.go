@@ -2,7 +2,6 @@ package cmd
 
 import (
 	"bufio"
-	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
@@ -27,7 +26,8 @@ type targetFlags struct {
 	acceptNewHostKeys bool
 }
 
-func (t *targetFlags) add(c *cobra.Command) {
+func (t *targetFlags) add(c *cobra.Command, g *Globals) {
+	c.ValidArgsFunction = completeClusters(g)
 	c.Flags().StringVarP(&t.inventory, "inventory", "i", "", "an Ansible inventory file (INI or YAML) instead of a kubeasz cluster name")
 	c.Flags().StringArrayVarP(&t.extraVars, "extra-vars", "e", nil, "extra variables as ansible-playbook takes them: KEY=VALUE, @vars.yml or JSON (repeatable; later wins)")
 	c.Flags().StringArrayVar(&t.identities, "private-key", nil, "an SSH private key to offer after the inventory's ansible_ssh_private_key_file (repeatable; Ansible's --private-key)")
@@ -64,14 +64,16 @@ type restoreFlags struct {
 	healthTimeout  time.Duration
 }
 
-func (f *restoreFlags) add(c *cobra.Command) {
-	f.targetFlags.add(c)
+func (f *restoreFlags) add(c *cobra.Command, g *Globals) {
+	f.targetFlags.add(c, g)
 	c.Flags().StringVar(&f.snapshot, "snapshot", "", "snapshot to restore: a path, a file name in the cluster's backup/, latest, or before:<RFC3339 time> (default snapshot.db)")
 	c.Flags().StringVar(&f.playbook, "playbook", "", "a restore playbook to use instead of the built-in one")
 	c.Flags().StringVar(&f.token, "initial-cluster-token", "", "token of the restored cluster (default: a fresh etcd-restore-<UTC time>; with --from-step the resumed run's)")
 	c.Flags().StringVar(&f.fromStep, "from-step", "", "start at this step of the playbook (resume a failed run)")
 	c.Flags().BoolVar(&f.noBumpRevision, "no-bump-revision", false, "do not raise revisions past the snapshot's (by default they jump 1e9 so Kubernetes watchers relist)")
 	c.Flags().DurationVar(&f.healthTimeout, "health-timeout", 120*time.Second, "how long to wait for the restored cluster to be healthy")
+	_ = c.RegisterFlagCompletionFunc("snapshot", completeSnapshots(g))
+	_ = c.RegisterFlagCompletionFunc("from-step", completeSteps)
 }
 
 func (f *restoreFlags) request(g *Globals, args []string) (restore.Request, error) {
@@ -88,7 +90,12 @@ func newRestoreCmd(g *Globals) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "restore [CLUSTER]",
 		Short: "Restore the cluster's etcd from one snapshot on every member, verified",
-		Args:  cobra.MaximumNArgs(1),
+		Example: `  ezrestore restore k8s-01 --snapshot latest
+  ezrestore restore k8s-01 --snapshot snapshot_202611210300.db --yes
+  ezrestore restore k8s-01 --snapshot before:2026-11-21T03:00:00Z
+  ezrestore restore k8s-01 --snapshot snapshot.db --from-step 'wait for etcd health'
+  ezrestore restore -i inventory/mycluster/hosts.yaml -e ETCD_DATA_DIR=/data/etcd --snapshot /backups/etcd.db`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			req, err := f.request(g, args)
 			if err != nil {
@@ -108,7 +115,7 @@ func newRestoreCmd(g *Globals) *cobra.Command {
 			return err
 		},
 	}
-	f.add(c)
+	f.add(c, g)
 	c.Flags().BoolVar(&yes, "yes", false, "do not ask for a typed yes (needed without a terminal)")
 	return c
 }
@@ -128,14 +135,14 @@ func newPlanCmd(g *Globals) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "plan [CLUSTER]",
 		Short: "Show exactly what restore would run on which host; changes nothing",
-		Args:  cobra.MaximumNArgs(1),
+		Example: `  ezrestore plan k8s-01 --snapshot latest
+  ezrestore plan k8s-01 --snapshot snapshot_202611210300.db -o json
+  ezrestore plan -i hosts.ini --snapshot /backups/etcd.db --playbook my-restore.yml`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			req, err := f.request(g, args)
 			if err != nil {
 				return err
-			}
-			if output != "text" && output != "json" {
-				return fmt.Errorf("-o must be text or json")
 			}
 			req.Out = os.Stderr
 			s, err := restore.Prepare(c.Context(), req)
@@ -143,10 +150,8 @@ func newPlanCmd(g *Globals) *cobra.Command {
 				return err
 			}
 			defer s.Close()
-			if output == "json" {
-				enc := json.NewEncoder(c.OutOrStdout())
-				enc.SetIndent("", "  ")
-				return enc.Encode(s.Plan)
+			if output != "text" {
+				return printData(c.OutOrStdout(), output, s.Plan, nil)
 			}
 			s.Plan.WriteText(c.OutOrStdout())
 			fmt.Fprintln(c.OutOrStdout())
@@ -154,8 +159,8 @@ func newPlanCmd(g *Globals) *cobra.Command {
 			return nil
 		},
 	}
-	f.add(c)
-	c.Flags().StringVarP(&output, "output", "o", "text", "text or json")
+	f.add(c, g)
+	addOutput(c, &output)
 	return c
 }
 
@@ -165,7 +170,10 @@ func newStatusCmd(g *Globals) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "status [CLUSTER]",
 		Short: "Ask every etcd member for its view of the cluster and judge its health",
-		Args:  cobra.MaximumNArgs(1),
+		Example: `  ezrestore status k8s-01
+  ezrestore status k8s-01 -o json
+  ezrestore status -i inventory/mycluster/hosts.yaml --accept-new-host-keys`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			sel, err := t.selector(g, args)
 			if err != nil {
@@ -175,17 +183,8 @@ func newStatusCmd(g *Globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			switch output {
-			case "json":
-				enc := json.NewEncoder(c.OutOrStdout())
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(r); err != nil {
-					return err
-				}
-			case "table":
-				r.WriteTable(c.OutOrStdout())
-			default:
-				return fmt.Errorf("-o must be table or json")
+			if err := printData(c.OutOrStdout(), output, r, func() error { r.WriteTable(c.OutOrStdout()); return nil }); err != nil {
+				return err
 			}
 			if !r.Verdict.Healthy {
 				return &ExitError{Code: 2, Err: fmt.Errorf("cluster %s is not healthy: %s", r.Cluster, r.Verdict.Summary)}
@@ -193,7 +192,7 @@ func newStatusCmd(g *Globals) *cobra.Command {
 			return nil
 		},
 	}
-	t.add(c)
-	c.Flags().StringVarP(&output, "output", "o", "table", "table or json")
+	t.add(c, g)
+	addOutput(c, &output)
 	return c
 }

@@ -32,25 +32,35 @@ func NewRoot() *cobra.Command {
 	root := &cobra.Command{
 		Use:           "ezrestore",
 		Short:         "Restore, back up and inspect Kubernetes etcd clusters over SSH",
+		Long:          rootLong,
+		Version:       versionString(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.SetVersionTemplate("{{.Version}}\n")
+	addGroups(root)
 	root.PersistentFlags().StringVar(&g.Base, "base", inventory.DefaultBase(),
 		"kubeasz base dir holding clusters/<name>/ (env EZRESTORE_BASE)")
 	// Every command, listed here once: a command exists because it is named
 	// here, not because its file happens to be linked.
-	root.AddCommand(
-		newStatusCmd(g),
-		newInventoryCmd(g),
-		newClustersCmd(g),
-		newSnapshotsCmd(g),
-		newSnapshotCmd(g),
-		newPlanCmd(g),
-		newRestoreCmd(g),
-		newBackupCmd(g),
-		newPruneCmd(g),
-		newLabCmd(g),
-	)
+	for _, c := range []struct {
+		group string
+		cmd   *cobra.Command
+	}{
+		{groupEmergency, newStatusCmd(g)},
+		{groupEmergency, newPlanCmd(g)},
+		{groupEmergency, newRestoreCmd(g)},
+		{groupBackup, newBackupCmd(g)},
+		{groupBackup, newSnapshotsCmd(g)},
+		{groupBackup, newSnapshotCmd(g)},
+		{groupBackup, newPruneCmd(g)},
+		{groupInspect, newInventoryCmd(g)},
+		{groupInspect, newClustersCmd(g)},
+		{groupRehearse, newLabCmd(g)},
+	} {
+		c.cmd.GroupID = c.group
+		root.AddCommand(c.cmd)
+	}
 	return root
 }
 

@@ -19,16 +19,11 @@ func newSnapshotCmd(g *Globals) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "snapshot",
 		Short: "Look inside etcd snapshot files offline",
+		Example: `  ezrestore snapshot inspect backup/snapshot.db
+  ezrestore snapshot find net-test3 --cluster k8s-01`,
 	}
 	c.AddCommand(newSnapshotInspectCmd(g), newSnapshotFindCmd(g))
 	return c
-}
-
-func checkOutput(o string) error {
-	if o != "" && o != "text" && o != "json" {
-		return fmt.Errorf("-o %q: want text or json", o)
-	}
-	return nil
 }
 
 func printJSON(w io.Writer, v any) error {
@@ -42,6 +37,8 @@ func newSnapshotInspectCmd(g *Globals) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "inspect FILE",
 		Short: "Size, digest, trailer check, revision and key counts of a snapshot",
+		Example: `  ezrestore snapshot inspect /etc/kubeasz/clusters/k8s-01/backup/snapshot.db
+  ezrestore snapshot inspect snapshot_202611210300.db -o json`,
 		Long: `Reads an etcd snapshot file offline (etcd need not run) and reports its
 size, sha256, whether etcdctl's sha256 trailer matches (hash_verified; absent
 for a copy of member/snap/db, which has none), its revision and compaction
@@ -49,24 +46,29 @@ revision, the live keys at that revision, and their counts per Kubernetes
 resource and namespace. Exits 1 when the file is damaged.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutput(output); err != nil {
-				return err
-			}
 			info, err := snapshot.Inspect(args[0])
 			out := cmd.OutOrStdout()
-			if info != nil {
-				if output == "json" {
-					if err := printJSON(out, info); err != nil {
-						return err
-					}
-				} else {
-					printInfo(out, info)
+			if output != "text" {
+				if info == nil {
+					info = &snapshot.Info{Path: args[0]}
 				}
+				report := struct {
+					*snapshot.Info
+					Error string `json:"error,omitempty" yaml:"error,omitempty"`
+				}{Info: info}
+				if err != nil {
+					report.Error = err.Error()
+				}
+				if perr := printData(out, output, report, nil); perr != nil {
+					return perr
+				}
+			} else if info != nil {
+				printInfo(out, info)
 			}
 			return exitStatus(snapshot.InspectStatus(info, err))
 		},
 	}
-	c.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	addOutput(c, &output)
 	return c
 }
 
@@ -134,6 +136,8 @@ func newSnapshotFindCmd(g *Globals) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "find PATTERN [FILE...]",
 		Short: "Which snapshots hold live keys matching PATTERN",
+		Example: `  ezrestore snapshot find net-test3 --cluster k8s-01
+  ezrestore snapshot find '/registry/pods/*/net-*' backup/snapshot_202611211205.db`,
 		Long: `Searches snapshot files offline for keys that are live at each snapshot's
 revision and match PATTERN: a substring, or, when PATTERN contains '*', a glob
 over the whole key in which '*' matches anything, '/' included.
@@ -145,9 +149,6 @@ With --cluster, the cluster's backup dir is searched, newest first.
 Exits 0 when some snapshot matched, 1 when none did, 2 when a file could not be read.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutput(output); err != nil {
-				return err
-			}
 			pattern := args[0]
 			var targets []snapshot.Target
 			for _, f := range args[1:] {
@@ -166,14 +167,14 @@ Exits 0 when some snapshot matched, 1 when none did, 2 when a file could not be 
 			out := cmd.OutOrStdout()
 			results := []snapshot.FindResult{}
 			tally := snapshot.FindAll(targets, pattern, func(r snapshot.FindResult) {
-				if output == "json" {
+				if output != "text" {
 					results = append(results, r)
 				} else {
 					printFind(out, cmd.ErrOrStderr(), r)
 				}
 			})
-			if output == "json" {
-				if err := printJSON(out, results); err != nil {
+			if output != "text" {
+				if err := printData(out, output, results, nil); err != nil {
 					return err
 				}
 			} else {
@@ -183,7 +184,7 @@ Exits 0 when some snapshot matched, 1 when none did, 2 when a file could not be 
 		},
 	}
 	c.Flags().StringVar(&cluster, "cluster", "", "search the backups of this cluster (<base>/clusters/<name>/backup)")
-	c.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	addOutput(c, &output)
 	return c
 }
 
@@ -216,6 +217,8 @@ func newSnapshotsCmd(g *Globals) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "snapshots CLUSTER",
 		Short: "List a cluster's backups, newest first, each verified",
+		Example: `  ezrestore snapshots k8s-01
+  ezrestore snapshots k8s-01 -o yaml`,
 		Long: `Lists the snapshot files of <base>/clusters/CLUSTER/backup/, newest first,
 with time, size, revision, live key count and integrity, read offline. Every
 file is read in full to check it:
@@ -227,20 +230,17 @@ file is read in full to check it:
 Exits 1 when a file is damaged.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutput(output); err != nil {
-				return err
-			}
 			dir := g.ClusterDir(args[0]).BackupDir()
 			entries, err := snapshot.Catalog(dir)
 			if err != nil {
 				return fmt.Errorf("cluster %s: %w", args[0], err)
 			}
 			out := cmd.OutOrStdout()
-			if output == "json" {
+			if output != "text" {
 				if entries == nil {
 					entries = []snapshot.Entry{}
 				}
-				if err := printJSON(out, entries); err != nil {
+				if err := printData(out, output, entries, nil); err != nil {
 					return err
 				}
 			} else if len(entries) == 0 {
@@ -261,6 +261,6 @@ Exits 1 when a file is damaged.`,
 			return exitStatus(snapshot.CatalogStatus(dir, entries))
 		},
 	}
-	c.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	addOutput(c, &output)
 	return c
 }

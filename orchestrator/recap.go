@@ -22,6 +22,14 @@ type HostRecap struct {
 	Duration                     time.Duration
 }
 
+// Step outcomes in a StepRecap.
+const (
+	StepOK     = "ok"
+	StepFailed = "failed"
+	// StepBefore is a step before --from-step: it ran in the run resumed.
+	StepBefore = "not run (before --from-step)"
+)
+
 // StepRecap is one step's line in the recap.
 type StepRecap struct {
 	Name     string

@@ -27,7 +27,7 @@ func Run(ctx context.Context, env *Env, plan *Plan) (*Recap, error) {
 			started = true
 		}
 		if !started {
-			recap.Steps = append(recap.Steps, StepRecap{Name: sp.Name, Status: "not run (before --from-step)"})
+			recap.Steps = append(recap.Steps, StepRecap{Name: sp.Name, Status: StepBefore})
 			continue
 		}
 		if ctx.Err() != nil {
@@ -38,9 +38,9 @@ func Run(ctx context.Context, env *Env, plan *Plan) (*Recap, error) {
 		env.Printf("\nSTEP [%s] %s\n", sp.Name, strings.Repeat("*", max(3, 60-len(sp.Name))))
 		env.Record.Event(Event{Step: sp.Name, Status: "start"})
 		err := runStep(ctx, env, sp, recap)
-		status := "ok"
+		status := StepOK
 		if err != nil {
-			status = "failed"
+			status = StepFailed
 		}
 		d := time.Since(t0)
 		recap.Steps = append(recap.Steps, StepRecap{Name: sp.Name, Status: status, Duration: d})
@@ -166,6 +166,7 @@ func runOp(ctx context.Context, conn transport.Conn, op *Op) (OpResult, error) {
 	if err != nil {
 		return res, err
 	}
+	res.Message = notes(res.Stdout)
 	if r.ExitCode != 0 {
 		what := op.Desc
 		if what == "" {
@@ -225,4 +226,16 @@ func tail(stderr, stdout string) string {
 		lines = lines[len(lines)-6:]
 	}
 	return ":\n    " + strings.Join(lines, "\n    ")
+}
+
+// notes are the lines a command printed for the operator ("note: ..."):
+// what it found on the host and did about it.
+func notes(stdout string) string {
+	var out []string
+	for _, l := range strings.Split(stdout, "\n") {
+		if n, ok := strings.CutPrefix(l, "note: "); ok {
+			out = append(out, n)
+		}
+	}
+	return strings.Join(out, "; ")
 }

@@ -3,7 +3,11 @@
 // engine parses what it embeds.
 package playbooks
 
-import _ "embed"
+import (
+	_ "embed"
+
+	"gopkg.in/yaml.v3"
+)
 
 // Restore is the default restore playbook, playbooks/restore.yml.
 //
@@ -12,3 +16,21 @@ var Restore []byte
 
 // RestoreName is the name errors about the embedded playbook use.
 const RestoreName = "playbooks/restore.yml (built in)"
+
+// StepNames lists the step names of a playbook, in order, without checking
+// its actions (for shell completion of --from-step).
+func StepNames(data []byte) ([]string, error) {
+	var pb struct {
+		Steps []struct {
+			Name string `yaml:"name"`
+		} `yaml:"steps"`
+	}
+	if err := yaml.Unmarshal(data, &pb); err != nil {
+		return nil, err
+	}
+	names := make([]string, len(pb.Steps))
+	for i, s := range pb.Steps {
+		names[i] = s.Name
+	}
+	return names, nil
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
@@ -72,7 +73,7 @@ func (s *Session) Execute(ctx context.Context) (*orchestrator.Recap, error) {
 		fmt.Fprintf(env.Out, "\nWARNING: the run record is incomplete (%v); --from-step may not find this run: pass --initial-cluster-token %s\n", recErr, r.Token)
 	}
 	if err != nil {
-		return recap, s.explain(err, rec.Dir)
+		return recap, s.explain(err, rec.Dir, recap)
 	}
 	fmt.Fprintf(env.Out, "\netcd restored from %s (revision %d) with token %s.\n", r.Snapshot.Path, r.Snapshot.Revision, r.Token)
 	fmt.Fprint(env.Out, SetAsideText(r))
@@ -83,18 +84,27 @@ func (s *Session) Execute(ctx context.Context) (*orchestrator.Recap, error) {
 // SetAsideText lists what the swap moves aside on each host and how to put it back.
 func (s *Session) SetAsideText() string { return SetAsideText(s.Restore) }
 
-// explain turns a run failure into what happened and what to do next; the
-// returned error wraps err, so callers can still errors.As its StepError.
-func (s *Session) explain(err error, recordDir string) error {
+// explain turns a run failure into what happened and what to do next: where
+// the cluster stands (what is stopped where, whether the data was swapped),
+// how to go on and how to go back. The returned error wraps err, so callers
+// can still errors.As its StepError.
+func (s *Session) explain(err error, recordDir string, recap *orchestrator.Recap) error {
 	var b strings.Builder
-	resume := func(step string) {
-		who := "-i " + transport.Quote(s.req.Target.Inventory)
-		if s.req.Target.Cluster != "" {
-			who = transport.Quote(s.req.Target.Cluster)
-		}
-		fmt.Fprintf(&b, "\nAfter fixing the cause, resume with:\n  ezrestore restore %s --snapshot %s --from-step %s\n(the token %s is reused from the run record)",
-			who, transport.Quote(s.Restore.Snapshot.Path), transport.Quote(step), s.Restore.Token)
+	who := "-i " + transport.Quote(s.req.Target.Inventory)
+	if s.req.Target.Cluster != "" {
+		who = transport.Quote(s.req.Target.Cluster)
 	}
+	next := func(step string, swapped bool) {
+		b.WriteString(s.standing(recap))
+		fmt.Fprintf(&b, "\nTo go on after fixing the cause (the token %s is reused from the run record):\n  ezrestore restore %s --snapshot %s --from-step %s",
+			s.Restore.Token, who, transport.Quote(s.Restore.Snapshot.Path), transport.Quote(step))
+		if swapped {
+			fmt.Fprintf(&b, "\nTo go back to the data as it was before this run:\n  ezrestore rollback %s --run %s", who, s.Env.RunID)
+		} else {
+			b.WriteString("\nThe old etcd data is still in place (the swap had not run): to go back, start what is stopped (above) with systemctl start.")
+		}
+	}
+	swapAt := orchestrator.StepOf[*steps.EtcdSwap](s.Env)
 	var se *orchestrator.StepError
 	var ie *orchestrator.InterruptedError
 	switch {
@@ -103,21 +113,104 @@ func (s *Session) explain(err error, recordDir string) error {
 			b.WriteString("\nNothing was changed on any host.")
 			break
 		}
-		if swap := orchestrator.StepOf[*steps.EtcdSwap](s.Env); swap >= 0 && se.Index >= swap {
-			b.WriteString("\n" + SetAsideText(s.Restore))
-		} else {
-			b.WriteString("\nThe old etcd data is still in place: the swap had not run.")
+		swapped := swapAt >= 0 && se.Index >= swapAt
+		if swapped {
+			b.WriteString("\n\n" + SetAsideText(s.Restore))
 		}
 		b.WriteString(steps.StagedText(s.Env, s.Restore, se.Index))
-		resume(se.Step)
+		next(se.Step, swapped)
 	case errors.As(err, &ie):
+		swapped := swapAt >= 0 && s.ran(recap, s.Env.Playbook.Steps[swapAt].Name)
+		if swapped {
+			b.WriteString("\n\n" + SetAsideText(s.Restore))
+		}
 		if i, err := s.Env.Playbook.StepIndex(ie.NextStep); err == nil {
 			b.WriteString(steps.StagedText(s.Env, s.Restore, i-1))
 		}
-		resume(ie.NextStep)
+		next(ie.NextStep, swapped)
 	}
 	fmt.Fprintf(&b, "\nRun record: %s", recordDir)
 	return &RunError{Err: err, Advice: b.String()}
+}
+
+// ran is true when the recap shows the step started in this run.
+func (s *Session) ran(recap *orchestrator.Recap, step string) bool {
+	if recap == nil {
+		return false
+	}
+	for _, st := range recap.Steps {
+		if st.Name == step {
+			return st.Status == orchestrator.StepOK || st.Status == orchestrator.StepFailed
+		}
+	}
+	return false
+}
+
+// before is true when the step was left out as before --from-step.
+func (s *Session) before(recap *orchestrator.Recap, step string) bool {
+	if recap == nil {
+		return false
+	}
+	for _, st := range recap.Steps {
+		if st.Name == step {
+			return st.Status == orchestrator.StepBefore
+		}
+	}
+	return false
+}
+
+// standing says which units this run left stopped on which hosts, from the
+// systemd steps that ran (a failed step counts: some of its hosts changed).
+func (s *Session) standing(recap *orchestrator.Recap) string {
+	stopped := map[string][]string{} // host -> units, in playbook order
+	for _, sp := range s.Plan.Steps {
+		// Steps before --from-step ran in the run this one resumes.
+		if !s.ran(recap, sp.Name) && !s.before(recap, sp.Name) {
+			continue
+		}
+		st := &s.Env.Playbook.Steps[sp.Index]
+		sd, ok := s.Env.Actions[st.Action].(steps.Systemd)
+		if !ok {
+			continue
+		}
+		state, _ := st.Params.String("state", "")
+		units, _ := sd.Units(st)
+		for _, t := range sp.Tasks {
+			if t.Skip != "" || t.Host == "" {
+				continue
+			}
+			for _, u := range units {
+				has := slices.Contains(stopped[t.Host], u)
+				switch {
+				case state == "stopped" && !has:
+					stopped[t.Host] = append(stopped[t.Host], u)
+				case state == "started" && has:
+					stopped[t.Host] = slices.DeleteFunc(stopped[t.Host], func(x string) bool { return x == u })
+				}
+			}
+		}
+	}
+	// One line per set of units, hosts in inventory order.
+	var order []string
+	byUnits := map[string][]string{}
+	for _, h := range s.Env.Inventory.Hosts {
+		if us := stopped[h.Name]; len(us) > 0 {
+			k := strings.Join(us, ", ")
+			if _, seen := byUnits[k]; !seen {
+				order = append(order, k)
+			}
+			byUnits[k] = append(byUnits[k], h.Name)
+		}
+	}
+	if len(order) == 0 {
+		return "\nNo unit is left stopped by this run."
+	}
+	var b strings.Builder
+	b.WriteString("\nWhere the cluster stands: this run left stopped")
+	for _, k := range order {
+		fmt.Fprintf(&b, "\n  %s on %s", k, strings.Join(byUnits[k], ", "))
+	}
+	return b.String()
 }
 
 // readOnlyThrough is true when this run ran only read-only steps up to index.

@@ -16,9 +16,10 @@ import (
 
 // StatusReport is the health check the restore uses, on its own.
 type StatusReport struct {
-	Cluster string               `json:"cluster"`
+	Cluster string `json:"cluster"`
+	// The verdict's fields (healthy, verdict, problems) sit at the top level.
+	steps.Verdict
 	Members []steps.MemberStatus `json:"members"`
-	Verdict steps.Verdict        `json:"verdict"`
 
 	// Space is each etcd host's account of what earlier runs left and the
 	// room on its filesystems; EtcdSpace is etcd's own (db, quota, alarms).

@@ -42,7 +42,7 @@ func BackupTargets(backupDir string) ([]Target, error) {
 
 // FindResult is one file's answer to FindAll.
 type FindResult struct {
-	File     string     `json:"file"`
+	File     string     `json:"path"`
 	Time     *time.Time `json:"time,omitempty"`
 	Revision int64      `json:"revision,omitempty"`
 	Matches  []Match    `json:"matches"`

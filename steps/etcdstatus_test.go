@@ -1,6 +1,7 @@
 package steps
 
 import (
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -149,5 +150,25 @@ func TestEtcdClientCmdWords(t *testing.T) {
 		"[snapshot]", "[save]", "[/tmp/x;$(y)/snapshot.db]"}, "\n") + "\n"
 	if string(out) != want {
 		t.Errorf("got:\n%s\nwant:\n%s", out, want)
+	}
+}
+
+// Status JSON speaks the output vocabulary: snake_case, hex IDs as etcdctl's
+// tables print them (a uint64 loses precision in JSON readers), an error field.
+func TestMemberStatusJSON(t *testing.T) {
+	ms := MemberStatus{Host: "h1", Endpoint: "https://h1:2379", MemberID: 13668033151171901709, ClusterID: 15118495548433857066,
+		Leader: 13668033151171901709, Members: []ListedMember{{ID: 13668033151171901709, Name: "n1", PeerURLs: []string{"https://h1:2380"}}}}
+	b, err := json.Marshal(ms)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"member_id":"bdae9bbc11dd390d"`, `"cluster_id":"d1cfaf999eb97a2a"`, `"is_leader":true`, `"name":"n1"`, `"peer_urls":["https://h1:2380"]`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("%s lacks %s", b, want)
+		}
+	}
+	b, _ = json.Marshal(MemberStatus{Host: "h2", Endpoint: "e", Error: "connection refused"})
+	if !strings.Contains(string(b), `"error":"connection refused"`) || strings.Contains(string(b), "member_id") {
+		t.Errorf("an unreadable member: %s", b)
 	}
 }

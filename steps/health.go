@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -91,6 +92,8 @@ func (e *EtcdHealth) Exec(ctx context.Context, env *orchestrator.Env, t *orchest
 	last := ""
 	var v Verdict
 	var st []MemberStatus
+	baseline := readUnits(ctx, env, e.r.Members)
+	nextUnitCheck := t0.Add(time.Second)
 	for {
 		st = ReadStatus(ctx, env, e.r.Members, e.r.Etcd)
 		v = Evaluate(st, e.r.Members, min)
@@ -103,6 +106,14 @@ func (e *EtcdHealth) Exec(ctx context.Context, env *orchestrator.Env, t *orchest
 			env.Printf("  waiting (%.1fs): %s\n", time.Since(t0).Seconds(), v.Summary)
 			last = v.Summary
 		}
+		// A member whose unit failed or keeps restarting will not become
+		// healthy by waiting: stop within seconds, not at the timeout.
+		if time.Now().After(nextUnitCheck) {
+			nextUnitCheck = time.Now().Add(time.Second)
+			if stuck := hopeless(st, baseline, readUnits(ctx, env, downMembers(e.r.Members, st))); len(stuck) > 0 {
+				return orchestrator.OpResult{Duration: time.Since(t0), Stdout: statusLines(st)}, e.failure(ctx, env, stuck, nil)
+			}
+		}
 		if time.Now().After(deadline) {
 			break
 		}
@@ -113,26 +124,127 @@ func (e *EtcdHealth) Exec(ctx context.Context, env *orchestrator.Env, t *orchest
 		case <-time.After(PollInterval):
 		}
 	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "etcd is not healthy after %v: %s\n", timeout, strings.Join(v.Problems, "\n  "))
+	// The hosts to show: those that do not answer; when all answer but
+	// disagree (a split brain), every one.
+	var show []string
 	for _, s := range st {
-		if s.Error == "" && len(v.Problems) == 0 {
-			continue
+		if s.Error != "" {
+			show = append(show, s.Host)
 		}
-		conn, err := env.Conn(s.Host)
+	}
+	if len(show) == 0 {
+		for _, s := range st {
+			show = append(show, s.Host)
+		}
+	}
+	return orchestrator.OpResult{Duration: time.Since(t0), Stdout: statusLines(st)},
+		e.failure(ctx, env, nil, fmt.Errorf("etcd is not healthy after %v:\n  - %s", timeout, strings.Join(v.Problems, "\n  - ")), show...)
+}
+
+// failure is the health step's report: one block per host, what is wrong and
+// its last etcd log lines. The put-back commands are the caller's to print,
+// once, with how to go on.
+func (e *EtcdHealth) failure(ctx context.Context, env *orchestrator.Env, stuck map[string]string, timedOut error, down ...string) error {
+	var b strings.Builder
+	hosts := down
+	if timedOut != nil {
+		b.WriteString(timedOut.Error())
+	} else {
+		b.WriteString("etcd cannot start on ")
+		for _, m := range e.r.Members {
+			if _, ok := stuck[m.Host.Name]; ok {
+				hosts = append(hosts, m.Host.Name)
+			}
+		}
+		b.WriteString(strings.Join(hosts, ", ") + "; waiting longer would not help")
+	}
+	for _, h := range hosts {
+		fmt.Fprintf(&b, "\n\nhost %s:", h)
+		if why := stuck[h]; why != "" {
+			fmt.Fprintf(&b, " %s", why)
+		}
+		conn, err := env.Conn(h)
 		if err != nil {
+			fmt.Fprintf(&b, " %v", err)
 			continue
 		}
-		r, err := conn.Run(context.WithoutCancel(ctx), "journalctl -u etcd -n 30 --no-pager 2>&1")
+		r, err := conn.Run(context.WithoutCancel(ctx), "journalctl -u etcd.service -n 10 --no-pager -o cat 2>&1")
 		if err == nil {
-			fmt.Fprintf(&b, "\nlast etcd log lines on %s:\n%s", s.Host, r.Stdout)
+			fmt.Fprintf(&b, "\n  last etcd log lines (journalctl -u etcd -n 10):\n    %s", strings.ReplaceAll(strings.TrimSpace(string(r.Stdout)), "\n", "\n    "))
 		}
 	}
-	b.WriteString("\nThe old data is kept. To put it back, run on each etcd host:\n")
-	for _, sa := range e.r.SetAsides() {
-		fmt.Fprintf(&b, "  %s: %s\n", sa.Host, sa.PutBack)
+	return errors.New(b.String())
+}
+
+// unitState is what systemd says of a host's etcd unit.
+type unitState struct {
+	Active, Sub, Result string
+	Restarts            int
+}
+
+// readUnits reads the etcd unit's state on each member's host, all at once.
+// A host that cannot be asked is left out.
+func readUnits(ctx context.Context, env *orchestrator.Env, members []inventory.EtcdMember) map[string]unitState {
+	states := make([]*unitState, len(members))
+	fanout.Each(ctx, len(members), env.Forks, func(ctx context.Context, i int) error {
+		conn, err := env.Conn(members[i].Host.Name)
+		if err != nil {
+			return err
+		}
+		res, err := conn.Run(ctx, "systemctl show etcd.service -p ActiveState -p SubState -p Result -p NRestarts")
+		if err != nil || res.ExitCode != 0 {
+			return fmt.Errorf("systemctl show failed")
+		}
+		u := &unitState{}
+		for _, l := range strings.Split(string(res.Stdout), "\n") {
+			k, v, _ := strings.Cut(strings.TrimSpace(l), "=")
+			switch k {
+			case "ActiveState":
+				u.Active = v
+			case "SubState":
+				u.Sub = v
+			case "Result":
+				u.Result = v
+			case "NRestarts":
+				u.Restarts, _ = strconv.Atoi(v)
+			}
+		}
+		states[i] = u
+		return nil
+	})
+	out := map[string]unitState{}
+	for i, u := range states {
+		if u != nil {
+			out[members[i].Host.Name] = *u
+		}
 	}
-	return orchestrator.OpResult{Duration: time.Since(t0), Stdout: statusLines(st)}, errors.New(b.String())
+	return out
+}
+
+func downMembers(members []inventory.EtcdMember, st []MemberStatus) []inventory.EtcdMember {
+	var out []inventory.EtcdMember
+	for i, s := range st {
+		if s.Error != "" {
+			out = append(out, members[i])
+		}
+	}
+	return out
+}
+
+// hopeless picks the members whose unit failed, is waiting to restart after
+// a failed start, or restarted since the wait began, with why.
+func hopeless(st []MemberStatus, baseline, now map[string]unitState) map[string]string {
+	out := map[string]string{}
+	for host, u := range now {
+		restarts := u.Restarts - baseline[host].Restarts
+		switch {
+		case u.Active == "failed":
+			out[host] = fmt.Sprintf("etcd.service failed (result %s)", u.Result)
+		case u.Sub == "auto-restart" || restarts > 0:
+			out[host] = fmt.Sprintf("etcd.service keeps restarting (%s/%s, result %s, %d restarts, %d since the start)", u.Active, u.Sub, u.Result, u.Restarts, restarts)
+		}
+	}
+	return out
 }
 
 func statusLines(st []MemberStatus) string {

@@ -62,10 +62,17 @@ func TestHealthTimeoutOnSplitBrainShowsLogsAndPutBack(t *testing.T) {
 		t.Fatalf("gave up after %v, want the 600ms timeout", d)
 	}
 	msg := err.Error()
-	for _, want := range []string{"more than one leader", "report member ID 2a", "log line from 10.0.0.2", "put-back-on-10.0.0.3"} {
+	for _, want := range []string{"more than one leader", "report member ID 2a", "log line from 10.0.0.2", "host 10.0.0.3:"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("message lacks %q:\n%s", want, msg)
 		}
+	}
+	// The put-back commands are printed once, by the restore, not here too.
+	if strings.Contains(msg, "put-back-on") {
+		t.Errorf("the step's report repeats the put-back commands:\n%s", msg)
+	}
+	if n := strings.Count(msg, "\n") + 1; n > 40 {
+		t.Errorf("the report runs to %d lines for three members:\n%s", n, msg)
 	}
 }
 
@@ -90,5 +97,47 @@ func TestHealthReturnsWhenHealthy(t *testing.T) {
 	res, err := (&EtcdHealth{r}).Exec(context.Background(), env, nil, &orchestrator.Op{}, nil)
 	if err != nil || !strings.HasPrefix(res.Message, "healthy") {
 		t.Fatalf("want healthy, got %v %+v", err, res)
+	}
+}
+
+// stuckConn is a member whose etcd does not answer and whose unit keeps
+// restarting, as systemd reports it.
+type stuckConn struct{ scriptedConn }
+
+func (c stuckConn) Run(ctx context.Context, cmd string) (transport.Result, error) {
+	switch {
+	case strings.HasPrefix(cmd, "systemctl show"):
+		return transport.Result{Stdout: []byte("ActiveState=activating\nSubState=auto-restart\nResult=exit-code\nNRestarts=54\n")}, nil
+	case strings.HasPrefix(cmd, "journalctl"):
+		return transport.Result{Stdout: []byte("etcd.service: Control process exited, code=exited, status=1/FAILURE\n")}, nil
+	}
+	return transport.Result{ExitCode: 1, Stderr: []byte("context deadline exceeded")}, nil
+}
+
+// A member whose unit cannot start is not waited on for the whole timeout:
+// the step gives up within seconds and names the host, with its log.
+func TestHealthGivesUpOnAUnitThatCannotStart(t *testing.T) {
+	ms := threeMembers()
+	r := &Restore{Members: ms, Token: "tok", HealthTimeout: time.Minute}
+	env := &orchestrator.Env{Out: &strings.Builder{}, Unreachable: map[string]error{}}
+	cs := conns{}
+	for _, m := range ms {
+		r.Host(m.Host.Name).Etcd = &EtcdFacts{Etcdctl: "/bin/etcdctl", Config: &EtcdConfig{ClientURLs: m.ClientURL}}
+		cs[m.Host.Name] = scriptedConn{h: m.Host, status: "[]"}
+	}
+	cs[ms[2].Host.Name] = stuckConn{scriptedConn{h: ms[2].Host}}
+	env.Conns = cs
+	t0 := time.Now()
+	_, err := (&EtcdHealth{r}).Exec(context.Background(), env, nil, &orchestrator.Op{}, nil)
+	if err == nil {
+		t.Fatal("healthy with a member that cannot start")
+	}
+	if d := time.Since(t0); d > 5*time.Second {
+		t.Fatalf("gave up after %v; a unit in auto-restart should end the wait within seconds", d)
+	}
+	for _, want := range []string{"etcd cannot start on 10.0.0.3", "keeps restarting", "status=1/FAILURE"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("message lacks %q:\n%v", want, err)
+		}
 	}
 }

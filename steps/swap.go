@@ -36,7 +36,9 @@ func (s *EtcdSwap) Plan(ctx context.Context, env *orchestrator.Env, step *orches
 			return nil, err
 		}
 		st := stageFor(s.r.Token, f)
-		cmd := swapScript(st.Data+"/member", st.Member, st.Aside, restoreStep)
+		// The precondition, checked on the host right before anything
+		// moves: etcd must not be running on the data it is about to lose.
+		cmd := etcdStoppedScript() + "\n" + swapScript(st.Data+"/member", st.Member, st.Aside, restoreStep)
 		aside := []string{st.Aside}
 		if st.Wal != "" {
 			cmd += "\n" + swapScript(st.Wal, st.LiveWal, st.AsideWal, restoreStep)
@@ -71,4 +73,22 @@ if [ -d "$r" ]; then
 elif [ -e "$a" ] && [ -d "$l" ]; then printf 'already swapped: %%s is the restored data, %%s the old\n' "$l" "$a"
 else printf 'no restored data at %%s: run the step %%s first\n' "$r" %[4]s >&2; exit 1
 fi`, q(restored), q(live), q(aside), q(restoreStep))
+}
+
+// etcdStoppedScript makes sure etcd is not running before its data dir moves.
+// A host that rebooted after "stop etcd" (an enabled unit) or a unit with
+// Restart=always brought back by hand runs etcd on the old data again: it is
+// stopped here, and the output says so.
+func etcdStoppedScript() string {
+	// Not `is-active`: a member waiting for its peers is "activating" and
+	// already holds the data dir.
+	return `case $(systemctl show -p ActiveState etcd.service) in
+ActiveState=inactive|ActiveState=failed) ;;
+*) echo "note: etcd was running again (the host rebooted, or it was started after the stop step): stopped it before moving its data"
+  systemctl stop etcd.service
+  case $(systemctl show -p ActiveState etcd.service) in
+  ActiveState=inactive|ActiveState=failed) ;;
+  *) echo "etcd is still running after systemctl stop: refusing to move its data dir" >&2; exit 1;;
+  esac;;
+esac`
 }

@@ -72,7 +72,9 @@ func SystemdCommand(state string, units []string, noBlock bool) (string, error) 
 		if noBlock {
 			return fmt.Sprintf("systemctl start --no-block -- %s", q), nil
 		}
-		return fmt.Sprintf("set -e\nsystemctl start -- %s\nfor u in %s; do s=$(systemctl is-active -- \"$u\"); if [ \"$s\" != active ]; then echo \"$u is $s after start; journalctl -u $u has the reason\" >&2; exit 1; fi; done", q, q), nil
+		// is-active exits non-zero for any state but active: `|| true`
+		// keeps set -e from ending the script before the message.
+		return fmt.Sprintf("set -e\nsystemctl start -- %s\nfor u in %s; do s=$(systemctl is-active -- \"$u\" || true); if [ \"$s\" != active ]; then echo \"$u is $s after start; journalctl -u $u has the reason\" >&2; exit 1; fi; done", q, q), nil
 	}
 	return "", fmt.Errorf("params.state must be stopped or started, not %q", state)
 }

@@ -1,0 +1,131 @@
+package restore_test
+
+// Faults an operator meets in an emergency, caused for real on the lab. Each
+// ends with nothing lost (the old data set aside, the snapshot's keys back
+// after the advised next command) and a message that names the host, the
+// step and the next command.
+
+import (
+	"context"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ezrestore/ezrestore/lab"
+	"github.com/ezrestore/ezrestore/lab/labtest"
+)
+
+// errorBlock is what the command printed after "ezrestore: ", its error.
+func errorBlock(out string) string {
+	if i := strings.LastIndex(out, "\nezrestore: "); i >= 0 {
+		return out[i+1:]
+	}
+	return out
+}
+
+func requireAll(t *testing.T, what, out string, wants ...string) {
+	t.Helper()
+	for _, w := range wants {
+		if !strings.Contains(out, w) {
+			t.Errorf("%s lacks %q:\n%s", what, w, out)
+		}
+	}
+}
+
+// setAside counts the member.before-* dirs on a host.
+func setAside(t *testing.T, l *lab.Lab, addr string) int {
+	return len(strings.Fields(sh(t, l, addr, "ls -d /var/lib/etcd/member.before-* 2>/dev/null || true")))
+}
+
+func TestFaults(t *testing.T) {
+	l := labtest.Up(t, lab.Options{Name: "e2e-faults", Nodes: 1})
+	ctx := context.Background()
+	etcd := l.EtcdHosts()
+	seedKeys(t, l)
+	snap := saveSnapshot(t, l, "faults.db")
+
+	t.Run("etcd cannot start on one member: fail fast, short report, resume", func(t *testing.T) {
+		bad := etcd[2].Address
+		// A drop-in the operator forgot: the unit cannot start at all.
+		sh(t, l, bad, "mkdir -p /etc/systemd/system/etcd.service.d && printf '[Service]\\nExecStartPre=/bin/false\\n' > /etc/systemd/system/etcd.service.d/zz-broken.conf && systemctl daemon-reload")
+		t0 := time.Now()
+		out, err := cli(t, l, "restore", l.Opts.Name, "--snapshot", snap, "--yes", "--health-timeout", "120s")
+		took := time.Since(t0)
+		if err == nil {
+			t.Fatal("restore succeeded with a member that cannot start")
+		}
+		if took > 60*time.Second {
+			t.Errorf("the restore took %v: the health wait should give up within seconds, not wait out 120s", took)
+		}
+		msg := errorBlock(out)
+		requireAll(t, "the failure", msg,
+			`step "wait for etcd health" failed`, "etcd cannot start on "+bad, "last etcd log lines",
+			"put back:", "Where the cluster stands", "kube-apiserver", "--from-step 'wait for etcd health'",
+			"ezrestore rollback "+l.Opts.Name)
+		if n := strings.Count(msg, "\n") + 1; n > 60 {
+			t.Errorf("the failure report runs to %d lines for three members (aim: under 60)", n)
+		}
+		if c := strings.Count(msg, "put back:"); c != len(etcd) {
+			t.Errorf("put-back commands printed %d times for %d hosts", c, len(etcd))
+		}
+		t.Logf("failed after %v with a %d-line report", took.Round(time.Millisecond), strings.Count(msg, "\n")+1)
+		for _, h := range etcd {
+			if setAside(t, l, h.Address) != 1 {
+				t.Errorf("%s: the old data is not set aside", h.Address)
+			}
+		}
+		// The operator fixes the unit and takes the advised next command.
+		sh(t, l, bad, "rm /etc/systemd/system/etcd.service.d/zz-broken.conf && systemctl daemon-reload")
+		if out, err := cli(t, l, "restore", l.Opts.Name, "--snapshot", snap, "--yes", "--from-step", "start etcd"); err != nil {
+			t.Fatalf("resume: %v\n%s", err, out)
+		}
+		requireHealthy(t, l)
+		for _, h := range etcd {
+			if k := keys(t, l, h.Address); !strings.Contains(k, "net-test3") {
+				t.Fatalf("%s lacks the snapshot's keys after the resume: %s", h.Address, k)
+			}
+		}
+	})
+
+	t.Run("a host reboots mid-run; the resumed run stops its etcd before the swap", func(t *testing.T) {
+		victim := etcd[1].Address
+		// The push fails on one host: its staging dir's parent is a file.
+		sh(t, l, victim, "touch /var/lib/etcd/.ezrestore-blocker && rm -rf /var/lib/etcd/.ezrestore && mv /var/lib/etcd/.ezrestore-blocker /var/lib/etcd/.ezrestore")
+		out, err := cli(t, l, "restore", l.Opts.Name, "--snapshot", snap, "--yes")
+		if err == nil {
+			t.Fatal("restore succeeded with a blocked staging dir")
+		}
+		requireAll(t, "the failure", errorBlock(out), `step "push snapshot" failed on host `+victim,
+			"The old etcd data is still in place", "--from-step 'push snapshot'", "etcd on")
+		// Power loss and reboot: the enabled etcd unit starts on the old data.
+		if err := l.Kill(ctx, victim); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Start(ctx, victim); err != nil {
+			t.Fatal(err)
+		}
+		state := sh(t, l, victim, "systemctl show -p ActiveState etcd.service")
+		if state == "ActiveState=inactive" || state == "ActiveState=failed" {
+			t.Fatalf("after the reboot etcd should be running on the old data: %s", state)
+		}
+		sh(t, l, victim, "rm -f /var/lib/etcd/.ezrestore")
+		before := setAside(t, l, victim)
+		out, err = cli(t, l, "restore", l.Opts.Name, "--snapshot", snap, "--yes", "--from-step", "push snapshot")
+		if err != nil {
+			t.Fatalf("the advised resume failed: %v", err)
+		}
+		if !regexp.MustCompile(`changed: \[` + regexp.QuoteMeta(victim) + `\].*etcd was running again`).MatchString(out) {
+			t.Errorf("the swap on %s should say it stopped the etcd that came back", victim)
+		}
+		requireHealthy(t, l)
+		if got := setAside(t, l, victim); got != before+1 {
+			t.Errorf("%s: %d set-aside dirs, want %d: the data etcd ran on must be set aside, not lost", victim, got, before+1)
+		}
+		for _, h := range etcd {
+			if k := keys(t, l, h.Address); !strings.Contains(k, "net-test3") {
+				t.Fatalf("%s lacks the snapshot's keys: %s", h.Address, k)
+			}
+		}
+	})
+}
