@@ -20,6 +20,8 @@ type StatusReport struct {
 	// The verdict's fields (healthy, verdict, problems) sit at the top level.
 	steps.Verdict
 	Members []steps.MemberStatus `json:"members"`
+	// CertExpiry is the etcd certificate that expires first, on any member.
+	CertExpiry *steps.CertExpiry `json:"earliest_cert_expiry,omitempty"`
 
 	// Space is each etcd host's account of what earlier runs left and the
 	// room on its filesystems; EtcdSpace is etcd's own (db, quota, alarms).
@@ -42,7 +44,8 @@ func Status(ctx context.Context, target cluster.Selector, forks int) (*StatusRep
 	defer pool.Close()
 	env := &orchestrator.Env{Cluster: cl.Name, Inventory: cl.Inventory, Conns: pool, Unreachable: pool.Failed(), Forks: forks}
 	st := steps.ClusterStatus(ctx, env, members)
-	rep := &StatusReport{Cluster: cl.Name, Members: st, Verdict: steps.Evaluate(st, members, 0)}
+	rep := &StatusReport{Cluster: cl.Name, Members: st, Verdict: steps.Evaluate(st, members, 0),
+		CertExpiry: steps.ReadEarliestExpiry(ctx, env, members)}
 	rep.addSpace(ctx, env, cl.RecordDir, members)
 	return rep, nil
 }
@@ -70,7 +73,15 @@ func (r *StatusReport) WriteTable(w io.Writer) {
 			fmt.Fprintf(w, "  - %s\n", p)
 		}
 	}
+	r.writeCertExpiry(w)
 	r.writeSpace(w)
+}
+
+// writeCertExpiry says which certificate expires first, where and when.
+func (r *StatusReport) writeCertExpiry(w io.Writer) {
+	if r.CertExpiry != nil {
+		fmt.Fprintf(w, "Earliest certificate expiry: %s\n", r.CertExpiry.Text(time.Now()))
+	}
 }
 
 func oneLine(s string) string {
