@@ -388,7 +388,6 @@ func Prune(ctx context.Context, req PruneRequest) (*PruneReport, error) {
 		fmt.Fprintln(req.Out, "\n--dry-run: nothing was removed.")
 		return rep, nil
 	}
-	// TODO(lock): hold the cluster's run lock from here to the end once the runlock package lands.
 	if !req.Yes {
 		if req.Confirm == nil {
 			return rep, fmt.Errorf("no terminal to ask on: review the list above, then run prune again with --yes; nothing was removed")

@@ -250,7 +250,7 @@ steps:
 		sh(t, l, f[1], f[2])
 	}
 	st, err = cli(t, l, "status", name)
-	if err != nil || strings.Contains(st, "ALARM") || !strings.Contains(st, "no alarm") {
+	if err != nil || strings.Contains(st, "ALARM NOSPACE") || !strings.Contains(st, "no alarm") {
 		t.Fatalf("after the printed fix, status still reports trouble: %v", err)
 	}
 	sh(t, l, a, put+" put /after-fix ok")

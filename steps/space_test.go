@@ -361,3 +361,22 @@ func TestStagedTextOnlyAfterThePush(t *testing.T) {
 		t.Fatalf("after the push: %q", s)
 	}
 }
+
+// The preflight hook on a real filesystem: the line names every role and the
+// WAL segment; a snapshot larger than the disk is refused with the numbers.
+func TestPreflightSpaceOnARealFilesystem(t *testing.T) {
+	dir := t.TempDir()
+	f := &EtcdFacts{Host: "h1", Config: &EtcdConfig{DataDir: dir + "/etcd", WalDir: dir + "/wal"}}
+	conn := localConn{&inventory.Host{Name: "h1"}}
+	line, err := PreflightSpace(context.Background(), conn, f, 20<<10)
+	if err != nil {
+		t.Skipf("this machine's %s has too little room for the check: %v", dir, err)
+	}
+	if !strings.Contains(line, "new WAL segment 64.0 MiB") || !strings.Contains(line, "data and staging and wal dir") {
+		t.Fatalf("%s", line)
+	}
+	_, err = PreflightSpace(context.Background(), conn, f, 1<<60)
+	if err == nil || !strings.Contains(err.Error(), "not enough free space") || !strings.Contains(err.Error(), "staged snapshot 1.0 EiB") {
+		t.Fatalf("a snapshot larger than the disk: %v", err)
+	}
+}
