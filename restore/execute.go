@@ -143,11 +143,15 @@ func (s *Session) explain(err error, recordDir string, recap *orchestrator.Recap
 		if swapped {
 			b.WriteString("\n\n" + SetAsideText(s.Restore))
 		}
+		b.WriteString(steps.StagedText(s.Env, s.Restore, se.Index))
 		next(se.Step, swapped)
 	case errors.As(err, &ie):
 		swapped := swapAt >= 0 && s.ran(recap, s.Env.Playbook.Steps[swapAt].Name)
 		if swapped {
 			b.WriteString("\n\n" + SetAsideText(s.Restore))
+		}
+		if i, err := s.Env.Playbook.StepIndex(ie.NextStep); err == nil {
+			b.WriteString(steps.StagedText(s.Env, s.Restore, i-1))
 		}
 		next(ie.NextStep, swapped)
 	}
