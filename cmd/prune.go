@@ -51,7 +51,7 @@ remove and asks for a typed yes (or --yes), and records what it removed in
 					err = perr
 				}
 			}
-			return err
+			return lockError(err)
 		},
 	}
 	t.add(c, g)
@@ -60,6 +60,7 @@ remove and asks for a typed yes (or --yes), and records what it removed in
 	c.Flags().StringVar(&req.Run, "run", "", "remove only this run's data (a run id or token), even the newest or one that did not end healthy")
 	c.Flags().BoolVar(&req.DryRun, "dry-run", false, "show what would be removed, remove nothing")
 	c.Flags().BoolVar(&req.Yes, "yes", false, "do not ask for a typed yes (needed without a terminal)")
+	addBreakLock(c, &req.BreakLock)
 	addOutput(c, &output)
 	return c
 }

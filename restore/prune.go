@@ -216,6 +216,8 @@ type PruneRequest struct {
 	Confirm func(summary string) (bool, error)
 	Forks   int
 	Out     io.Writer
+	// BreakLock takes over a stale run lock of the cluster (--break-lock).
+	BreakLock bool
 	// Now is the time OlderThan counts from (zero: the clock).
 	Now time.Time
 }
@@ -403,6 +405,16 @@ func Prune(ctx context.Context, req PruneRequest) (*PruneReport, error) {
 		if !ok {
 			return rep, fmt.Errorf("not confirmed: nothing was removed")
 		}
+	}
+	// The run lock, as a restore takes it: nothing is removed under a run
+	// that may be using it.
+	lock, err := LockCluster(req.Target, LockOptions{Command: "prune", Break: req.BreakLock, Out: req.Out})
+	if err != nil {
+		return rep, err
+	}
+	defer lock.Release(context.WithoutCancel(ctx))
+	if err := lock.LockHosts(ctx, env, cl.Inventory.EtcdHosts()); err != nil {
+		return rep, err
 	}
 	removeErr := rep.remove(ctx, env, members, facts, todo)
 	recErr := rep.save(filepath.Join(cl.Dir, "prunes"))
