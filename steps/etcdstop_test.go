@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -26,6 +27,10 @@ type etcdModel struct {
 	maxAlive int
 	failOn   string
 	handOver time.Duration
+	// signalled lists the hosts told to stop without waiting, in order.
+	signalled  []string
+	failSignal string
+	waited     bool
 }
 
 type modelConn struct {
@@ -39,16 +44,30 @@ type modelConn struct {
 func (c modelConn) Host() *inventory.Host { return c.h }
 func (c modelConn) Run(ctx context.Context, cmd string) (transport.Result, error) {
 	m := c.m
+	if strings.Contains(cmd, "systemctl stop --no-block") {
+		// The first phase: the member says whether it leads; if not, it is
+		// told to stop and the command returns once it is signalled.
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		if m.leader != "" && m.leader == c.h.Name && m.running[c.h.Name] {
+			return transport.Result{Stdout: []byte("{...}\n" + roleLeader + "\n")}, nil
+		}
+		if c.h.Name == m.failSignal {
+			return transport.Result{ExitCode: 1, Stdout: []byte(roleFollower + "\n"), Stderr: []byte("Failed to stop etcd.service: Access denied")}, nil
+		}
+		m.running[c.h.Name] = false // SIGTERM sent: it drops its peers
+		m.signalled = append(m.signalled, c.h.Name)
+		return transport.Result{Stdout: []byte(roleFollower + "\n")}, nil
+	}
 	if strings.Contains(cmd, "endpoint") && strings.Contains(cmd, "status") {
 		m.mu.Lock()
 		defer m.mu.Unlock()
 		if m.leader == "" || !m.running[c.h.Name] {
 			return transport.Result{ExitCode: 1, Stderr: []byte("context deadline exceeded")}, nil
 		}
-		return transport.Result{Stdout: []byte(fmt.Sprintf(`[{"Endpoint":"x","Status":{"header":{"cluster_id":1,"member_id":%d,"revision":4,"raft_term":2},"version":"3.6.0","dbSize":1,"leader":%d,"raftIndex":9,"raftTerm":2}}]
-{"header":{},"members":[]}`, c.id, c.ids[m.leader]))}, nil
+		return transport.Result{Stdout: []byte(fmt.Sprintf(`[{"Endpoint":"x","Status":{"header":{"cluster_id":1,"member_id":%d,"revision":4,"raft_term":2},"version":"3.6.0","dbSize":1,"leader":%d,"raftIndex":9,"raftTerm":2}}]`, c.id, c.ids[m.leader]))}, nil
 	}
-	if !strings.Contains(cmd, "systemctl stop") {
+	if !strings.Contains(cmd, "systemctl stop --") {
 		return transport.Result{ExitCode: 2, Stderr: []byte("unexpected command " + cmd)}, nil
 	}
 	m.mu.Lock()
@@ -61,6 +80,7 @@ func (c modelConn) Run(ctx context.Context, cmd string) (transport.Result, error
 		}
 	}
 	wait := c.h.Name == m.leader && peersUp
+	m.running[c.h.Name] = false
 	m.mu.Unlock()
 	if wait {
 		time.Sleep(m.handOver)
@@ -73,8 +93,10 @@ func (c modelConn) Run(ctx context.Context, cmd string) (transport.Result, error
 	if c.h.Name == m.failOn {
 		return transport.Result{ExitCode: 1, Stderr: []byte("etcd is still active after stop")}, nil
 	}
-	m.running[c.h.Name] = false
 	m.stopped = append(m.stopped, c.h.Name)
+	if wait {
+		m.waited = true
+	}
 	return transport.Result{}, nil
 }
 func (modelConn) Upload(context.Context, string, string, os.FileMode, func(int64)) error {
@@ -119,8 +141,8 @@ func planAndRun(t *testing.T, e *EtcdStop, env *orchestrator.Env, hosts []*inven
 	return sp, res, err
 }
 
-// The leader is stopped last, after every follower, so it has no peer to hand
-// over to and nothing waits for a hand-over.
+// The followers get their stop signal first, all at once; the leader stops
+// once none of its peers runs, so nothing waits for a hand-over.
 func TestEtcdStopFollowersThenLeader(t *testing.T) {
 	e, env, m, hosts := stopFixture("10.0.0.2")
 	t0 := time.Now()
@@ -128,17 +150,17 @@ func TestEtcdStopFollowersThenLeader(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := time.Since(t0); d > time.Second {
+	if d := time.Since(t0); d > time.Second || m.waited {
 		t.Errorf("took %v: the leader waited for a hand-over", d)
 	}
-	if len(m.stopped) != 3 || m.stopped[2] != "10.0.0.2" {
-		t.Errorf("stop order %v, want the leader 10.0.0.2 last", m.stopped)
+	if len(m.signalled) != 2 || slices.Contains(m.signalled, "10.0.0.2") {
+		t.Errorf("signalled %v first, want the two followers", m.signalled)
 	}
-	if m.maxAlive != 2 {
-		t.Errorf("%d stops in flight at most, want the two followers at once", m.maxAlive)
+	if len(m.stopped) != 3 {
+		t.Errorf("stopped and checked %v, want all three", m.stopped)
 	}
 	notes := strings.Join(sp.Notes, "\n")
-	if !strings.Contains(notes, "leader now: 10.0.0.2") || !strings.Contains(notes, "followers 10.0.0.1, 10.0.0.3 all at once, then the leader 10.0.0.2") {
+	if !strings.Contains(notes, "leader now: 10.0.0.2") || !strings.Contains(notes, "followers 10.0.0.1, 10.0.0.3 first, all at once, then the leader 10.0.0.2") {
 		t.Errorf("plan notes do not show the leader and order:\n%s", notes)
 	}
 	if !strings.Contains(res.Message, "then the leader 10.0.0.2") {
@@ -158,8 +180,8 @@ func TestEtcdStopAsksAgainAtRunTime(t *testing.T) {
 	if _, err := e.Exec(context.Background(), env, sp.Tasks[0], sp.Tasks[0].Ops[0], nil); err != nil {
 		t.Fatal(err)
 	}
-	if m.stopped[2] != "10.0.0.3" {
-		t.Errorf("stop order %v, want the leader of run time (10.0.0.3) last", m.stopped)
+	if slices.Contains(m.signalled, "10.0.0.3") || m.waited {
+		t.Errorf("signalled %v first (waited for a hand-over: %v), want the leader of run time (10.0.0.3) last", m.signalled, m.waited)
 	}
 }
 
@@ -170,16 +192,16 @@ func TestEtcdStopNoLeaderStopsAllAtOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.maxAlive != 3 || len(m.stopped) != 3 {
-		t.Errorf("stopped %v with %d at once, want all three at once", m.stopped, m.maxAlive)
+	if len(m.signalled) != 3 || len(m.stopped) != 3 {
+		t.Errorf("signalled %v, stopped %v: want all three signalled at once, then checked", m.signalled, m.stopped)
 	}
-	if !strings.Contains(res.Message, "all at once") {
+	if !strings.Contains(res.Message, "all stopped at once") {
 		t.Errorf("message %q", res.Message)
 	}
 }
 
-// A stop that fails names the host and leaves the leader running: the
-// operator sees which member did not stop.
+// A follower that does not stop is named; one that cannot even be told to
+// stop leaves the leader running, so the cluster keeps its quorum.
 func TestEtcdStopFailureNamesHost(t *testing.T) {
 	e, env, m, hosts := stopFixture("10.0.0.1")
 	m.failOn = "10.0.0.3"
@@ -187,10 +209,15 @@ func TestEtcdStopFailureNamesHost(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "host 10.0.0.3") || !strings.Contains(err.Error(), "still active") {
 		t.Fatalf("err = %v, want one naming host 10.0.0.3", err)
 	}
-	for _, h := range m.stopped {
-		if h == "10.0.0.1" {
-			t.Errorf("the leader was stopped although a follower failed to stop: %v", m.stopped)
-		}
+
+	e, env, m, hosts = stopFixture("10.0.0.1")
+	m.failSignal = "10.0.0.2"
+	_, _, err = planAndRun(t, e, env, hosts)
+	if err == nil || !strings.Contains(err.Error(), "host 10.0.0.2") || !strings.Contains(err.Error(), "Access denied") {
+		t.Fatalf("err = %v, want one naming host 10.0.0.2", err)
+	}
+	if slices.Contains(m.stopped, "10.0.0.1") || !m.running["10.0.0.1"] {
+		t.Errorf("the leader was stopped although a follower could not be told to stop: %v", m.stopped)
 	}
 }
 
