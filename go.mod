@@ -3,6 +3,7 @@ module github.com/ezrestore/ezrestore
 go 1.26.8
 
 require (
+	github.com/klauspost/compress v1.19.2
 	github.com/pkg/sftp v1.13.12
 	github.com/schollz/progressbar/v3 v3.19.1
 	github.com/spf13/cobra v1.10.2
