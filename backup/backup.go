@@ -24,6 +24,7 @@ import (
 	"github.com/ezrestore/ezrestore/cluster"
 	"github.com/ezrestore/ezrestore/inventory"
 	"github.com/ezrestore/ezrestore/orchestrator/transport"
+	"github.com/ezrestore/ezrestore/runlock"
 	"github.com/ezrestore/ezrestore/snapshot"
 	"github.com/ezrestore/ezrestore/steps"
 )
@@ -48,6 +49,8 @@ type Options struct {
 	Log func(format string, args ...any)
 	// Now is the clock (tests); nil: time.Now.
 	Now func() time.Time
+	// BreakLock takes over a stale run lock of the cluster (--break-lock).
+	BreakLock bool
 }
 
 // HostError is a member that could not give a backup, and why.
@@ -93,11 +96,27 @@ func Take(ctx context.Context, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The cluster's run lock, as a restore takes it: no backup of data a
+	// restore is swapping, on the bastion and on every reachable etcd host.
+	lock, err := runlock.AcquireRun(filepath.Join(cl.Dir, runlock.FileName), "backup", "cluster "+cl.Name, opts.BreakLock, logWriter(opts.Log))
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Release(ctx)
 	// Every etcd host at once, the same way a restore connects; then the
 	// members in inventory order until one gives a verified backup.
 	pool := cl.Connect(ctx, cl.Inventory.EtcdHosts(), opts.Forks)
 	defer pool.Close()
 	failed := pool.Failed()
+	var conns []transport.Conn
+	for _, h := range cl.Inventory.EtcdHosts() {
+		if c, ok := pool.Get(h.Name); ok {
+			conns = append(conns, c)
+		}
+	}
+	if err := lock.LockHosts(ctx, conns, opts.Forks); err != nil {
+		return nil, err
+	}
 	var skipped []HostError
 	for i, m := range members {
 		if err := ctx.Err(); err != nil {
@@ -302,4 +321,12 @@ func verify(local, remoteSum string) (*snapshot.Info, error) {
 		return nil, fmt.Errorf("snapshot holds %d keys but no revision: not a database etcd wrote", info.Keys)
 	}
 	return info, nil
+}
+
+// logWriter turns Log into a writer, one call a line, for what the run lock says aloud.
+type logWriter func(format string, args ...any)
+
+func (w logWriter) Write(p []byte) (int, error) {
+	w("%s", strings.TrimRight(string(p), "\n"))
+	return len(p), nil
 }

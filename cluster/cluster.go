@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/ezrestore/ezrestore/inventory"
 	"github.com/ezrestore/ezrestore/orchestrator/transport"
@@ -44,12 +45,22 @@ type Cluster struct {
 	BackupDir, RecordDir string
 	// SSH is how every host of this cluster is reached.
 	SSH transport.Options
+	// Routes are each host's resolved route, by inventory name
+	// (transport.Resolve: inventory, ssh arguments, ~/.ssh/config).
+	Routes map[string]*transport.Route
+	// SSHWarnings are the SSH options of any host that ezrestore does not
+	// follow, one line each (hosts sharing one setting share the line);
+	// they are also among Inventory.Warnings.
+	SSHWarnings []string
 }
 
-// Open reads the inventory and derives the SSH setup. Keys: each host's
-// ansible_ssh_private_key_file, then -i keys, then the cluster dir's
-// ssh/id_ed25519 when present (the lab's layout), then ssh-agent, then
-// ~/.ssh/id_*. Known hosts: the cluster dir's ssh/known_hosts when present,
+// Open reads the inventory and derives the SSH setup, then resolves every
+// host's route (transport.Resolve). Keys: each host's
+// ansible_ssh_private_key_file and the IdentityFile options of its ssh
+// arguments and ~/.ssh/config, then --private-key keys, then the cluster
+// dir's ssh/id_ed25519 when present (the lab's layout), then ~/.ssh/id_*,
+// then ssh-agent. Known hosts: the files its ssh arguments and
+// ~/.ssh/config name, then the cluster dir's ssh/known_hosts when present,
 // then ~/.ssh/known_hosts; new keys (with AcceptNewHostKeys) go to the first.
 func Open(sel Selector) (*Cluster, error) {
 	c := &Cluster{}
@@ -73,20 +84,67 @@ func Open(sel Selector) (*Cluster, error) {
 	}
 	c.BackupDir, c.RecordDir = filepath.Join(c.Dir, "backup"), filepath.Join(c.Dir, "restores")
 	c.SSH = sshOptions(c.Dir, sel)
+	c.resolveRoutes()
 	return c, nil
 }
 
+// resolveRoutes resolves every host's route once and files the options
+// not followed among the inventory's warnings, so that every command
+// (plan, status, inventory) shows them.
+func (c *Cluster) resolveRoutes() {
+	c.Routes = map[string]*transport.Route{}
+	type key struct{ option, from, msg string }
+	var order []key
+	hosts := map[key][]string{}
+	for _, h := range c.Inventory.Hosts {
+		r, warns := transport.Resolve(h, c.SSH)
+		c.Routes[h.Name] = r
+		for _, w := range warns {
+			k := key{w.Option, w.From, w.Message}
+			if _, ok := hosts[k]; !ok {
+				order = append(order, k)
+			}
+			hosts[k] = append(hosts[k], h.Name)
+		}
+	}
+	for _, k := range order {
+		line := fmt.Sprintf("%s: %s: %s (host %s)", k.from, k.option, k.msg, strings.Join(hosts[k], ", "))
+		c.SSHWarnings = append(c.SSHWarnings, line)
+		c.Inventory.Warnings = append(c.Inventory.Warnings, line)
+	}
+}
+
+// DescribeReach says, for each host by inventory name, how it will be
+// reached: address, port, user, jump hosts or proxy command, keys,
+// known_hosts files and host-key policy, each with where it came from. Its
+// values are *transport.Route (a fmt.Stringer for text, snake_case JSON),
+// for inventory.HostDescription.Reach.
+func DescribeReach(c *Cluster) map[string]any {
+	out := make(map[string]any, len(c.Routes))
+	for name, r := range c.Routes {
+		out[name] = r
+	}
+	return out
+}
+
 func sshOptions(dir string, sel Selector) transport.Options {
-	o := transport.Options{AcceptNewHostKeys: sel.AcceptNewHostKeys}
-	o.IdentityFiles = append(o.IdentityFiles, sel.IdentityFiles...)
+	o := transport.Options{AcceptNewHostKeys: sel.AcceptNewHostKeys, Sources: map[string]string{}}
+	for _, k := range sel.IdentityFiles {
+		o.IdentityFiles = append(o.IdentityFiles, k)
+		o.Sources[k] = "--private-key"
+	}
 	if key := filepath.Join(dir, "ssh", "id_ed25519"); fileExists(key) {
 		o.IdentityFiles = append(o.IdentityFiles, key)
+		o.Sources[key] = "cluster dir"
 	}
 	if kh := filepath.Join(dir, "ssh", "known_hosts"); fileExists(kh) {
 		o.KnownHostsFiles = append(o.KnownHostsFiles, kh)
+		o.Sources[kh] = "cluster dir"
 	}
 	if home, err := os.UserHomeDir(); err == nil {
-		o.KnownHostsFiles = append(o.KnownHostsFiles, filepath.Join(home, ".ssh", "known_hosts"))
+		kh := filepath.Join(home, ".ssh", "known_hosts")
+		o.KnownHostsFiles = append(o.KnownHostsFiles, kh)
+		o.Sources[kh] = "default"
 	}
 	return o
 }

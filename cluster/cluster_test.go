@@ -1,10 +1,15 @@
 package cluster
 
 import (
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
+
+	"github.com/ezrestore/ezrestore/orchestrator/transport"
 )
 
 func writeFile(t *testing.T, p, data string) {
@@ -75,5 +80,49 @@ func TestOpenNeedsOneTarget(t *testing.T) {
 	}
 	if _, err := Open(Selector{Base: "/b", Cluster: "x", Inventory: "/i"}); err == nil {
 		t.Error("a cluster and an inventory accepted together")
+	}
+}
+
+// Every host's route is resolved at Open; options not followed are
+// inventory warnings, once per setting; DescribeReach shows the routes.
+func TestOpenResolvesRoutes(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	writeFile(t, filepath.Join(home, ".ssh", "config"), "Host 10.0.0.2\n  User ops\n  IdentityFile ~/.ssh/ops_key\n")
+	base := t.TempDir()
+	dir := filepath.Join(base, "clusters", "k8s-01")
+	writeFile(t, filepath.Join(dir, "hosts"), hosts+"[all:vars]\nansible_ssh_common_args='-o ProxyJump=root@10.0.0.9 -L 1:2:3'\n")
+	writeFile(t, filepath.Join(dir, "ssh", "known_hosts"), "")
+	c, err := Open(Selector{Base: base, Cluster: "k8s-01", IdentityFiles: []string{"/keys/cli"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.SSHWarnings) != 1 || !strings.Contains(c.SSHWarnings[0], "-L 1:2:3") || !strings.Contains(c.SSHWarnings[0], "host 10.0.0.1, 10.0.0.2") {
+		t.Errorf("ssh warnings %q", c.SSHWarnings)
+	}
+	if !strings.Contains(strings.Join(c.Inventory.Warnings, "\n"), "-L 1:2:3") {
+		t.Errorf("inventory warnings lack the ssh warning: %q", c.Inventory.Warnings)
+	}
+	reach := DescribeReach(c)
+	r, ok := reach["10.0.0.2"].(*transport.Route)
+	if !ok || len(reach) != 2 {
+		t.Fatalf("reach %v", reach)
+	}
+	if r.User.Value != "ops" || len(r.Jumps) != 1 || r.Jumps[0].Target() != "root@10.0.0.9:22" {
+		t.Errorf("route %s", r)
+	}
+	if r.Keys[0].Value != "/keys/cli" || r.Keys[0].From != "--private-key" || r.Keys[1].Value != filepath.Join(home, ".ssh", "ops_key") {
+		t.Errorf("keys %+v", r.Keys)
+	}
+	if r.KnownHosts[0].Value != filepath.Join(dir, "ssh", "known_hosts") || r.KnownHosts[0].From != "cluster dir" {
+		t.Errorf("known_hosts %+v", r.KnownHosts)
+	}
+	// JSON for `ezrestore inventory -o json`, text for the table.
+	b, err := json.Marshal(reach["10.0.0.1"])
+	if err != nil || !strings.Contains(string(b), `"jumps":[{`) || !strings.Contains(string(b), `"strict_host_key_checking":{"value":"yes","from":"default"}`) {
+		t.Errorf("json %s, %v", b, err)
+	}
+	if s := reach["10.0.0.1"].(fmt.Stringer).String(); !strings.Contains(s, "jump 1") || !strings.Contains(s, "WARNING") {
+		t.Errorf("text:\n%s", s)
 	}
 }

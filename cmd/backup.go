@@ -21,6 +21,7 @@ func newBackupCmd(g *Globals) *cobra.Command {
 	t := &targetFlags{}
 	var keep int
 	var output string
+	var breakLock bool
 	c := &cobra.Command{
 		Use:   "backup [CLUSTER]",
 		Short: "Take a verified etcd backup into the cluster's backup dir",
@@ -49,12 +50,14 @@ nothing is written and the command fails, listing each member's reason.`,
 			}
 			errOut := cmd.ErrOrStderr()
 			res, err := backup.Take(cmd.Context(), backup.Options{
-				Target:   sel,
-				Forks:    t.forks,
-				Keep:     keep,
-				Log:      func(f string, a ...any) { fmt.Fprintf(errOut, f+"\n", a...) },
-				Progress: downloadProgress,
+				Target:    sel,
+				Forks:     t.forks,
+				Keep:      keep,
+				Log:       func(f string, a ...any) { fmt.Fprintf(errOut, f+"\n", a...) },
+				Progress:  downloadProgress,
+				BreakLock: breakLock,
 			})
+			err = lockError(err)
 			out := cmd.OutOrStdout()
 			if output != "text" {
 				if perr := printData(out, output, jsonResult(res, err), nil); perr != nil {
@@ -80,6 +83,7 @@ nothing is written and the command fails, listing each member's reason.`,
 		},
 	}
 	t.add(c, g)
+	addBreakLock(c, &breakLock)
 	c.Flags().IntVar(&keep, "keep", 0, "keep only the newest N backups (0: keep all)")
 	addOutput(c, &output)
 	return c

@@ -53,6 +53,10 @@ check them against each host's etcd unit before changing anything.`,
 				return err
 			}
 			d := inventory.Describe(cl.Inventory)
+			reach := cluster.DescribeReach(cl)
+			for _, h := range d.Hosts {
+				h.Reach = reach[h.Name]
+			}
 			return printData(out, output, d, func() error { return d.WriteText(out) })
 		},
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ezrestore/ezrestore/lab"
+	"github.com/ezrestore/ezrestore/orchestrator/transport"
 )
 
 func newLabCmd(g *Globals) *cobra.Command {
@@ -49,8 +50,11 @@ with debootstrap and systemd-nspawn.`,
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "\ncluster dir: %s\ntry: ssh %s\n", l.Dir.Path,
-				strings.Join(l.SSHArgs(l.EtcdHosts()[0].Address), " "))
+			var try []string
+			for _, a := range l.SSHArgs(l.EtcdHosts()[0].Address) {
+				try = append(try, transport.Quote(a))
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "\ncluster dir: %s\ntry: ssh %s\n", l.Dir.Path, strings.Join(try, " "))
 			return nil
 		},
 	}
@@ -59,6 +63,7 @@ with debootstrap and systemd-nspawn.`,
 	up.Flags().BoolVar(&opts.SeparateEtcd, "separate-etcd", false, "run etcd on hosts of its own, not on the masters")
 	up.Flags().IntVar(&opts.Masters, "masters", 2, "masters with --separate-etcd")
 	up.Flags().StringVar(&opts.EtcdWALDir, "etcd-wal-dir", "", "put etcd's WAL in this dir on the hosts (--wal-dir); empty keeps it in the data dir")
+	up.Flags().BoolVar(&opts.JumpHost, "jump-host", false, "add a jump host: the other hosts accept SSH only from it, and the hosts file reaches them through it (ProxyJump)")
 	up.Flags().StringVar(&opts.EtcdVersion, "etcd-version", "3.4", "3.4 (Debian's), or 3.5, 3.6, 3.7 (latest patch, built from the Go module proxy)")
 	up.PreRun = func(cmd *cobra.Command, _ []string) {
 		if !cmd.Flags().Changed("nodes") {

@@ -2,6 +2,7 @@ package cmd
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/ezrestore/ezrestore/inventory"
 	"github.com/ezrestore/ezrestore/orchestrator"
 	"github.com/ezrestore/ezrestore/restore"
+	"github.com/ezrestore/ezrestore/runlock"
 )
 
 // targetFlags are how every command that reaches hosts finds its inventory
@@ -86,7 +88,7 @@ func (f *restoreFlags) request(g *Globals, args []string) (restore.Request, erro
 
 func newRestoreCmd(g *Globals) *cobra.Command {
 	f := &restoreFlags{}
-	var yes bool
+	var yes, breakLock bool
 	c := &cobra.Command{
 		Use:   "restore [CLUSTER]",
 		Short: "Restore the cluster's etcd from one snapshot on every member, verified",
@@ -105,19 +107,42 @@ func newRestoreCmd(g *Globals) *cobra.Command {
 			if term.IsTerminal(int(os.Stdin.Fd())) {
 				req.Confirm = askYes
 			}
+			lock, err := restore.LockCluster(req.Target, restore.LockOptions{Command: "restore", Break: breakLock, Out: c.OutOrStdout()})
+			if err != nil {
+				return lockError(err)
+			}
+			defer lock.Release(c.Context())
 			s, err := restore.Prepare(c.Context(), req)
 			if err != nil {
 				return err
 			}
 			defer s.Close()
+			s.Lock = lock
 			s.Plan.WriteText(c.OutOrStdout())
 			_, err = s.Execute(c.Context())
-			return err
+			return lockError(err)
 		},
 	}
 	f.add(c, g)
 	c.Flags().BoolVar(&yes, "yes", false, "do not ask for a typed yes (needed without a terminal)")
+	addBreakLock(c, &breakLock)
 	return c
+}
+
+// exitLocked is the exit status of a run refused because another holds the cluster's lock.
+const exitLocked = 3
+
+// lockError gives a refusal by the run lock its own exit status.
+func lockError(err error) error {
+	var held *runlock.HeldError
+	if err != nil && errors.As(err, &held) {
+		return &ExitError{Code: exitLocked, Err: err}
+	}
+	return err
+}
+
+func addBreakLock(c *cobra.Command, v *bool) {
+	c.Flags().BoolVar(v, "break-lock", false, "take over the cluster's run lock when it looks stale (its holder's pid is gone or its heartbeat is old); a live lock is never taken")
 }
 
 func askYes(summary string) (bool, error) {
@@ -145,6 +170,10 @@ func newPlanCmd(g *Globals) *cobra.Command {
 				return err
 			}
 			req.Out = os.Stderr
+			// plan takes no lock, but a run in progress changes what it shows.
+			if held := restore.LockHeld(req.Target); held != "" {
+				fmt.Fprintf(os.Stderr, "Warning: %s\n", held)
+			}
 			s, err := restore.Prepare(c.Context(), req)
 			if err != nil {
 				return err

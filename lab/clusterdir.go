@@ -27,7 +27,7 @@ func (l *Lab) hostsINI() string {
 [all:vars]
 ansible_user=root
 ansible_ssh_private_key_file=%s
-ansible_ssh_common_args="-o UserKnownHostsFile=%s -o StrictHostKeyChecking=yes"
+ansible_ssh_common_args="%s"
 # Binaries Directory
 bin_dir="%s"
 # Deploy Directory (kubeasz workspace)
@@ -36,7 +36,7 @@ base_dir="%s"
 cluster_dir="{{ base_dir }}/clusters/%s"
 # CA and other components cert/key Directory
 ca_dir="%s"
-`, d.PrivateKey(), d.KnownHosts(), BinDir, d.Base, d.Name, CADir)
+`, d.PrivateKey(), l.sshCommonArgs(), BinDir, d.Base, d.Name, CADir)
 	return b.String()
 }
 

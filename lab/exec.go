@@ -19,6 +19,21 @@ import (
 // the lab's key and strict host-key checking against the lab's known_hosts,
 // up to and including the destination; a command may follow.
 func (l *Lab) SSHArgs(addr string) []string {
+	args := l.directSSHArgs()
+	if h, err := l.Host(addr); err == nil {
+		args = append(args, l.jumpSSHArgs(h)...) // through the jump host, if the lab has one
+	}
+	return append(args, "root@"+addr)
+}
+
+// DirectSSHArgs are SSHArgs without the jump host: on a lab with one, they
+// show that a host behind it refuses a direct login.
+func (l *Lab) DirectSSHArgs(addr string) []string {
+	return append(l.directSSHArgs(), "root@"+addr)
+}
+
+// directSSHArgs are the lab's OpenSSH options, up to the destination.
+func (l *Lab) directSSHArgs() []string {
 	return []string{
 		"-F", "/dev/null",
 		"-i", l.Dir.PrivateKey(),
@@ -29,7 +44,6 @@ func (l *Lab) SSHArgs(addr string) []string {
 		"-o", "BatchMode=yes",
 		"-o", "ConnectTimeout=5",
 		"-o", "LogLevel=ERROR",
-		"root@" + addr,
 	}
 }
 

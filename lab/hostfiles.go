@@ -202,7 +202,7 @@ func (l *Lab) writeHostFiles(h Host, root string, s *hostSecrets, etcdBin string
 			return err
 		}
 	}
-	return nil
+	return l.writeJumpFiles(h, root)
 }
 
 // installEtcd puts etcd, etcdctl and (when the build has it) etcdutl into

@@ -58,6 +58,9 @@ type Options struct {
 	// etcd's WAL there (--wal-dir, config.yml ETCD_WAL_DIR); empty keeps it in
 	// the data dir, as kubeasz does by default.
 	EtcdWALDir string
+	// JumpHost adds a jump host that every other host accepts SSH from
+	// only; the hosts file reaches them through it (see jump.go).
+	JumpHost bool
 	// Out receives progress lines; nil is silent.
 	Out io.Writer `json:"-"`
 }
@@ -179,7 +182,7 @@ func topology(o Options) []Host {
 		add("master", o.Etcd, inventory.GroupEtcd, inventory.GroupMaster)
 	}
 	add("node", o.Nodes, inventory.GroupNode)
-	return hosts
+	return withJumpHost(o, hosts)
 }
 
 func (l *Lab) group(g string) []Host {

@@ -59,6 +59,9 @@ func Up(ctx context.Context, opts Options) (*Lab, error) {
 	if err := Preflight(); err != nil {
 		return nil, err
 	}
+	if err := jumpPreflight(opts); err != nil {
+		return nil, err
+	}
 	unlock, err := lockFile(ctx, labRuntime(opts.Name)+".lock")
 	if err != nil {
 		return nil, err
@@ -124,6 +127,9 @@ func Up(ctx context.Context, opts Options) (*Lab, error) {
 		l.logf("%s: up failed: %v (consoles: %s/hosts/*/console.log; `ezrestore lab down --name %s` clears it)", l.Opts.Name, err, l.runtime(), l.Opts.Name)
 		return nil, err
 	}
+	if err := l.buildBindLib(ctx); err != nil {
+		return fail(err)
+	}
 
 	s := &hostSecrets{hostKeys: map[string]*sshKey{}}
 	var etcdIPs []string
@@ -179,7 +185,8 @@ func Up(ctx context.Context, opts Options) (*Lab, error) {
 
 func sameShape(a, b Options) bool {
 	return a.Etcd == b.Etcd && a.Nodes == b.Nodes && a.Masters == b.Masters &&
-		a.SeparateEtcd == b.SeparateEtcd && a.EtcdVersion == b.EtcdVersion && a.EtcdWALDir == b.EtcdWALDir
+		a.SeparateEtcd == b.SeparateEtcd && a.EtcdVersion == b.EtcdVersion && a.EtcdWALDir == b.EtcdWALDir &&
+		a.JumpHost == b.JumpHost
 }
 
 // checkAddresses refuses an address block that another lab holds or on

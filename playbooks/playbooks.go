@@ -1,4 +1,4 @@
-// Package playbooks embeds the playbooks ezrestore ships (restore.yml).
+// Package playbooks embeds the playbooks ezrestore ships (restore.yml, rollback.yml).
 // It holds data only: it parses nothing and imports no other package; the
 // engine parses what it embeds.
 package playbooks
@@ -16,6 +16,14 @@ var Restore []byte
 
 // RestoreName is the name errors about the embedded playbook use.
 const RestoreName = "playbooks/restore.yml (built in)"
+
+// Rollback puts back what a restore set aside, playbooks/rollback.yml.
+//
+//go:embed rollback.yml
+var Rollback []byte
+
+// RollbackName is the name errors about the embedded rollback playbook use.
+const RollbackName = "playbooks/rollback.yml (built in)"
 
 // StepNames lists the step names of a playbook, in order, without checking
 // its actions (for shell completion of --from-step).

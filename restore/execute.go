@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/ezrestore/ezrestore/inventory"
 	"github.com/ezrestore/ezrestore/orchestrator"
 	"github.com/ezrestore/ezrestore/orchestrator/transport"
 	"github.com/ezrestore/ezrestore/steps"
@@ -42,11 +43,36 @@ func (s *Session) Execute(ctx context.Context) (*orchestrator.Recap, error) {
 	}
 	var pt strings.Builder
 	plan.WriteText(&pt)
+	swapStep := ""
+	if i := orchestrator.StepOf[*steps.EtcdSwap](env); i >= 0 {
+		swapStep = env.Playbook.Steps[i].Name
+	}
+	// set-aside.json is what `ezrestore rollback` reads to put the data back.
+	sj, err := json.MarshalIndent(r.SetAsideRecord(env.RunID, swapStep), "", "  ")
+	if err != nil {
+		return nil, &unchanged{fmt.Errorf("run record: %w", err)}
+	}
 	for _, f := range []struct {
 		name string
 		data []byte
-	}{{"plan.json", pj}, {"plan.txt", []byte(pt.String())}, {"token", []byte(r.Token + "\n")}, {"set-aside.txt", []byte(SetAsideText(r))}} {
+	}{{"plan.json", pj}, {"plan.txt", []byte(pt.String())}, {"token", []byte(r.Token + "\n")}, {"set-aside.txt", []byte(SetAsideText(r))}, {"set-aside.json", sj}} {
 		if err := rec.WriteFile(f.name, f.data); err != nil {
+			return nil, &unchanged{fmt.Errorf("run record %s: %w", rec.Dir, err)}
+		}
+	}
+	if s.Lock != nil {
+		// The run lock on every etcd host, before the first change: a run
+		// from another bastion refuses here.
+		s.Lock.SetRunID(env.RunID)
+		var hosts []*inventory.Host
+		for _, m := range r.Members {
+			hosts = append(hosts, m.Host)
+		}
+		if err := s.Lock.LockHosts(ctx, env, hosts); err != nil {
+			return nil, &unchanged{err}
+		}
+		defer s.Lock.ReleaseHosts(ctx)
+		if err := s.Lock.Record(rec); err != nil {
 			return nil, &unchanged{fmt.Errorf("run record %s: %w", rec.Dir, err)}
 		}
 	}
@@ -117,11 +143,15 @@ func (s *Session) explain(err error, recordDir string, recap *orchestrator.Recap
 		if swapped {
 			b.WriteString("\n\n" + SetAsideText(s.Restore))
 		}
+		b.WriteString(steps.StagedText(s.Env, s.Restore, se.Index))
 		next(se.Step, swapped)
 	case errors.As(err, &ie):
 		swapped := swapAt >= 0 && s.ran(recap, s.Env.Playbook.Steps[swapAt].Name)
 		if swapped {
 			b.WriteString("\n\n" + SetAsideText(s.Restore))
+		}
+		if i, err := s.Env.Playbook.StepIndex(ie.NextStep); err == nil {
+			b.WriteString(steps.StagedText(s.Env, s.Restore, i-1))
 		}
 		next(ie.NextStep, swapped)
 	}

@@ -52,5 +52,7 @@ func SetAsideText(r *steps.Restore) string {
 	for _, sa := range r.SetAsides() {
 		fmt.Fprintf(&b, "  %s: %s\n    put back: %s\n", sa.Host, strings.Join(sa.Paths, ", "), sa.PutBack)
 	}
+	b.WriteString("To go back, run `ezrestore rollback` (it does all of this for the newest run that set data aside),\n" +
+		"or run each put-back command on its host, on every etcd host (they start etcd without waiting), then check with `ezrestore status`.\n")
 	return b.String()
 }

@@ -43,6 +43,9 @@ type Session struct {
 	Env     *orchestrator.Env
 	Restore *steps.Restore
 	Plan    *Plan
+	// Lock, when set, is the run lock: Execute takes it on the etcd hosts,
+	// records it and releases them (the caller releases the bastion's).
+	Lock    *Lock
 	cluster *cluster.Cluster
 	pool    *transport.Pool
 	req     Request

@@ -16,11 +16,23 @@ type EtcdFacts struct {
 	Host   string      `json:"host"`
 	Config *EtcdConfig `json:"config"`
 	Active string      `json:"active"`
+	// BinDir is the inventory's bin_dir (kubeasz's default when unset),
+	// where the tools are looked for first.
+	BinDir string `json:"bin_dir"`
 	// Etcdctl and Etcdutl are paths, empty when absent, with their versions.
-	Etcdctl        string `json:"etcdctl,omitempty"`
-	EtcdctlVersion string `json:"etcdctl_version,omitempty"`
-	Etcdutl        string `json:"etcdutl,omitempty"`
-	EtcdutlVersion string `json:"etcdutl_version,omitempty"`
+	// *FromPath is true when the tool is not in BinDir and was found on PATH.
+	Etcdctl         string `json:"etcdctl,omitempty"`
+	EtcdctlVersion  string `json:"etcdctl_version,omitempty"`
+	EtcdctlFromPath bool   `json:"etcdctl_from_path,omitempty"`
+	Etcdutl         string `json:"etcdutl,omitempty"`
+	EtcdutlVersion  string `json:"etcdutl_version,omitempty"`
+	EtcdutlFromPath bool   `json:"etcdutl_from_path,omitempty"`
+	// ServerVersion is what the unit's own binary says (`<binary> --version`);
+	// ServerVersionOut is its output when no version could be read from it.
+	ServerVersion    string `json:"server_version,omitempty"`
+	ServerVersionOut string `json:"server_version_output,omitempty"`
+	// Certs are the certificate files the unit names, read and parsed.
+	Certs []*CertFile `json:"certs,omitempty"`
 	// BumpRevision is true when the restore tool has --bump-revision.
 	BumpRevision bool `json:"bump_revision"`
 	// FreeBytes is the free space of the filesystem the data dir lives on.
@@ -55,16 +67,6 @@ func (f *EtcdFacts) ToolLabel() string {
 
 var versionRE = regexp.MustCompile(`version:\s*v?(\d+\.\d+\.\d+\S*)`)
 
-func versionAtLeast(v string, major, minor int) bool {
-	parts := strings.SplitN(v, ".", 3)
-	if len(parts) < 2 {
-		return false
-	}
-	ma, _ := strconv.Atoi(parts[0])
-	mi, _ := strconv.Atoi(parts[1])
-	return ma > major || (ma == major && mi >= minor)
-}
-
 // sections splits probe output into "@@name" sections.
 func sections(out string) map[string]string {
 	m := map[string]string{}
@@ -96,10 +98,19 @@ func binDir(h *inventory.Host) string {
 	return "/opt/kube/bin"
 }
 
-// findToolScript prints "@@<tool>" then the tool's path and version, preferring bin_dir.
+// findToolScript prints "@@<tool>" then the tool's path, where it was found
+// ("from:bin_dir" or "from:path") and its version, preferring bin_dir: a
+// fallback to PATH is never silent.
 func findToolScript(bin, tool string) string {
 	p := transport.Quote(bin + "/" + tool)
-	return fmt.Sprintf(`echo @@%[1]s; if [ -x %[2]s ]; then p=%[2]s; else p=$(command -v %[1]s 2>/dev/null || true); fi; if [ -n "$p" ]; then echo "$p"; ETCDCTL_API=3 "$p" version 2>&1 | head -n 2; fi`, tool, p)
+	return fmt.Sprintf(`echo @@%[1]s; if [ -x %[2]s ]; then p=%[2]s; w=bin_dir; else p=$(command -v %[1]s 2>/dev/null || true); w=path; fi; if [ -n "$p" ]; then echo "$p"; echo "from:$w"; ETCDCTL_API=3 "$p" version 2>&1 | head -n 2; fi`, tool, p)
+}
+
+// catScript prints "@@<name>" then the file's contents and a newline (a file
+// without a final newline must not swallow the next marker), or, when it
+// cannot be read, cat's message and "@@no<name>".
+func catScript(name, path string) string {
+	return fmt.Sprintf("echo @@%[1]s; if cat -- %[2]s 2>&1; then echo; else echo; echo @@no%[1]s; fi\n", name, transport.Quote(path))
 }
 
 // GatherEtcd reads, without changing anything, how etcd is installed and
@@ -107,51 +118,16 @@ func findToolScript(bin, tool string) string {
 // tools and their versions, free space and what the data dir holds.
 func GatherEtcd(ctx context.Context, conn transport.Conn, h *inventory.Host) (*EtcdFacts, error) {
 	bin := binDir(h)
-	script := strings.Join([]string{
-		`echo @@unit; systemctl cat etcd.service 2>&1 || echo @@nounit`,
-		`echo @@active; systemctl is-active etcd.service 2>/dev/null || true`,
-		findToolScript(bin, "etcdutl"),
-		findToolScript(bin, "etcdctl"),
-	}, "\n")
-	res, err := conn.Run(ctx, script)
+	cfg, s, err := readEtcdConfig(ctx, conn, findToolScript(bin, "etcdutl"), findToolScript(bin, "etcdctl"))
 	if err != nil {
 		return nil, err
 	}
-	s := sections(string(res.Stdout))
-	if _, missing := s["nounit"]; missing {
-		return nil, fmt.Errorf("no etcd.service unit: %s", strings.TrimSpace(s["unit"]))
-	}
-	unit, err := ParseUnit(s["unit"])
-	if err != nil {
-		return nil, fmt.Errorf("etcd.service: %w", err)
-	}
-	f := &EtcdFacts{Host: h.Name, Active: strings.TrimSpace(s["active"])}
-	f.Etcdutl, f.EtcdutlVersion = toolLines(s["etcdutl"])
-	f.Etcdctl, f.EtcdctlVersion = toolLines(s["etcdctl"])
+	f := &EtcdFacts{Host: h.Name, BinDir: bin, Config: cfg, Active: strings.TrimSpace(s["active"])}
+	f.Etcdutl, f.EtcdutlVersion, f.EtcdutlFromPath = toolLines(s["etcdutl"])
+	f.Etcdctl, f.EtcdctlVersion, f.EtcdctlFromPath = toolLines(s["etcdctl"])
 
-	// The files the unit points at, when it has any: the dirs depend on them.
-	needed := unit.NeededFiles()
-	files := map[string]string{}
-	if len(needed) > 0 {
-		var b strings.Builder
-		for i, path := range needed {
-			fmt.Fprintf(&b, "echo @@file%d; cat -- %s 2>/dev/null || echo @@nofile%d\n", i, transport.Quote(path), i)
-		}
-		if res, err = conn.Run(ctx, b.String()); err != nil {
-			return nil, err
-		}
-		s2 := sections(string(res.Stdout))
-		for i, path := range needed {
-			if _, missing := s2[fmt.Sprintf("nofile%d", i)]; !missing {
-				files[path] = s2[fmt.Sprintf("file%d", i)]
-			}
-		}
-	}
-	if f.Config, err = ResolveEtcd(unit, files); err != nil {
-		return nil, fmt.Errorf("etcd.service: %w", err)
-	}
-
-	// Last round: the data dir's state and what the restore tool can do.
+	// Last round: the data dir's state, what the restore tool can do, the
+	// server's own version and the certificate files (never the keys).
 	c := f.Config
 	var b3 strings.Builder
 	fmt.Fprintf(&b3, "echo @@df; p=%s; while [ ! -e \"$p\" ]; do p=$(dirname \"$p\"); done; df -Pk \"$p\" | tail -n 1\n", transport.Quote(c.DataDir))
@@ -162,11 +138,20 @@ func GatherEtcd(ctx context.Context, conn transport.Conn, h *inventory.Host) (*E
 	if f.Etcdutl != "" {
 		fmt.Fprintf(&b3, "echo @@bump; %s snapshot restore --help 2>&1 | grep -c -- --bump-revision || true\n", transport.Quote(f.Etcdutl))
 	}
-	res, err = conn.Run(ctx, b3.String())
+	fmt.Fprintf(&b3, "echo @@server; %s --version 2>&1 | head -n 3\n", transport.Quote(c.Binary))
+	certs := c.CertFiles()
+	b3.WriteString(certScript(certs))
+	res, err := conn.Run(ctx, b3.String())
 	if err != nil {
 		return nil, err
 	}
 	s3 := sections(string(res.Stdout))
+	f.ServerVersion = serverVersion(s3["server"])
+	if f.ServerVersion == "" {
+		f.ServerVersionOut = strings.TrimSpace(s3["server"])
+	}
+	readCerts(certs, s3)
+	f.Certs = certs
 	fields := strings.Fields(s3["df"])
 	if len(fields) >= 4 {
 		kb, _ := strconv.ParseInt(fields[3], 10, 64)
@@ -179,16 +164,67 @@ func GatherEtcd(ctx context.Context, conn transport.Conn, h *inventory.Host) (*E
 	return f, nil
 }
 
-func toolLines(sec string) (path, version string) {
-	lines := strings.SplitN(strings.TrimSpace(sec), "\n", 2)
+// toolLines reads a findToolScript section: path, where it was found, version.
+func toolLines(sec string) (path, version string, fromPath bool) {
+	lines := strings.Split(strings.TrimSpace(sec), "\n")
 	if len(lines) == 0 || lines[0] == "" {
-		return "", ""
+		return "", "", false
 	}
 	path = strings.TrimSpace(lines[0])
-	if len(lines) > 1 {
-		if m := versionRE.FindStringSubmatch(lines[1]); m != nil {
+	for _, l := range lines[1:] {
+		l = strings.TrimSpace(l)
+		if l == "from:path" {
+			fromPath = true
+			continue
+		}
+		if m := versionRE.FindStringSubmatch(l); m != nil && version == "" {
 			version = m[1]
 		}
 	}
-	return path, version
+	return path, version, fromPath
+}
+
+// readEtcdConfig reads the etcd unit and the files it points at (two round
+// trips) and works out how it starts etcd. extra scripts run in the first
+// round; their sections are returned with the unit's and "active".
+func readEtcdConfig(ctx context.Context, conn transport.Conn, extra ...string) (*EtcdConfig, map[string]string, error) {
+	script := strings.Join(append([]string{
+		`echo @@unit; systemctl cat etcd.service 2>&1 || echo @@nounit`,
+		`echo @@active; systemctl is-active etcd.service 2>/dev/null || true`,
+	}, extra...), "\n")
+	res, err := conn.Run(ctx, script)
+	if err != nil {
+		return nil, nil, err
+	}
+	s := sections(string(res.Stdout))
+	if _, missing := s["nounit"]; missing {
+		return nil, nil, fmt.Errorf("no etcd.service unit: %s", strings.TrimSpace(s["unit"]))
+	}
+	unit, err := ParseUnit(s["unit"])
+	if err != nil {
+		return nil, nil, fmt.Errorf("etcd.service: %w", err)
+	}
+	// The files the unit points at, when it has any: the dirs depend on them.
+	needed := unit.NeededFiles()
+	files := map[string]string{}
+	if len(needed) > 0 {
+		var b strings.Builder
+		for i, path := range needed {
+			b.WriteString(catScript(fmt.Sprintf("file%d", i), path))
+		}
+		if res, err = conn.Run(ctx, b.String()); err != nil {
+			return nil, nil, err
+		}
+		s2 := sections(string(res.Stdout))
+		for i, path := range needed {
+			if _, missing := s2[fmt.Sprintf("nofile%d", i)]; !missing {
+				files[path] = s2[fmt.Sprintf("file%d", i)]
+			}
+		}
+	}
+	cfg, err := ResolveEtcd(unit, files)
+	if err != nil {
+		return nil, nil, fmt.Errorf("etcd.service: %w", err)
+	}
+	return cfg, s, nil
 }

@@ -156,9 +156,12 @@ func (p *Preflight) checkEtcdHost(h *inventory.Host, f *EtcdFacts) ([]string, er
 	if _, err := f.RestoreTool(); err != nil {
 		errs = append(errs, err.Error())
 	}
+	errs = append(errs, f.versionProblems()...)
 	if f.Etcdctl == "" {
 		errs = append(errs, "no etcdctl in bin_dir or PATH: the health check needs it")
 	}
+	certProblems, certWarnings := CheckCerts(c, f.Certs, now())
+	errs = append(errs, certProblems...)
 	need := 3 * p.r.Snapshot.Size
 	if f.FreeBytes < need {
 		errs = append(errs, fmt.Sprintf("only %s free where %s lives; the restore needs 3x the snapshot, %s",
@@ -167,12 +170,20 @@ func (p *Preflight) checkEtcdHost(h *inventory.Host, f *EtcdFacts) ([]string, er
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("%s", strings.Join(errs, "\n"))
 	}
+	tools := fmt.Sprintf("etcd server %s (%s); restore tool %s (%s)", f.ServerVersion, c.Binary, f.ToolLabel(), f.restoreToolWhere())
+	if f.Etcdutl != "" {
+		tools += fmt.Sprintf("; etcdctl %s (%s)", f.EtcdctlVersion, f.where(f.Etcdctl, f.EtcdctlFromPath))
+	}
 	checks := []string{
 		fmt.Sprintf("etcd.service: name %s, peer URL %s, data dir %s%s, runs as %s, now %s", c.Name, FirstURL(c.PeerURL), c.DataDir, walNote(c.WalDir), c.User, f.Active),
-		fmt.Sprintf("restore tool %s, etcdctl %s", f.ToolLabel(), f.EtcdctlVersion),
+		tools,
 		fmt.Sprintf("%s free for a %s snapshot", orchestrator.HumanBytes(f.FreeBytes), orchestrator.HumanBytes(p.r.Snapshot.Size)),
 	}
-	notes := []string{}
+	if e := EarliestExpiry([]*EtcdFacts{f}); e != nil {
+		checks = append(checks, fmt.Sprintf("%d certificate files valid, the first to expire: %s", len(f.Certs), e.fileText(now())))
+	}
+	notes := f.pathNotes()
+	notes = append(notes, certWarnings...)
 	if p.r.BumpRevision && !f.BumpRevision {
 		notes = append(notes, f.ToolLabel()+" has no --bump-revision: revisions rewind to the snapshot's, Kubernetes watchers may miss changes until they relist")
 	}
@@ -197,10 +208,20 @@ func (p *Preflight) checkMembersTogether(env *orchestrator.Env) error {
 		if err, bad := env.Unreachable[m.Host.Name]; bad {
 			// The true cause (refused, host key, sudo password), not a
 			// complaint about the playbook: an etcd host is never skipped.
-			return &orchestrator.HostError{Host: m.Host.Name, Err: fmt.Errorf("etcd member %s cannot be reached, and a restore needs every member: %w", m.Name, err)}
+			return &orchestrator.HostError{Host: m.Host.Name, Err: fmt.Errorf("etcd member %s: no connection, and a restore needs every member: %w", m.Name, err)}
 		}
 		if _, err := p.r.Etcd(m.Host.Name); err != nil {
 			return fmt.Errorf("etcd member %s on %s was not checked: the preflight step must target the etcd group", m.Name, m.Host.Name)
+		}
+	}
+	if p.r.BumpRevision {
+		hosts := make([]string, len(p.r.Members))
+		facts := make([]*EtcdFacts, len(p.r.Members))
+		for i, m := range p.r.Members {
+			hosts[i], facts[i] = m.Host.Name, p.r.Host(m.Host.Name).Etcd
+		}
+		if err := bumpMismatch(hosts, facts); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -48,14 +48,18 @@ func stageFor(token string, f *EtcdFacts) stage {
 }
 
 // putBack is the command that undoes the swap on one host, keeping the
-// restored data beside it: nothing is deleted either way.
+// restored data beside it: nothing is deleted either way. It is meant to be
+// run on every etcd host at once: etcd's unit is Type=notify and a member is
+// not ready without a quorum, so a blocking `systemctl start` on the first
+// host would wait (and fail) for peers not started yet; --no-block returns at
+// once and `ezrestore status` then says whether the old cluster is back.
 func putBack(st stage, token string) string {
 	q := transport.Quote
-	cmd := fmt.Sprintf("systemctl stop etcd && if [ -e %[1]s ]; then mv -T %[2]s %[3]s; mv -T %[1]s %[2]s; fi",
-		q(st.Aside), q(st.Member), q(st.Member+".restored-"+token))
+	cmd := fmt.Sprintf("systemctl stop etcd && if [ -e %[1]s ]; then mv -T -- %[2]s %[3]s; mv -T -- %[1]s %[2]s; fi",
+		q(st.Aside), q(st.Member), q(restoredPath(st.Member, token)))
 	if st.LiveWal != "" {
-		cmd += fmt.Sprintf(" && if [ -e %[1]s ]; then mv -T %[2]s %[3]s; mv -T %[1]s %[2]s; fi",
-			q(st.AsideWal), q(st.LiveWal), q(st.LiveWal+".restored-"+token))
+		cmd += fmt.Sprintf(" && if [ -e %[1]s ]; then mv -T -- %[2]s %[3]s; mv -T -- %[1]s %[2]s; fi",
+			q(st.AsideWal), q(st.LiveWal), q(restoredPath(st.LiveWal, token)))
 	}
-	return cmd + " && systemctl start etcd"
+	return cmd + " && systemctl start --no-block etcd"
 }

@@ -29,6 +29,8 @@ func Actions(r *Restore) orchestrator.Registry {
 		"etcd-restore":  &EtcdRestore{r},
 		"etcd-swap":     &EtcdSwap{r},
 		"etcd-health":   &EtcdHealth{r},
+		"etcd-space":    &EtcdSpace{r},
+		"etcd-cleanup":  &EtcdCleanup{r},
 	}
 }
 

@@ -43,15 +43,24 @@ type Conn interface {
 	Close() error
 }
 
-// Options say how to authenticate hosts and ourselves.
+// Options are the caller's part of how hosts are reached; Resolve adds
+// each host's inventory variables and ssh_config to them.
 type Options struct {
-	// KnownHostsFiles are checked in order; a host key must match one of them.
+	// KnownHostsFiles are checked after the files the host's ssh arguments
+	// and ssh_config name; a host key must match one of the files.
 	KnownHostsFiles []string
 	// AcceptNewHostKeys trusts a host with no recorded key (never a changed
-	// key) and appends it to KnownHostsFiles[0]. Off by default.
+	// key) and appends it to the first known_hosts file. Off by default.
 	AcceptNewHostKeys bool
-	// IdentityFiles are tried after the host's ansible_ssh_private_key_file.
+	// IdentityFiles are tried after the host's ansible_ssh_private_key_file
+	// and the IdentityFile options of its ssh arguments and ssh_config.
 	IdentityFiles []string
+	// Sources say where each of KnownHostsFiles and IdentityFiles came
+	// from ("--private-key", "cluster dir"), for Route; by path.
+	Sources map[string]string
+	// SSHConfigFile is the OpenSSH client config to read; empty means
+	// ~/.ssh/config, "none" none. A -F in the host's ssh arguments wins.
+	SSHConfigFile string
 	// NoAgent turns off keys from $SSH_AUTH_SOCK.
 	NoAgent bool
 	// ConnectTimeout bounds TCP connect plus handshake (default 10s).

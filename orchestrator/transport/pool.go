@@ -49,9 +49,9 @@ func Connect(ctx context.Context, hosts []*inventory.Host, opts Options, forks i
 		var de *DialError
 		if !errors.As(err, &de) { // not started: cancelled
 			h := unique[i]
-			err = &DialError{Host: h.Name, Addr: hostAddr(h), User: loginUser(h), Err: err}
+			err = &DialError{Host: h.Name, Addr: hostAddr(h), User: loginUser(h), Err: err, Kind: classify(err)}
 		}
-		p.failed[unique[i].Name] = err
+		p.failed[unique[i].Name] = WithHint(err)
 	}
 	return p
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"strconv"
@@ -30,49 +31,50 @@ var ErrSudoPassword = errors.New("sudo asks for a password; ezrestore needs pass
 // sshConn is the Conn of one host over golang.org/x/crypto/ssh.
 type sshConn struct {
 	host   *inventory.Host
+	route  *Route
 	client *ssh.Client
 	opts   Options
+	// hops are what the connection rides on (jump host clients, a proxy
+	// command), closed after it, last first.
+	hops []io.Closer
 
 	closeOnce sync.Once
 	closeErr  error
 	done      chan struct{}
 }
 
-// DialError is why a host could not be connected to. Its message does not
-// name the inventory host: callers say "host X: " once, in front of it.
-type DialError struct {
-	Host string // inventory name
-	Addr string // address:port dialled
-	User string
-	Err  error
-}
-
-func (e *DialError) Error() string {
-	return fmt.Sprintf("ssh %s@%s: %v", e.User, e.Addr, e.Err)
-}
-
-func (e *DialError) Unwrap() error { return e.Err }
-
-// Dial connects to h, verifies its host key against opts.KnownHostsFiles,
-// authenticates with the keys opts allow, and when commands must go through
-// sudo checks once that sudo works without a password. Its errors are
-// *DialError.
+// Dial connects to h along its route (Resolve), verifies every hop's host
+// key against the route's known_hosts files, authenticates with the keys
+// the route allows, and when commands must go through sudo checks once that
+// sudo works without a password. Its errors are *DialError with a Kind.
 func Dial(ctx context.Context, h *inventory.Host, opts Options) (Conn, error) {
+	r, _ := Resolve(h, opts)
+	return DialRoute(ctx, h, r, opts)
+}
+
+// DialRoute is Dial along a route already resolved for h.
+func DialRoute(ctx context.Context, h *inventory.Host, r *Route, opts Options) (Conn, error) {
 	opts = withDefaults(opts)
-	fail := func(err error) error {
-		return &DialError{Host: h.Name, Addr: hostAddr(h), User: loginUser(h), Err: err}
-	}
-	c, err := dial(ctx, h, opts)
+	c, err := dialRoute(ctx, h, r, opts)
 	if err != nil {
-		return nil, fail(err)
+		return nil, newDialError(h, r, err)
 	}
-	if needsSudo(h) {
+	if needsSudo(h, r.User.Value) {
 		if err := c.checkSudo(ctx); err != nil {
 			c.Close()
-			return nil, fail(err)
+			return nil, newDialError(h, r, err)
 		}
 	}
 	return c, nil
+}
+
+func newDialError(h *inventory.Host, r *Route, err error) *DialError {
+	de := &DialError{Host: h.Name, Addr: r.hostPort(), User: r.User.Value, Via: r.Via(), Err: err, Kind: classify(err)}
+	var he *hopError
+	if errors.As(err, &he) {
+		de.Hop = he.hop
+	}
+	return de
 }
 
 func withDefaults(o Options) Options {
@@ -85,6 +87,8 @@ func withDefaults(o Options) Options {
 	return o
 }
 
+// hostAddr and loginUser are what the inventory alone says (for a host that
+// was never dialled, such as one skipped by a cancel).
 func hostAddr(h *inventory.Host) string {
 	addr := h.Address
 	if addr == "" {
@@ -104,28 +108,56 @@ func loginUser(h *inventory.Host) string {
 	return h.User
 }
 
-func dial(ctx context.Context, h *inventory.Host, opts Options) (*sshConn, error) {
-	hostport := hostAddr(h)
-	checker, err := newHostKeyChecker(opts.KnownHostsFiles, opts.AcceptNewHostKeys, hostport)
-	if err != nil {
+// dialRoute connects hop by hop: the first hop over TCP (or its
+// ProxyCommand), every next one through a direct-tcpip channel of the one
+// before, each with its own host-key check and authentication.
+func dialRoute(ctx context.Context, h *inventory.Host, r *Route, opts Options) (*sshConn, error) {
+	hops := append(append([]*Route{}, r.Jumps...), r)
+	var closers []io.Closer
+	fail := func(err error) (*sshConn, error) {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i].Close()
+		}
 		return nil, err
 	}
-	keys, err := loadAuthKeys(h, opts)
-	if err != nil {
-		return nil, err
+	var prev *ssh.Client
+	var client *ssh.Client
+	for i, hop := range hops {
+		timeout := hop.ConnectTimeout
+		if timeout <= 0 {
+			timeout = opts.ConnectTimeout
+		}
+		deadline := time.Now().Add(timeout)
+		var conn net.Conn
+		var err error
+		switch {
+		case prev != nil:
+			conn, err = dialThrough(ctx, prev, hop.hostPort(), deadline)
+		case hop.ProxyCommand.Value != "":
+			conn, err = startProxyCommand(hop)
+		default:
+			conn, err = dialTCP(ctx, hop.hostPort(), deadline, timeout)
+		}
+		if err == nil {
+			client, err = handshake(ctx, conn, hop, deadline, timeout)
+		}
+		if err != nil {
+			if i < len(hops)-1 {
+				err = &hopError{hop: hop.Target(), err: err}
+			}
+			return fail(err)
+		}
+		if i < len(hops)-1 {
+			closers = append(closers, client)
+		}
+		prev = client
 	}
-	defer keys.close()
+	c := &sshConn{host: h, route: r, client: client, opts: opts, hops: closers, done: make(chan struct{})}
+	go c.keepalive()
+	return c, nil
+}
 
-	cfg := &ssh.ClientConfig{
-		User:              loginUser(h),
-		Auth:              []ssh.AuthMethod{ssh.PublicKeys(keys.signers...)},
-		HostKeyCallback:   checker.check,
-		HostKeyAlgorithms: checker.hostKeyAlgorithms(),
-		Timeout:           opts.ConnectTimeout,
-		ClientVersion:     "SSH-2.0-ezrestore",
-	}
-
-	deadline := time.Now().Add(opts.ConnectTimeout)
+func dialTCP(ctx context.Context, hostport string, deadline time.Time, timeout time.Duration) (net.Conn, error) {
 	dctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	var d net.Dialer
@@ -135,35 +167,106 @@ func dial(ctx context.Context, h *inventory.Host, opts Options) (*sshConn, error
 			return nil, ctx.Err()
 		}
 		if dctx.Err() != nil {
-			return nil, fmt.Errorf("connect: no answer within %s", opts.ConnectTimeout)
+			return nil, fmt.Errorf("connect: %w within %s", errTimeout, timeout)
 		}
 		return nil, fmt.Errorf("connect: %w", err)
 	}
-	// The handshake gets the rest of ConnectTimeout; a cancelled ctx closes the socket.
-	tcp.SetDeadline(deadline)
-	stop := context.AfterFunc(ctx, func() { tcp.Close() })
-	sc, chans, reqs, err := ssh.NewClientConn(tcp, hostport, cfg)
+	return tcp, nil
+}
+
+// dialThrough opens a direct-tcpip channel to hostport through a jump host.
+func dialThrough(ctx context.Context, jump *ssh.Client, hostport string, deadline time.Time) (net.Conn, error) {
+	type result struct {
+		c   net.Conn
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		c, err := jump.Dial("tcp", hostport)
+		ch <- result{c, err}
+	}()
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+	select {
+	case res := <-ch:
+		if res.err != nil {
+			return nil, fmt.Errorf("connect through the jump host: %w", res.err)
+		}
+		return &deadlineConn{Conn: res.c}, nil
+	case <-ctx.Done():
+		go func() {
+			if res := <-ch; res.c != nil {
+				res.c.Close()
+			}
+		}()
+		return nil, ctx.Err()
+	case <-timer.C:
+		go func() {
+			if res := <-ch; res.c != nil {
+				res.c.Close()
+			}
+		}()
+		return nil, fmt.Errorf("connect through the jump host: %w", errTimeout)
+	}
+}
+
+// handshake runs the SSH handshake of hop over conn and returns its client.
+func handshake(ctx context.Context, conn net.Conn, hop *Route, deadline time.Time, timeout time.Duration) (*ssh.Client, error) {
+	hostport := hop.hostPort()
+	var files []string
+	for _, k := range hop.KnownHosts {
+		files = append(files, k.Value)
+	}
+	checker, err := newHostKeyChecker(files, hop.StrictHostKeyChecking.Value == "accept-new", hostport)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	keys, err := loadAuthKeys(hop)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	defer keys.close()
+	cfg := &ssh.ClientConfig{
+		User:              hop.User.Value,
+		Auth:              []ssh.AuthMethod{ssh.PublicKeys(keys.signers...)},
+		HostKeyCallback:   checker.check,
+		HostKeyAlgorithms: checker.hostKeyAlgorithms(),
+		Timeout:           timeout,
+		ClientVersion:     "SSH-2.0-ezrestore",
+	}
+	// The handshake gets the rest of the timeout; a cancelled ctx closes the socket.
+	conn.SetDeadline(deadline)
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	sc, chans, reqs, err := ssh.NewClientConn(conn, hostport, cfg)
 	stop()
 	if err != nil {
-		tcp.Close()
+		conn.Close()
+		var pe *proxyError
 		switch {
 		case checker.failure != nil:
 			return nil, checker.failure
 		case ctx.Err() != nil:
 			return nil, ctx.Err()
+		case errors.As(err, &pe):
+			return nil, err
 		case errors.Is(err, os.ErrDeadlineExceeded) || !time.Now().Before(deadline):
-			return nil, fmt.Errorf("ssh handshake: no answer within %s", opts.ConnectTimeout)
+			return nil, fmt.Errorf("ssh handshake: %w within %s", errTimeout, timeout)
 		case strings.Contains(err.Error(), "no common algorithm for host key") && len(checker.known) > 0:
 			return nil, noCommonAlgorithmError(hostport, checker.known, err)
 		case strings.Contains(err.Error(), "unable to authenticate"):
-			return nil, fmt.Errorf("authentication failed: %s", keys.authFailedHint(h))
+			return nil, keys.authFailed(hop)
+		}
+		if pc, ok := conn.(*procConn); ok {
+			if perr := pc.failure(); perr != nil {
+				return nil, perr
+			}
 		}
 		return nil, fmt.Errorf("ssh handshake: %w", err)
 	}
-	tcp.SetDeadline(time.Time{})
-	c := &sshConn{host: h, client: ssh.NewClient(sc, chans, reqs), opts: opts, done: make(chan struct{})}
-	go c.keepalive()
-	return c, nil
+	conn.SetDeadline(time.Time{})
+	return ssh.NewClient(sc, chans, reqs), nil
 }
 
 // keepalive closes the connection when the peer stops answering, so a Run on
@@ -205,18 +308,24 @@ func (c *sshConn) Close() error {
 		if err := c.client.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
 			c.closeErr = err
 		}
+		for i := len(c.hops) - 1; i >= 0; i-- {
+			c.hops[i].Close()
+		}
 	})
 	return c.closeErr
 }
 
+// Route is how this connection reached its host.
+func (c *sshConn) Route() *Route { return c.route }
+
 // Run runs cmd through sh as root (see Conn). The command's own exit status is
 // in Result.ExitCode; err is for the transport, the timeout and cancellation.
 func (c *sshConn) Run(ctx context.Context, cmd string) (Result, error) {
-	res, err := c.run(ctx, WrapBecome(c.host, cmd))
+	res, err := c.run(ctx, wrapBecome(c.host, c.route.User.Value, cmd))
 	if err != nil {
 		return res, err
 	}
-	if isSudoPasswordFailure(c.host, res) {
+	if isSudoPasswordFailure(c.host, c.route.User.Value, res) {
 		return res, fmt.Errorf("%w", ErrSudoPassword)
 	}
 	return res, nil
@@ -322,17 +431,17 @@ func (c *sshConn) checkSudo(ctx context.Context) error {
 	if res.ExitCode == 0 {
 		return nil
 	}
-	if isSudoPasswordFailure(c.host, res) {
+	if isSudoPasswordFailure(c.host, c.route.User.Value, res) {
 		return fmt.Errorf("%w (sudo -n true said: %s)", ErrSudoPassword, firstLine(res.Stderr))
 	}
-	return fmt.Errorf("commands must run through sudo, but `sudo -n true` exited %d: %s", res.ExitCode, firstLine(res.Stderr))
+	return &becomeError{msg: fmt.Sprintf("commands must run through sudo, but `sudo -n true` exited %d: %s", res.ExitCode, firstLine(res.Stderr))}
 }
 
 // needsSudo is true when the login user is not the user commands must run as.
 // A root login with become (to root) runs commands directly: many root-only
 // hosts have no sudo at all.
-func needsSudo(h *inventory.Host) bool {
-	return loginUser(h) != becomeTarget(h)
+func needsSudo(h *inventory.Host, login string) bool {
+	return login != becomeTarget(h)
 }
 
 // becomeTarget is the user commands run as: become_user when become is set
@@ -354,16 +463,19 @@ func sudoPrefix(h *inventory.Host) string {
 
 // WrapBecome returns the command line that runs cmd for h: cmd itself when the
 // login user is already the target user, else `sudo -n [-u user] -- sh -c <cmd>`.
-func WrapBecome(h *inventory.Host, cmd string) string {
-	if !needsSudo(h) {
+// The login user is the inventory's; a Conn uses its route's.
+func WrapBecome(h *inventory.Host, cmd string) string { return wrapBecome(h, loginUser(h), cmd) }
+
+func wrapBecome(h *inventory.Host, login, cmd string) string {
+	if !needsSudo(h, login) {
 		return cmd
 	}
 	return sudoPrefix(h) + " sh -c " + Quote(cmd)
 }
 
 // isSudoPasswordFailure recognizes `sudo -n` refusing for want of a password.
-func isSudoPasswordFailure(h *inventory.Host, res Result) bool {
-	if !needsSudo(h) || res.ExitCode != 1 {
+func isSudoPasswordFailure(h *inventory.Host, login string, res Result) bool {
+	if !needsSudo(h, login) || res.ExitCode != 1 {
 		return false
 	}
 	s := string(res.Stderr)

@@ -131,8 +131,9 @@ func (c *hostKeyChecker) check(hostname string, remote net.Addr, key ssh.PublicK
 	var revoked *knownhosts.RevokedError
 	switch {
 	case errors.As(err, &revoked):
-		c.failure = fmt.Errorf("host key %s %s is marked @revoked in %s line %d: refusing to connect",
-			key.Type(), ssh.FingerprintSHA256(key), revoked.Revoked.Filename, revoked.Revoked.Line)
+		c.failure = &HostKeyError{Kind: KindHostKeyRevoked, HostPort: c.hostport, Offered: key, Want: []knownhosts.KnownKey{revoked.Revoked},
+			msg: fmt.Sprintf("host key %s %s is marked @revoked in %s line %d: refusing to connect",
+				key.Type(), ssh.FingerprintSHA256(key), revoked.Revoked.Filename, revoked.Revoked.Line)}
 	case errors.As(err, &keyErr) && len(keyErr.Want) > 0:
 		c.failure = changedKeyError(c.hostport, key, keyErr.Want)
 	case errors.As(err, &keyErr):
@@ -201,12 +202,12 @@ func unknownHostError(hostport string, key ssh.PublicKey, file string) error {
 	if port != "22" {
 		scan += " -p " + Quote(port)
 	}
-	return fmt.Errorf("host key %s %s is not known: no line for %s in the known_hosts files.\n"+
+	return &HostKeyError{Kind: KindHostKeyUnknown, HostPort: hostport, Offered: key, File: file, msg: fmt.Sprintf("host key %s %s is not known: no line for %s in the known_hosts files.\n"+
 		"  Check the fingerprint on the host (ssh-keygen -lf /etc/ssh/ssh_host_%s_key.pub), then either\n"+
 		"    %s %s >> %s\n"+
 		"  or run again with --accept-new-host-keys to record it on first use",
 		key.Type(), ssh.FingerprintSHA256(key), knownhosts.Normalize(hostport),
-		keyFileKind(key.Type()), scan, Quote(host), Quote(file))
+		keyFileKind(key.Type()), scan, Quote(host), Quote(file))}
 }
 
 // changedKeyError is the loud refusal of a host whose key is not the recorded one.
@@ -223,7 +224,7 @@ func changedKeyError(hostport string, key ssh.PublicKey, want []knownhosts.Known
 		fmt.Fprintf(&b, "    ssh-keygen -R %s -f %s\n", Quote(knownhosts.Normalize(hostport)), Quote(f))
 	}
 	b.WriteString("  and connect again (--accept-new-host-keys records the new key; it never replaces a recorded one)")
-	return errors.New(b.String())
+	return &HostKeyError{Kind: KindHostKeyChanged, HostPort: hostport, Offered: key, Want: want, msg: b.String()}
 }
 
 // noCommonAlgorithmError explains a server that offers none of the recorded key types.
@@ -239,7 +240,7 @@ func noCommonAlgorithmError(hostport string, want []knownhosts.KnownKey, cause e
 		fmt.Fprintf(&b, "    ssh-keygen -R %s -f %s\n", Quote(knownhosts.Normalize(hostport)), Quote(f))
 	}
 	b.WriteString("  and connect again")
-	return errors.New(b.String())
+	return &HostKeyError{Kind: KindHostKeyChanged, HostPort: hostport, Want: want, cause: cause, msg: b.String()}
 }
 
 func uniqueFiles(want []knownhosts.KnownKey) []string {

@@ -79,7 +79,7 @@ func TestSudoPasswordFailure(t *testing.T) {
 		{&inventory.Host{User: "root"}, Result{ExitCode: 1, Stderr: []byte("sudo: a password is required\n")}, false},
 	}
 	for i, tt := range tests {
-		if got := isSudoPasswordFailure(tt.host, tt.res); got != tt.want {
+		if got := isSudoPasswordFailure(tt.host, loginUser(tt.host), tt.res); got != tt.want {
 			t.Errorf("case %d: got %v, want %v", i, got, tt.want)
 		}
 	}
@@ -217,7 +217,7 @@ func TestEncryptedKeyWithoutAgent(t *testing.T) {
 	if err := os.WriteFile(file, pem.EncodeToMemory(block), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, err = loadAuthKeys(&inventory.Host{KeyFile: file}, Options{NoAgent: true})
+	_, err = loadAuthKeys(resolveT(&inventory.Host{Name: "h", KeyFile: file}, Options{NoAgent: true}))
 	if err == nil {
 		t.Fatal("encrypted key without agent accepted")
 	}
@@ -233,7 +233,7 @@ func TestEncryptedKeyWithoutAgent(t *testing.T) {
 
 func TestMissingExplicitKeyFile(t *testing.T) {
 	t.Setenv("HOME", t.TempDir())
-	_, err := loadAuthKeys(&inventory.Host{KeyFile: "/nonexistent/key"}, Options{NoAgent: true})
+	_, err := loadAuthKeys(resolveT(&inventory.Host{Name: "h", KeyFile: "/nonexistent/key"}, Options{NoAgent: true}))
 	if err == nil || !strings.Contains(err.Error(), "/nonexistent/key") {
 		t.Errorf("got %v, want an error naming the key file", err)
 	}
@@ -336,4 +336,9 @@ func TestConnectReportsUnreachableHosts(t *testing.T) {
 	if _, ok := p.Get("a"); ok {
 		t.Error("Get returned a connection for an unreachable host")
 	}
+}
+
+func resolveT(h *inventory.Host, o Options) *Route {
+	r, _ := Resolve(h, o)
+	return r
 }

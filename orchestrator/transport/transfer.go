@@ -50,7 +50,7 @@ func (c *sshConn) openSFTP(ctx context.Context) (*sftpSession, error) {
 	if strings.Contains(string(c.client.ServerVersion()), "OpenSSH") {
 		opts = append(opts, sftp.MaxPacketUnchecked(sftpOpenSSHPacket))
 	}
-	if !needsSudo(c.host) && loginUser(c.host) == "root" {
+	if login := c.route.User.Value; !needsSudo(c.host, login) && login == "root" {
 		cl, err := sftp.NewClient(c.client, opts...)
 		if err != nil {
 			return nil, fmt.Errorf("open sftp: %w", err)
