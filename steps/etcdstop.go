@@ -76,7 +76,7 @@ func (e *EtcdStop) Plan(ctx context.Context, env *orchestrator.Env, step *orches
 	sctx, cancel := context.WithTimeout(ctx, etcdStopStatusTimeout)
 	leader, _ := LeaderOf(e.leaderRound(sctx, env, members))
 	cancel()
-	followers, last := StopOrder(hostNames(hosts), leader)
+	followers, last := StopOrder(inventoryNames(hosts), leader)
 	if last != "" {
 		sp.Notes = append(sp.Notes, fmt.Sprintf("leader now: %s (asked again when the step runs)", last),
 			fmt.Sprintf("order: followers %s first, all at once, then the leader %s", strings.Join(followers, ", "), last))
@@ -92,7 +92,7 @@ func (e *EtcdStop) Plan(ctx context.Context, env *orchestrator.Env, step *orches
 	}
 	op := &orchestrator.Op{Kind: opEtcdStop, Changes: true,
 		Desc: fmt.Sprintf("ask the %d members who leads (etcdctl endpoint status), signal %s to stop on the followers at once, then stop the leader's while the followers finish; check each inactive", len(hosts), strings.Join(units, ", ")),
-		Args: map[string]string{"units": strings.Join(units, " "), "hosts": strings.Join(hostNames(hosts), " "), "step": step.Name, "index": strconv.Itoa(stepIndex(env, step))}}
+		Args: map[string]string{"units": strings.Join(units, " "), "hosts": strings.Join(inventoryNames(hosts), " "), "step": step.Name, "index": strconv.Itoa(stepIndex(env, step))}}
 	sp.Tasks = []*orchestrator.Task{{Ops: []*orchestrator.Op{op}}}
 	return sp, nil
 }
@@ -389,7 +389,7 @@ func runOn(ctx context.Context, env *orchestrator.Env, host, cmd string) (transp
 	return r, nil
 }
 
-func hostNames(hosts []*inventory.Host) []string {
+func inventoryNames(hosts []*inventory.Host) []string {
 	out := make([]string, len(hosts))
 	for i, h := range hosts {
 		out[i] = h.Name
