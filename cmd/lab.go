@@ -247,13 +247,15 @@ with debootstrap and systemd-nspawn.`,
 
 	// Every lab command, with an example an operator can paste.
 	examples := map[string]string{
-		"up":     "  ezrestore lab up --name demo\n  ezrestore lab up --name t36 --etcd-version 3.6 --nodes 2",
-		"down":   "  ezrestore lab down --name demo",
-		"status": "  ezrestore lab status --name demo",
-		"ssh":    "  ezrestore lab ssh 127.40.81.11 --name demo -- systemctl status etcd",
-		"kill":   "  ezrestore lab kill 127.40.81.12 --name demo   # power off, as a power loss",
-		"start":  "  ezrestore lab start 127.40.81.12 --name demo",
-		"build":  "  ezrestore lab build",
+		"up":      "  ezrestore lab up --name demo\n  ezrestore lab up --name t36 --etcd-version 3.6 --nodes 2",
+		"down":    "  ezrestore lab down --name demo",
+		"status":  "  ezrestore lab status --name demo",
+		"ssh":     "  ezrestore lab ssh 127.40.81.11 --name demo -- systemctl status etcd",
+		"kill":    "  ezrestore lab kill 127.40.81.12 --name demo   # power off, as a power loss",
+		"start":   "  ezrestore lab start 127.40.81.12 --name demo",
+		"build":   "  ezrestore lab build",
+		"shape":   "  ezrestore lab shape --name demo --rate 1gbit   # the bastion's link to the lab's hosts",
+		"unshape": "  ezrestore lab unshape --name demo",
 	}
 	for _, sub := range c.Commands() {
 		if e, ok := examples[sub.Name()]; ok && sub.Example == "" {

@@ -195,23 +195,29 @@ func (s *Session) standing(recap *orchestrator.Recap) string {
 			continue
 		}
 		st := &s.Env.Playbook.Steps[sp.Index]
-		sd, ok := s.Env.Actions[st.Action].(steps.Systemd)
+		us, ok := s.Env.Actions[st.Action].(steps.UnitSetter)
 		if !ok {
 			continue
 		}
-		state, _ := st.Params.String("state", "")
-		units, _ := sd.Units(st)
+		state, _ := us.Leaves(st)
+		units, _ := us.Units(st)
+		skipped := map[string]bool{}
 		for _, t := range sp.Tasks {
-			if t.Skip != "" || t.Host == "" {
+			if t.Skip != "" {
+				skipped[t.Host] = true
+			}
+		}
+		for _, h := range orchestrator.HostsOf(s.Env.Inventory, st.Hosts) {
+			if skipped[h.Name] || s.Env.Unreachable[h.Name] != nil {
 				continue
 			}
 			for _, u := range units {
-				has := slices.Contains(stopped[t.Host], u)
+				has := slices.Contains(stopped[h.Name], u)
 				switch {
 				case state == "stopped" && !has:
-					stopped[t.Host] = append(stopped[t.Host], u)
+					stopped[h.Name] = append(stopped[h.Name], u)
 				case state == "started" && has:
-					stopped[t.Host] = slices.DeleteFunc(stopped[t.Host], func(x string) bool { return x == u })
+					stopped[h.Name] = slices.DeleteFunc(stopped[h.Name], func(x string) bool { return x == u })
 				}
 			}
 		}

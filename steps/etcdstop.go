@@ -58,6 +58,9 @@ func (EtcdStop) Units(step *orchestrator.Step) ([]string, error) {
 	return units, nil
 }
 
+// Leaves says etcd is stopped after this step (see UnitSetter).
+func (EtcdStop) Leaves(*orchestrator.Step) (string, error) { return "stopped", nil }
+
 func (e *EtcdStop) Plan(ctx context.Context, env *orchestrator.Env, step *orchestrator.Step, hosts []*inventory.Host) (*orchestrator.StepPlan, error) {
 	units, err := e.Units(step)
 	if err != nil {

@@ -27,6 +27,14 @@ type UnitUser interface {
 	Units(step *orchestrator.Step) ([]string, error)
 }
 
+// UnitSetter is implemented by actions that leave their units in one state
+// on every host they target, so a failed run can say what it left stopped.
+type UnitSetter interface {
+	UnitUser
+	// Leaves is "stopped" or "started".
+	Leaves(step *orchestrator.Step) (string, error)
+}
+
 // unitsNeeded lists, per host, the units the playbook's steps touch.
 func unitsNeeded(env *orchestrator.Env) (map[string][]string, error) {
 	need := map[string][]string{}
