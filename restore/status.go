@@ -20,6 +20,9 @@ type StatusReport struct {
 	// The verdict's fields (healthy, verdict, problems) sit at the top level.
 	steps.Verdict
 	Members []steps.MemberStatus `json:"members"`
+	// Warnings are the inventory's (an even member count, vault files
+	// skipped, SSH options not supported), as plan and inventory show them.
+	Warnings []string `json:"warnings,omitempty"`
 	// CertExpiry is the etcd certificate that expires first, on any member.
 	CertExpiry *steps.CertExpiry `json:"earliest_cert_expiry,omitempty"`
 
@@ -45,13 +48,16 @@ func Status(ctx context.Context, target cluster.Selector, forks int) (*StatusRep
 	env := &orchestrator.Env{Cluster: cl.Name, Inventory: cl.Inventory, Conns: pool, Unreachable: pool.Failed(), Forks: forks}
 	st := steps.ClusterStatus(ctx, env, members)
 	rep := &StatusReport{Cluster: cl.Name, Members: st, Verdict: steps.Evaluate(st, members, 0),
-		CertExpiry: steps.ReadEarliestExpiry(ctx, env, members)}
+		CertExpiry: steps.ReadEarliestExpiry(ctx, env, members), Warnings: cl.Inventory.Warnings}
 	rep.addSpace(ctx, env, cl.RecordDir, members)
 	return rep, nil
 }
 
 // WriteTable prints one row per member and the verdict.
 func (r *StatusReport) WriteTable(w io.Writer) {
+	for _, warn := range r.Warnings {
+		fmt.Fprintf(w, "Warning: %s\n", warn)
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "ENDPOINT\tMEMBER ID\tNAME\tVERSION\tDB SIZE\tLEADER\tRAFT TERM\tRAFT INDEX\tREVISION\tERRORS")
 	for _, m := range r.Members {
