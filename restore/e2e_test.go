@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -323,12 +324,17 @@ func TestPreflightFailuresChangeNothing(t *testing.T) {
 	bad := filepath.Join(l.Dir.BackupDir(), "bad.db")
 	os.WriteFile(bad, data, 0o600)
 	refuse("corrupt snapshot", []string{l.Opts.Name, "--snapshot", "bad.db"}, "damaged")
+	// A truncated copy: the first half of the file.
+	os.WriteFile(filepath.Join(l.Dir.BackupDir(), "cut.db"), data[:len(data)/2], 0o600)
+	refuse("truncated snapshot", []string{l.Opts.Name, "--snapshot", "cut.db"}, "cut.db")
 
 	// An unknown host key: an inventory beside a known_hosts that lacks one host.
 	dir := t.TempDir()
 	os.MkdirAll(filepath.Join(dir, "ssh"), 0o700)
 	hosts, _ := os.ReadFile(l.Dir.Hosts())
 	inv := filepath.Join(dir, "hosts")
+	// Without the lab's own OpenSSH options, which name its full known_hosts.
+	hosts = regexp.MustCompile(`(?m)^ansible_ssh_common_args=.*\n`).ReplaceAll(hosts, nil)
 	os.WriteFile(inv, []byte(strings.ReplaceAll(string(hosts), "_cluster_name_", l.Opts.Name)), 0o600)
 	kh, _ := os.ReadFile(l.Dir.KnownHosts())
 	var kept []string

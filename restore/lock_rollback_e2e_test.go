@@ -232,6 +232,22 @@ func TestRollbackAfterFailedRestore(t *testing.T) {
 		}
 		return m
 	}
+	// The restore gave up within seconds: let every etcd settle first (the
+	// fixed member restarts on its own, Restart=always), so what is compared
+	// is the rollback's doing only.
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		settled := true
+		for _, h := range l.EtcdHosts() {
+			if sh(t, l, h.Address, "systemctl show -p ActiveState etcd") != "ActiveState=active" {
+				settled = false
+			}
+		}
+		if settled {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
 	before := layout()
 	out, err = cli(t, l, "rollback", l.Opts.Name)
 	if err == nil {
