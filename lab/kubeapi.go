@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -221,4 +222,86 @@ func (l *Lab) removeKubectl() {
 	}
 	_ = os.Remove(link)
 	_ = os.Remove(filepath.Dir(link)) // only when empty
+}
+
+// Memory is what the lab's processes use, summed over every process in the
+// hosts' cgroups: PSS (each shared page counted once, split among its
+// users; the figure to compare with the machine's memory) and RSS (shared
+// pages counted in every process that maps them).
+type Memory struct {
+	PSS, RSS  int64 // bytes
+	Processes int
+	// ByUnit is the PSS of the processes whose command is one of the lab's
+	// units (etcd, kube-apiserver, ...), summed over the hosts.
+	ByUnit map[string]int64
+}
+
+// Memory measures the lab's memory now (see Memory).
+func (l *Lab) Memory() Memory {
+	m := Memory{ByUnit: map[string]int64{}}
+	seen := map[int]bool{}
+	for _, h := range l.Hosts {
+		for _, pid := range l.cgroupPIDs(h) {
+			if seen[pid] {
+				continue
+			}
+			seen[pid] = true
+			pss, rss, ok := processMemory(pid)
+			if !ok {
+				continue
+			}
+			m.PSS += pss
+			m.RSS += rss
+			m.Processes++
+			if comm, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "comm")); err == nil {
+				name := strings.TrimSpace(string(comm))
+				for _, u := range h.Units() {
+					// comm is cut to 15 bytes: kube-controller-manager reads kube-controller.
+					if u == name || len(u) > 15 && u[:15] == name {
+						m.ByUnit[u] += pss
+					}
+				}
+			}
+		}
+	}
+	return m
+}
+
+// processMemory reads a process's Pss and Rss (bytes) from smaps_rollup.
+func processMemory(pid int) (pss, rss int64, ok bool) {
+	data, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "smaps_rollup"))
+	if err != nil {
+		return 0, 0, false
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		n, err := strconv.ParseInt(f[1], 10, 64)
+		if err != nil {
+			continue
+		}
+		switch f[0] {
+		case "Pss:":
+			pss = n << 10
+		case "Rss:":
+			rss = n << 10
+		}
+	}
+	return pss, rss, true
+}
+
+func (m Memory) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "PSS %d MiB (RSS %d MiB) over %d processes", m.PSS>>20, m.RSS>>20, m.Processes)
+	units := make([]string, 0, len(m.ByUnit))
+	for u := range m.ByUnit {
+		units = append(units, u)
+	}
+	sort.Strings(units)
+	for _, u := range units {
+		fmt.Fprintf(&b, "; %s %d MiB", u, m.ByUnit[u]>>20)
+	}
+	return b.String()
 }
