@@ -41,7 +41,7 @@ and systemd-nspawn.`,
 	var opts lab.Options
 	up := &cobra.Command{
 		Use:   "up",
-		Short: "Bring the lab up (returns when etcd is healthy and every unit active)",
+		Short: "Bring the lab up (returns when etcd is healthy, every unit active and, with --kube real, every apiserver ready)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts.Name, opts.Base, opts.Out = name, g.Base, cmd.OutOrStdout()
