@@ -24,9 +24,12 @@ func newLabCmd(g *Globals) *cobra.Command {
   ezrestore lab down --name demo`,
 		Long: `The lab boots systemd-nspawn hosts with real systemd, sshd and a TLS etcd
 cluster laid out as kubeasz lays it out, each host on its own 127.x.y.z address,
-and writes the cluster dir <base>/clusters/<name>/. The Kubernetes units on the
-hosts are stand-ins (no Kubernetes binaries are available). Needs root on Linux
-with debootstrap and systemd-nspawn.`,
+and writes the cluster dir <base>/clusters/<name>/. With --kube real (the
+default) masters run the real kube-apiserver, kube-controller-manager and
+kube-scheduler (built once per machine from the Go module proxy) and the lab
+writes kubectl.kubeconfig and <base>/bin/kubectl; kubelet and kube-proxy are
+always stand-ins (no container runtime). Needs root on Linux with debootstrap
+and systemd-nspawn.`,
 	}
 	var name string
 	c.PersistentFlags().StringVar(&name, "name", "lab", "lab name (its cluster is <base>/clusters/<name>)")
@@ -42,7 +45,7 @@ with debootstrap and systemd-nspawn.`,
 	var opts lab.Options
 	up := &cobra.Command{
 		Use:   "up",
-		Short: "Bring the lab up (returns when etcd is healthy and every unit active)",
+		Short: "Bring the lab up (returns when etcd is healthy, every unit active and, with --kube real, every apiserver ready)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts.Name, opts.Base, opts.Out = name, g.Base, cmd.OutOrStdout()
@@ -64,7 +67,8 @@ with debootstrap and systemd-nspawn.`,
 	up.Flags().IntVar(&opts.Masters, "masters", 2, "masters with --separate-etcd")
 	up.Flags().StringVar(&opts.EtcdWALDir, "etcd-wal-dir", "", "put etcd's WAL in this dir on the hosts (--wal-dir); empty keeps it in the data dir")
 	up.Flags().BoolVar(&opts.JumpHost, "jump-host", false, "add a jump host: the other hosts accept SSH only from it, and the hosts file reaches them through it (ProxyJump)")
-	up.Flags().StringVar(&opts.EtcdVersion, "etcd-version", "3.4", "3.4 (Debian's), or 3.5, 3.6, 3.7 (latest patch, built from the Go module proxy)")
+	up.Flags().StringVar(&opts.EtcdVersion, "etcd-version", "", "3.4 (Debian's), or 3.5, 3.6, 3.7 (latest patch, built from the Go module proxy); default 3.6 with --kube real, 3.4 with --kube stand-in")
+	up.Flags().StringVar(&opts.Kube, "kube", lab.KubeReal, "control plane on masters: real (Kubernetes v"+lab.KubeVersion+", built once per machine) or stand-in (units that only stay alive; light)")
 	up.PreRun = func(cmd *cobra.Command, _ []string) {
 		if !cmd.Flags().Changed("nodes") {
 			return
@@ -101,7 +105,11 @@ with debootstrap and systemd-nspawn.`,
 			}
 			l.SetOutput(nil)
 			w := cmd.OutOrStdout()
-			fmt.Fprintf(w, "lab %s: etcd %s, cluster dir %s\n", name, l.EtcdRelease, l.Dir.Path)
+			kube := "control plane stand-ins"
+			if l.Opts.Kube == lab.KubeReal {
+				kube = "Kubernetes v" + lab.KubeVersion + " control plane"
+			}
+			fmt.Fprintf(w, "lab %s: etcd %s, %s, cluster dir %s\n", name, l.EtcdRelease, kube, l.Dir.Path)
 			ok := true
 			for _, h := range l.Hosts {
 				if !l.Running(h.Address) {
@@ -189,10 +197,10 @@ with debootstrap and systemd-nspawn.`,
 		},
 	}
 
-	var buildVersion string
+	var buildVersion, buildKube string
 	build := &cobra.Command{
 		Use:   "build",
-		Short: "Build the cached base root filesystem (and an etcd release) without bringing a lab up",
+		Short: "Fill the caches `lab up` needs (base root filesystem, etcd, Kubernetes) without bringing a lab up",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := lab.Preflight(); err != nil {
@@ -203,6 +211,20 @@ with debootstrap and systemd-nspawn.`,
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "base: %s\n", dir)
+			switch buildKube {
+			case lab.KubeReal:
+				if buildVersion == "" {
+					buildVersion = "3.6" // what `lab up --kube real` runs
+				}
+				kdir, err := lab.EnsureKube(cmd.Context(), cmd.OutOrStdout())
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "kubernetes v%s: %s\n", lab.KubeVersion, kdir)
+			case lab.KubeStandIn:
+			default:
+				return fmt.Errorf("--kube %q: use %s or %s", buildKube, lab.KubeReal, lab.KubeStandIn)
+			}
 			if buildVersion != "" && buildVersion != "3.4" {
 				bin, rel, err := lab.EnsureEtcd(cmd.Context(), buildVersion, cmd.OutOrStdout())
 				if err != nil {
@@ -213,7 +235,8 @@ with debootstrap and systemd-nspawn.`,
 			return nil
 		},
 	}
-	build.Flags().StringVar(&buildVersion, "etcd-version", "", "also build this etcd minor (3.5, 3.6, 3.7)")
+	build.Flags().StringVar(&buildVersion, "etcd-version", "", "also build this etcd minor (3.5, 3.6, 3.7); default 3.6 with --kube real")
+	build.Flags().StringVar(&buildKube, "kube", lab.KubeReal, "real: also build Kubernetes v"+lab.KubeVersion+" (many minutes, once per machine); stand-in: do not")
 
 	var spec lab.ShapeSpec
 	shape := &cobra.Command{

@@ -11,7 +11,11 @@ import (
 func (l *Lab) hostsINI() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# ezrestore lab %q: kubeasz inventory written by `ezrestore lab up`.\n", l.Opts.Name)
-	b.WriteString("# The Kubernetes components on these hosts are stand-ins; etcd, sshd and systemd are real.\n")
+	if l.realKube() {
+		fmt.Fprintf(&b, "# kube-apiserver, kube-controller-manager and kube-scheduler are real (v%s); kubelet and kube-proxy are stand-ins; etcd, sshd and systemd are real.\n", KubeVersion)
+	} else {
+		b.WriteString("# The Kubernetes components on these hosts are stand-ins; etcd, sshd and systemd are real.\n")
+	}
 	for _, g := range []struct{ name, comment string }{
 		{"etcd", "# 'etcd' cluster should have odd member(s) (1,3,5,...)"},
 		{"kube_master", "# master node(s)"},
@@ -36,7 +40,12 @@ base_dir="%s"
 cluster_dir="{{ base_dir }}/clusters/%s"
 # CA and other components cert/key Directory
 ca_dir="%s"
-`, d.PrivateKey(), l.sshCommonArgs(), BinDir, d.Base, d.Name, CADir)
+# k8s secure port, Service and Pod networks (kubeasz's defaults)
+SECURE_PORT="%d"
+SERVICE_CIDR="%s"
+CLUSTER_CIDR="%s"
+NODE_PORT_RANGE="%s"
+`, d.PrivateKey(), l.sshCommonArgs(), BinDir, d.Base, d.Name, CADir, KubeSecurePort, ServiceCIDR, ClusterCIDR, NodePortRange)
 	return b.String()
 }
 
@@ -54,7 +63,8 @@ func (l *Lab) labFiles() []string {
 	d := l.Dir
 	return []string{d.Hosts(), d.Config(), d.PrivateKey(), d.PrivateKey() + ".pub", d.KnownHosts(),
 		filepath.Join(d.SSLDir(), "ca.pem"), filepath.Join(d.SSLDir(), "ca-key.pem"),
-		filepath.Join(d.SSLDir(), "etcd.pem"), filepath.Join(d.SSLDir(), "etcd-key.pem")}
+		filepath.Join(d.SSLDir(), "etcd.pem"), filepath.Join(d.SSLDir(), "etcd-key.pem"),
+		filepath.Join(d.SSLDir(), "admin.pem"), filepath.Join(d.SSLDir(), "admin-key.pem"), l.KubeconfigPath()}
 }
 
 // writeClusterDir writes the kubeasz cluster dir: hosts, config.yml, ssh/, ssl/.
@@ -90,10 +100,23 @@ func (l *Lab) writeClusterDir(s *hostSecrets) error {
 		{filepath.Join(d.SSLDir(), "etcd.pem"), s.certs.Etcd},
 		{filepath.Join(d.SSLDir(), "etcd-key.pem"), s.certs.EtcdKey},
 	}
+	if k := s.certs.Kube; k != nil {
+		cert, key := l.adminCertPaths()
+		files = append(files, []struct {
+			path string
+			data []byte
+		}{
+			{cert, k.Admin.Cert}, {key, k.Admin.Key},
+			{l.KubeconfigPath(), []byte(kubeconfig(l.Opts.Name, apiURL(l.Masters()[0].Address), "admin", s.certs.CA, k.Admin))},
+		}...)
+	}
 	for _, f := range files {
 		if err := writeFile(f.path, f.data, 0o600); err != nil {
 			return err
 		}
+	}
+	if l.realKube() {
+		return l.installKubectl()
 	}
 	return nil
 }
@@ -105,6 +128,7 @@ func (l *Lab) removeClusterDir() {
 	for _, f := range l.labFiles() {
 		_ = os.Remove(f)
 	}
+	l.removeKubectl()
 	for _, dir := range []string{l.Dir.SSHDir(), l.Dir.SSLDir(), l.Dir.Path} {
 		_ = os.Remove(dir) // only succeeds when empty
 	}

@@ -82,10 +82,13 @@ WantedBy=multi-user.target
 	return b.String()
 }
 
-// standIn is the program every Kubernetes unit runs: it lives until stopped.
+// standIn is the program every stand-in Kubernetes unit runs: it lives
+// until stopped (kubelet and kube-proxy always; the control plane with
+// KubeStandIn).
 const standIn = `#!/bin/sh
-# ezrestore lab: a stand-in for a Kubernetes component (no Kubernetes
-# binaries are available in the lab). It only stays alive until stopped.
+# ezrestore lab: a stand-in for a Kubernetes component (the lab has no
+# container runtime, or was brought up with --kube stand-in). It only stays
+# alive until stopped.
 trap 'exit 0' TERM INT
 while :; do
 	sleep 3600 &
@@ -191,7 +194,18 @@ func (l *Lab) writeHostFiles(h Host, root string, s *hostSecrets, etcdBin string
 		// Not an etcd host: Debian's etcd.service is masked.
 		return err
 	}
+	if l.realKube() && h.In("kube_master") {
+		if err := l.writeKubeMaster(h, root, s, l.KubeBin); err != nil {
+			return err
+		}
+	}
 	for _, u := range h.KubeUnits() {
+		if l.realKube() && isControlPlane(u) {
+			if err := enable(u); err != nil {
+				return err
+			}
+			continue
+		}
 		if err := writeFile(filepath.Join(p(BinDir), u), []byte(standIn), 0o755); err != nil {
 			return err
 		}

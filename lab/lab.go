@@ -5,10 +5,12 @@
 // kubeasz cluster directory (<base>/clusters/<name>/) that ansible-playbook,
 // OpenSSH and ezrestore use unchanged.
 //
-// The Kubernetes components are stand-ins: units with the real names
-// (kube-apiserver, kube-controller-manager, kube-scheduler, kubelet,
-// kube-proxy) that run a small long-lived shell program, because no Kubernetes
-// binaries are available. Everything else is real.
+// With Options.Kube "real" the masters run the real kube-apiserver,
+// kube-controller-manager and kube-scheduler (built once per machine, see
+// EnsureKube) and the lab writes kubeasz's kubectl.kubeconfig; with
+// "stand-in" (the default of Options) they are stand-ins: units with the real
+// names that run a small long-lived shell program. kubelet and kube-proxy are
+// always stand-ins: there is no container runtime. Everything else is real.
 //
 // Hosts share the machine's network namespace (no bridge, no routes): all
 // traffic stays on 127.0.0.0/8. The lab needs root, debootstrap and
@@ -61,6 +63,9 @@ type Options struct {
 	// JumpHost adds a jump host that every other host accepts SSH from
 	// only; the hosts file reaches them through it (see jump.go).
 	JumpHost bool
+	// Kube is KubeReal to run the real control plane on masters (etcd 3.6 by
+	// default then), or KubeStandIn ("" means KubeStandIn) for stand-ins.
+	Kube string
 	// Out receives progress lines; nil is silent.
 	Out io.Writer `json:"-"`
 }
@@ -94,6 +99,8 @@ type Lab struct {
 	Block string
 	// EtcdRelease is the etcd version the hosts run, as "3.4.23" or "3.6.16".
 	EtcdRelease string
+	// KubeBin is the cached kube build the masters run (KubeReal only).
+	KubeBin string `json:",omitempty"`
 	// BaseRoot is the cached root filesystem the hosts' overlays sit on.
 	BaseRoot string
 	// Created is when the lab was brought up.
@@ -141,6 +148,21 @@ func (o *Options) normalize() error {
 	if o.EtcdWALDir != "" && (!filepath.IsAbs(o.EtcdWALDir) || filepath.Clean(o.EtcdWALDir) == EtcdDataDir ||
 		strings.HasPrefix(filepath.Clean(o.EtcdWALDir)+"/", EtcdDataDir+"/member/")) {
 		return fmt.Errorf("--etcd-wal-dir %q: an absolute path outside %s/member", o.EtcdWALDir, EtcdDataDir)
+	}
+	switch o.Kube {
+	case "", KubeStandIn:
+		o.Kube = KubeStandIn
+	case KubeReal:
+		switch o.EtcdVersion {
+		case "":
+			// Kubernetes 1.34 is built and tested against etcd 3.6 (its client
+			// is 3.6.4, kubeadm installs 3.6.5); see README.md.
+			o.EtcdVersion = "3.6"
+		case "3.4":
+			return fmt.Errorf("--etcd-version 3.4 with --kube real: Kubernetes v%s needs etcd 3.5 or newer (Debian's 3.4.23 lacks the watch-progress fixes of 3.4.31 and is past its support); use 3.5, 3.6 or 3.7, or --kube stand-in", KubeVersion)
+		}
+	default:
+		return fmt.Errorf("--kube %q: use %s or %s", o.Kube, KubeReal, KubeStandIn)
 	}
 	switch o.EtcdVersion {
 	case "", "3.4":
@@ -217,7 +239,7 @@ func (l *Lab) Host(addr string) (Host, error) {
 // EtcdMemberName is the member name kubeasz gives the etcd on host addr.
 func EtcdMemberName(addr string) string { return "etcd-" + addr }
 
-// KubeUnits are the Kubernetes units a host runs (stand-ins, see the package doc).
+// KubeUnits are the Kubernetes units a host runs (real or stand-ins, see the package doc).
 func (h Host) KubeUnits() []string {
 	var u []string
 	if h.In(inventory.GroupMaster) {

@@ -328,7 +328,7 @@ func TestLabCLI(t *testing.T) {
 	const name = "lab-cli"
 	t.Cleanup(func() { _, _ = run("down", "--name", name) })
 	start := time.Now()
-	if out, err := run("up", "--name", name); err != nil {
+	if out, err := run("up", "--name", name, "--kube", "stand-in"); err != nil {
 		t.Fatalf("lab up: %v\n%s", err, out)
 	}
 	t.Logf("ezrestore lab up took %s", time.Since(start).Round(100*time.Millisecond))

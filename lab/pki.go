@@ -20,6 +20,12 @@ import (
 // etcd uses for clients and peers and etcdctl uses to log in.
 type certs struct {
 	CA, CAKey, Etcd, EtcdKey []byte // PEM
+	// Kube is the real control plane's certificates (kubecerts.go), nil
+	// with stand-ins.
+	Kube *kubeCerts
+
+	caCert *x509.Certificate
+	caPriv *ecdsa.PrivateKey
 }
 
 func newCerts(etcdIPs []string) (*certs, error) {
@@ -68,8 +74,10 @@ func newCerts(etcdIPs []string) (*certs, error) {
 		return nil, err
 	}
 	c := &certs{
-		CA:   pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
-		Etcd: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: etcdDER}),
+		CA:     pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
+		Etcd:   pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: etcdDER}),
+		caCert: caCert,
+		caPriv: caKey,
 	}
 	if c.CAKey, err = ecKeyPEM(caKey); err != nil {
 		return nil, err

@@ -99,18 +99,25 @@ func Up(ctx context.Context, opts Options) (*Lab, error) {
 		return nil, err
 	}
 
-	// The base and the etcd build are independent and both slow when cold.
+	// The base, the etcd build and the kube build are independent and all
+	// slow when cold.
 	var etcdBin string
 	var wg sync.WaitGroup
-	var baseErr, etcdErr error
-	wg.Add(2)
+	var baseErr, etcdErr, kubeErr error
+	wg.Add(3)
 	go func() { defer wg.Done(); l.BaseRoot, baseErr = EnsureBase(ctx, opts.Out) }()
 	go func() {
 		defer wg.Done()
 		etcdBin, l.EtcdRelease, etcdErr = EnsureEtcd(ctx, opts.EtcdVersion, opts.Out)
 	}()
+	go func() {
+		defer wg.Done()
+		if l.realKube() {
+			l.KubeBin, kubeErr = EnsureKube(ctx, opts.Out)
+		}
+	}()
 	wg.Wait()
-	if err := errors.Join(baseErr, etcdErr); err != nil {
+	if err := errors.Join(baseErr, etcdErr, kubeErr); err != nil {
 		return nil, err
 	}
 	if opts.EtcdVersion == "" {
@@ -138,6 +145,15 @@ func Up(ctx context.Context, opts Options) (*Lab, error) {
 	}
 	if s.certs, err = newCerts(etcdIPs); err != nil {
 		return fail(err)
+	}
+	if l.realKube() {
+		var masterIPs []string
+		for _, h := range l.Masters() {
+			masterIPs = append(masterIPs, h.Address)
+		}
+		if err := s.certs.addKubeCerts(masterIPs); err != nil {
+			return fail(err)
+		}
 	}
 	if s.clientKey, err = newSSHKey("ezrestore-lab-" + opts.Name); err != nil {
 		return fail(err)
@@ -186,7 +202,8 @@ func Up(ctx context.Context, opts Options) (*Lab, error) {
 func sameShape(a, b Options) bool {
 	return a.Etcd == b.Etcd && a.Nodes == b.Nodes && a.Masters == b.Masters &&
 		a.SeparateEtcd == b.SeparateEtcd && a.EtcdVersion == b.EtcdVersion && a.EtcdWALDir == b.EtcdWALDir &&
-		a.JumpHost == b.JumpHost
+		a.JumpHost == b.JumpHost &&
+		a.Kube == b.Kube
 }
 
 // checkAddresses refuses an address block that another lab holds or on
@@ -207,7 +224,11 @@ func (l *Lab) checkAddresses() error {
 		}
 	}
 	for _, h := range l.Hosts {
-		for _, port := range []string{"22", "2379", "2380"} {
+		ports := []string{"22", "2379", "2380"}
+		if l.realKube() && h.In(inventory.GroupMaster) {
+			ports = append(ports, kubePorts()...)
+		}
+		for _, port := range ports {
 			addr := net.JoinHostPort(h.Address, port)
 			ln, err := net.Listen("tcp", addr)
 			if err != nil {
@@ -229,8 +250,9 @@ func (l *Lab) allRunning() bool {
 	return true
 }
 
-// waitReady waits for sshd on every host, every lab unit active, and a
-// healthy etcd cluster.
+// waitReady waits for sshd on every host, every lab unit active, a
+// healthy etcd cluster and, with the real control plane, every apiserver
+// ready (waitAPI).
 func (l *Lab) waitReady(ctx context.Context, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -261,6 +283,9 @@ func (l *Lab) waitReady(ctx context.Context, timeout time.Duration) error {
 		last = l.EtcdHealth(ctx)
 		if last.Healthy {
 			l.logf("%s: etcd healthy:\n%s", l.Opts.Name, strings.TrimRight(last.String(), "\n"))
+			if l.realKube() {
+				return l.waitAPI(ctx)
+			}
 			return nil
 		}
 		select {

@@ -34,7 +34,7 @@ cleanup() {
 trap cleanup EXIT
 
 say "lab up: a kubeasz-style cluster of real hosts in $EZRESTORE_BASE/clusters/$NAME"
-"$BIN" lab up --name "$NAME"
+"$BIN" lab up --name "$NAME" --kube stand-in
 mapfile -t ETCD < <(sed -n '/^\[etcd\]/,/^\[/{/^[0-9]/p}' "$EZRESTORE_BASE/clusters/$NAME/hosts")
 H1=${ETCD[0]}
 
