@@ -27,7 +27,7 @@ type Request struct {
 	Snapshot string
 	// AgeIdentity is the --age-identity file that decrypts an encrypted offsite snapshot.
 	AgeIdentity string
-	Playbook string
+	Playbook    string
 	// Token pins --initial-cluster-token; empty: a fresh one, or the last run's with FromStep.
 	Token    string
 	FromStep string
