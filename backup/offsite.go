@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -42,7 +43,12 @@ func OpenOffsite(ctx context.Context, url string, o offsite.Options, rec *seal.R
 		return nil, err
 	}
 	if err := st.Check(ctx); err != nil {
-		return nil, fmt.Errorf("--to %s: the store refuses or cannot be reached (no snapshot was taken): %w", url, err)
+		what := "the store refuses or cannot be reached"
+		if errors.Is(err, offsite.ErrNotFound) || errors.Is(err, offsite.ErrNoSuchBucket) {
+			// A HEAD answer has no body: 404 is the bucket missing here.
+			what = "no bucket " + loc.Bucket + " in the store (create it, or correct the name)"
+		}
+		return nil, fmt.Errorf("--to %s: %s; no snapshot was taken: %w", url, what, err)
 	}
 	return &Offsite{Loc: loc, Store: st, Recipients: rec}, nil
 }
