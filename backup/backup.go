@@ -126,6 +126,9 @@ func Take(ctx context.Context, opts Options) (*Result, error) {
 	// members in inventory order until one gives a verified backup.
 	pool := cl.Connect(ctx, cl.Inventory.EtcdHosts(), opts.Forks)
 	defer pool.Close()
+	// The hosts' locks go while their connections are open (deferred calls
+	// run last first); Release later only frees the bastion's.
+	defer lock.ReleaseHosts(ctx)
 	failed := pool.Failed()
 	var conns []transport.Conn
 	for _, h := range cl.Inventory.EtcdHosts() {
@@ -151,6 +154,11 @@ func Take(ctx context.Context, opts Options) (*Result, error) {
 		}
 		if err == nil {
 			res.Skipped = skipped
+			// The hosts are done with: free them before the proof and the
+			// upload, which may take minutes. The bastion's lock stays
+			// until pruning is over.
+			lock.ReleaseHosts(ctx)
+			pool.Close()
 			return res, finish(ctx, opts, res)
 		}
 		if ctx.Err() != nil {
