@@ -12,6 +12,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
+	"time"
 
 	"github.com/ezrestore/ezrestore/offsite"
 	"github.com/ezrestore/ezrestore/seal"
@@ -64,6 +66,34 @@ type Uploaded struct {
 	Encrypted bool
 }
 
+// freeKey is the key for name under the prefix, or, when the store already
+// holds that name (another bastion, or a backup dir emptied since), the
+// first free snapshot_<time>-N name of the same minute: a copy never
+// replaces one already stored.
+func (o *Offsite) freeKey(ctx context.Context, name string, taken time.Time) (string, error) {
+	suffix := ""
+	if strings.HasSuffix(name, seal.Suffix) {
+		suffix = seal.Suffix
+	}
+	t, n, ok := snapshot.BackupTime(name)
+	if !ok {
+		t, n = taken.Local(), 1
+	}
+	for i := 0; i < 1000; i++ {
+		key := o.Loc.Key(name)
+		_, err := o.Store.Head(ctx, key)
+		if errors.Is(err, offsite.ErrNotFound) {
+			return key, nil
+		}
+		if err != nil {
+			return "", err
+		}
+		n++
+		name = snapshot.BackupName(t, n) + suffix
+	}
+	return "", fmt.Errorf("%s: too many backups in one minute", o.Loc)
+}
+
 // sidecarLimit bounds a sidecar read from the store.
 const sidecarLimit = 1 << 20
 
@@ -90,7 +120,11 @@ func (o *Offsite) Upload(ctx context.Context, path string, side snapshot.Sidecar
 		name += seal.Suffix
 		side.AgeRecipients = o.Recipients.Names
 	}
-	key := o.Loc.Key(name)
+	key, err := o.freeKey(ctx, name, side.Time)
+	if err != nil {
+		return nil, err
+	}
+	name = filepath.Base(key)
 	obj, err := o.Store.Put(ctx, key, src, fi.Size())
 	if err != nil {
 		return nil, err

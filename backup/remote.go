@@ -89,13 +89,35 @@ func (r *Remote) List(ctx context.Context, withMeta bool) ([]RemoteEntry, error)
 		}
 		out = append(out, e)
 	}
-	sort.SliceStable(out, func(i, j int) bool {
-		if !out[i].Time.Equal(out[j].Time) {
-			return out[i].Time.After(out[j].Time)
-		}
-		return out[i].Name > out[j].Name
-	})
+	sortRemote(out)
 	return out, nil
+}
+
+// seq is a backup's number within its minute (snapshot_<time>-N.db), 1 for
+// the first or a name without one.
+func seq(name string) int {
+	if _, n, ok := snapshot.BackupTime(name); ok {
+		return n
+	}
+	return 1
+}
+
+// sortRemote puts the newest first: by time, then by the sequence within
+// one minute, then by when the store got it.
+func sortRemote(out []RemoteEntry) {
+	sort.SliceStable(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if !a.Time.Equal(b.Time) {
+			return a.Time.After(b.Time)
+		}
+		if seq(a.Name) != seq(b.Name) {
+			return seq(a.Name) > seq(b.Name)
+		}
+		if !a.stored.Equal(b.stored) {
+			return a.stored.After(b.stored)
+		}
+		return a.Name > b.Name
+	})
 }
 
 func (r *Remote) sidecar(ctx context.Context, key string) (*snapshot.Sidecar, error) {

@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/ezrestore/ezrestore/snapshot"
 )
@@ -46,7 +47,7 @@ func PruneLocal(dir string, p snapshot.Retention, dryRun bool) (*Pruning, error)
 		case e.Name == snapshot.LatestName:
 			latest = &entries[i]
 		case snapshot.IsBackupName(e.Name):
-			items = append(items, snapshot.RetentionItem{Name: e.Name, Time: e.Time.Local()})
+			items = append(items, snapshot.RetentionItem{Name: e.Name, Time: orderTime(e.Time, e.Name)})
 			paths[e.Name] = e
 		}
 	}
@@ -99,6 +100,14 @@ func PruneLocal(dir string, p snapshot.Retention, dryRun bool) (*Pruning, error)
 	return res, nil
 }
 
+// orderTime is t in local time (periods are the operator's days), nudged by
+// the backup's sequence within its minute so that backups the clock cannot
+// tell apart keep the order they were taken in (snapshot_<t>-2.db after
+// snapshot_<t>.db). Nanoseconds change no hour, day or week.
+func orderTime(t time.Time, name string) time.Time {
+	return t.Local().Add(time.Duration(seq(name)) * time.Microsecond)
+}
+
 // Prune applies p to the snapshot objects of the prefix and, unless
 // dryRun, deletes those it does not keep with their sidecars. The newest is
 // always kept.
@@ -106,14 +115,16 @@ func (r *Remote) Prune(ctx context.Context, p snapshot.Retention, dryRun bool) (
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
-	entries, err := r.List(ctx, false)
+	// With their sidecars: the time each backup was taken, to the second.
+	entries, err := r.List(ctx, true)
 	if err != nil {
 		return nil, err
 	}
 	byName := map[string]RemoteEntry{}
 	var items []snapshot.RetentionItem
-	for _, e := range entries {
-		items = append(items, snapshot.RetentionItem{Name: e.Name, Time: e.Time.Local()})
+	for i, e := range entries {
+		// List's order (newest first) decides ties the times leave.
+		items = append(items, snapshot.RetentionItem{Name: e.Name, Time: orderTime(e.Time, e.Name).Add(time.Duration(len(entries) - i))})
 		byName[e.Name] = e
 	}
 	where := r.Loc
