@@ -121,7 +121,7 @@ func Take(ctx context.Context, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer lock.Release(ctx)
+	defer lock.Release(context.WithoutCancel(ctx))
 	// Every etcd host at once, the same way a restore connects; then the
 	// members in inventory order until one gives a verified backup.
 	pool := cl.Connect(ctx, cl.Inventory.EtcdHosts(), opts.Forks)
@@ -139,6 +139,9 @@ func Take(ctx context.Context, opts Options) (*Result, error) {
 	if err := lock.LockHosts(ctx, conns, opts.Forks); err != nil {
 		return nil, err
 	}
+	// The host locks go while their connections are still open (deferred
+	// after pool.Close, so run before it).
+	defer lock.ReleaseHosts(context.WithoutCancel(ctx))
 	var skipped []HostError
 	for i, m := range members {
 		if err := ctx.Err(); err != nil {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -80,6 +81,9 @@ with debootstrap and systemd-nspawn.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			l, err := open(cmd)
 			if err != nil {
+				return err
+			}
+			if err := l.Unshape(cmd.Context()); err != nil {
 				return err
 			}
 			return l.Down(cmd.Context())
@@ -211,17 +215,47 @@ with debootstrap and systemd-nspawn.`,
 	}
 	build.Flags().StringVar(&buildVersion, "etcd-version", "", "also build this etcd minor (3.5, 3.6, 3.7)")
 
-	c.AddCommand(up, down, status, sshCmd, kill, start, build)
+	var spec lab.ShapeSpec
+	shape := &cobra.Command{
+		Use:     "shape",
+		Short:   "Put the bastion's SSH traffic to the lab's hosts behind a link of a given rate and delay (tc on lo)",
+		Example: "  ezrestore lab shape --name demo --rate 1gbit --delay 2ms",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			l, err := open(cmd)
+			if err != nil {
+				return err
+			}
+			return l.Shape(cmd.Context(), spec)
+		},
+	}
+	shape.Flags().StringVar(&spec.Rate, "rate", "1gbit", "link rate in tc's notation (1gbit, 100mbit)")
+	shape.Flags().DurationVar(&spec.Delay, "delay", 2*time.Millisecond, "round-trip delay")
+	unshape := &cobra.Command{
+		Use:   "unshape",
+		Short: "Remove the lab's link shaping (lab down does it too)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			l, err := open(cmd)
+			if err != nil {
+				return err
+			}
+			return l.Unshape(cmd.Context())
+		},
+	}
+	c.AddCommand(up, down, status, sshCmd, kill, start, build, shape, unshape)
 
 	// Every lab command, with an example an operator can paste.
 	examples := map[string]string{
-		"up":     "  ezrestore lab up --name demo\n  ezrestore lab up --name t36 --etcd-version 3.6 --nodes 2",
-		"down":   "  ezrestore lab down --name demo",
-		"status": "  ezrestore lab status --name demo",
-		"ssh":    "  ezrestore lab ssh 127.40.81.11 --name demo -- systemctl status etcd",
-		"kill":   "  ezrestore lab kill 127.40.81.12 --name demo   # power off, as a power loss",
-		"start":  "  ezrestore lab start 127.40.81.12 --name demo",
-		"build":  "  ezrestore lab build",
+		"up":      "  ezrestore lab up --name demo\n  ezrestore lab up --name t36 --etcd-version 3.6 --nodes 2",
+		"down":    "  ezrestore lab down --name demo",
+		"status":  "  ezrestore lab status --name demo",
+		"ssh":     "  ezrestore lab ssh 127.40.81.11 --name demo -- systemctl status etcd",
+		"kill":    "  ezrestore lab kill 127.40.81.12 --name demo   # power off, as a power loss",
+		"start":   "  ezrestore lab start 127.40.81.12 --name demo",
+		"build":   "  ezrestore lab build",
+		"shape":   "  ezrestore lab shape --name demo --rate 1gbit   # the bastion's link to the lab's hosts",
+		"unshape": "  ezrestore lab unshape --name demo",
 	}
 	for _, sub := range c.Commands() {
 		if e, ok := examples[sub.Name()]; ok && sub.Example == "" {

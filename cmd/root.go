@@ -54,6 +54,7 @@ func NewRoot() *cobra.Command {
 		{groupBackup, newBackupCmd(g)},
 		{groupBackup, newSnapshotsCmd(g)},
 		{groupBackup, newSnapshotCmd(g)},
+		{groupBackup, newPruneCmd(g)},
 		{groupInspect, newInventoryCmd(g)},
 		{groupInspect, newClustersCmd(g)},
 		{groupRehearse, newLabCmd(g)},

@@ -3,12 +3,11 @@ package lab
 import (
 	"context"
 	"fmt"
+	"github.com/ezrestore/ezrestore/internal/filelock"
 	"io"
 	"os"
 	"path/filepath"
 	"sync"
-	"syscall"
-	"time"
 )
 
 var logMu sync.Mutex
@@ -24,31 +23,7 @@ func logf(out io.Writer, format string, args ...any) {
 }
 
 // lockFile takes an exclusive flock on path, waiting until ctx ends.
-func lockFile(ctx context.Context, path string) (func(), error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, err
-	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	for {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			return func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
-		}
-		if err != syscall.EWOULDBLOCK {
-			f.Close()
-			return nil, fmt.Errorf("lock %s: %w", path, err)
-		}
-		select {
-		case <-ctx.Done():
-			f.Close()
-			return nil, ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
-}
+func lockFile(ctx context.Context, path string) (func(), error) { return filelock.Lock(ctx, path) }
 
 // writeFile writes data to path, creating parent directories 0755 unless they exist.
 func writeFile(path string, data []byte, mode os.FileMode) error {

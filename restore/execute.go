@@ -143,11 +143,15 @@ func (s *Session) explain(err error, recordDir string, recap *orchestrator.Recap
 		if swapped {
 			b.WriteString("\n\n" + SetAsideText(s.Restore))
 		}
+		b.WriteString(steps.StagedText(s.Env, s.Restore, se.Index))
 		next(se.Step, swapped)
 	case errors.As(err, &ie):
 		swapped := swapAt >= 0 && s.ran(recap, s.Env.Playbook.Steps[swapAt].Name)
 		if swapped {
 			b.WriteString("\n\n" + SetAsideText(s.Restore))
+		}
+		if i, err := s.Env.Playbook.StepIndex(ie.NextStep); err == nil {
+			b.WriteString(steps.StagedText(s.Env, s.Restore, i-1))
 		}
 		next(ie.NextStep, swapped)
 	}
@@ -191,23 +195,29 @@ func (s *Session) standing(recap *orchestrator.Recap) string {
 			continue
 		}
 		st := &s.Env.Playbook.Steps[sp.Index]
-		sd, ok := s.Env.Actions[st.Action].(steps.Systemd)
+		us, ok := s.Env.Actions[st.Action].(steps.UnitSetter)
 		if !ok {
 			continue
 		}
-		state, _ := st.Params.String("state", "")
-		units, _ := sd.Units(st)
+		state, _ := us.Leaves(st)
+		units, _ := us.Units(st)
+		skipped := map[string]bool{}
 		for _, t := range sp.Tasks {
-			if t.Skip != "" || t.Host == "" {
+			if t.Skip != "" {
+				skipped[t.Host] = true
+			}
+		}
+		for _, h := range orchestrator.HostsOf(s.Env.Inventory, st.Hosts) {
+			if skipped[h.Name] || s.Env.Unreachable[h.Name] != nil {
 				continue
 			}
 			for _, u := range units {
-				has := slices.Contains(stopped[t.Host], u)
+				has := slices.Contains(stopped[h.Name], u)
 				switch {
 				case state == "stopped" && !has:
-					stopped[t.Host] = append(stopped[t.Host], u)
+					stopped[h.Name] = append(stopped[h.Name], u)
 				case state == "started" && has:
-					stopped[t.Host] = slices.DeleteFunc(stopped[t.Host], func(x string) bool { return x == u })
+					stopped[h.Name] = slices.DeleteFunc(stopped[h.Name], func(x string) bool { return x == u })
 				}
 			}
 		}

@@ -128,4 +128,21 @@ func TestFaults(t *testing.T) {
 			}
 		}
 	})
+
+	t.Run("a small disk under the staging dir: refused with the numbers", func(t *testing.T) {
+		small := etcd[0].Address
+		sh(t, l, small, "mkdir -p /var/lib/etcd/.ezrestore")
+		before := allStates(t, l)
+		sh(t, l, small, "mount -t tmpfs -o size=1m tmpfs /var/lib/etcd/.ezrestore")
+		out, err := cli(t, l, "plan", l.Opts.Name, "--snapshot", snap)
+		sh(t, l, small, "umount /var/lib/etcd/.ezrestore")
+		if err == nil {
+			t.Fatal("plan went on with a 1 MB staging filesystem")
+		}
+		requireAll(t, "the refusal", errorBlock(out), "host "+small, "/var/lib/etcd/.ezrestore", "new WAL segment 64.0 MiB", "free", "Nothing was changed on any host")
+		requireUnchanged(t, l, before, "a refused plan")
+		row(t, "small disk under the staging dir", err, out, "unchanged")
+
+		requireHealthy(t, l)
+	})
 }

@@ -117,24 +117,35 @@ func prepare(ctx context.Context, req Request) (*Session, error) {
 			return nil, err
 		}
 	}
-	snap, err := checkSnapshot(cl.BackupDir, req.Snapshot)
-	if err != nil {
-		return nil, err
-	}
-	r.Snapshot = *snap
-	if r.Token, err = chooseToken(req, cl.RecordDir); err != nil {
-		return nil, err
-	}
 	env := &orchestrator.Env{
 		Cluster: cl.Name, Inventory: cl.Inventory, Playbook: pb, Actions: actions,
 		RunID: newRunID(cl.RecordDir), Forks: req.Forks, Out: req.Out,
 	}
 	s := &Session{Env: env, Restore: r, cluster: cl, req: req}
 
+	// Connecting waits on the network, checking the snapshot on the disk and
+	// the CPU (a full read and sha256): neither needs the other, so they
+	// overlap. A bad snapshot still fails before anything changes; the
+	// connections made meanwhile are closed with the session.
 	targets := orchestrator.HostsOf(cl.Inventory, playbookGroups(pb))
-	fmt.Fprintf(req.Out, "Connecting to %d hosts...\n", len(targets))
-	s.pool = cl.Connect(ctx, targets, req.Forks)
+	fmt.Fprintf(req.Out, "Connecting to %d hosts while checking the snapshot...\n", len(targets))
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	connected := make(chan *transport.Pool, 1)
+	go func() { connected <- cl.Connect(cctx, targets, req.Forks) }()
+	snap, snapErr := checkSnapshot(cl.BackupDir, req.Snapshot)
+	if snapErr != nil {
+		cancel() // no need to wait out a slow host
+	}
+	s.pool = <-connected
 	env.Conns, env.Unreachable = s.pool, s.pool.Failed()
+	if snapErr != nil {
+		return s, snapErr
+	}
+	r.Snapshot = *snap
+	if r.Token, err = chooseToken(req, cl.RecordDir); err != nil {
+		return s, err
+	}
 	fmt.Fprintf(req.Out, "Checking hosts and planning (read-only)...\n")
 	plan, err := orchestrator.BuildPlan(ctx, env)
 	if err != nil {

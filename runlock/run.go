@@ -79,6 +79,7 @@ func (r *Run) ReleaseHosts(ctx context.Context) error {
 		return nil
 	}
 	err := r.Hosts.Release(ctx)
+	r.Hosts = nil // released, or said aloud: not again
 	if err != nil {
 		fmt.Fprintf(r.out, "WARNING: run lock not released everywhere: %s\n", strings.ReplaceAll(err.Error(), "\n", "\n  "))
 	}

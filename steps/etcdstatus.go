@@ -27,6 +27,12 @@ type MemberStatus struct {
 	RaftIndex uint64         `json:"raft_index,omitempty"`
 	Revision  int64          `json:"revision,omitempty"`
 	Members   []ListedMember `json:"members,omitempty"`
+
+	// DBSizeInUse is the part of the db file holding live data (etcd 3.4+);
+	// the rest is free pages that a defragmentation gives back.
+	DBSizeInUse int64 `json:"db_size_in_use,omitempty"`
+	// DBSizeQuota is the backend quota the member reports itself (etcd 3.6+; 0 before).
+	DBSizeQuota int64 `json:"db_size_quota,omitempty"`
 }
 
 // IsLeader is true when the member says it is the leader itself.
@@ -102,6 +108,10 @@ type statusJSON []struct {
 		Leader    uint64 `json:"leader"`
 		RaftIndex uint64 `json:"raftIndex"`
 		RaftTerm  uint64 `json:"raftTerm"`
+
+		// dbSizeInUse since etcd 3.4, dbSizeQuota since 3.6.
+		DBSizeInUse int64 `json:"dbSizeInUse"`
+		DBSizeQuota int64 `json:"dbSizeQuota"`
 	} `json:"Status"`
 }
 
@@ -145,6 +155,7 @@ func ParseMemberStatus(out []byte, ms *MemberStatus) error {
 	s := st[0].Status
 	ms.MemberID, ms.ClusterID, ms.Revision = s.Header.MemberID, s.Header.ClusterID, s.Header.Revision
 	ms.Leader, ms.Version, ms.DBSize, ms.RaftIndex, ms.RaftTerm = s.Leader, s.Version, s.DBSize, s.RaftIndex, s.RaftTerm
+	ms.DBSizeInUse, ms.DBSizeQuota = s.DBSizeInUse, s.DBSizeQuota
 	if ms.RaftTerm == 0 {
 		ms.RaftTerm = s.Header.RaftTerm
 	}

@@ -29,6 +29,9 @@ type EtcdConfig struct {
 	ConfigFile        string `json:"config_file,omitempty"`
 	// From says where each setting was read, for messages.
 	From map[string]string `json:"from"`
+
+	// QuotaBackendBytes is --quota-backend-bytes as written ("" when unset: etcd's default).
+	QuotaBackendBytes string `json:"quota_backend_bytes,omitempty"`
 }
 
 // etcdSettings are the flags a restore reads, and their config-file keys.
@@ -43,6 +46,7 @@ var etcdSettings = []struct{ flag, yamlKey string }{
 	{"trusted-ca-file", "client-transport-security.trusted-ca-file"},
 	{"peer-cert-file", "peer-transport-security.cert-file"},
 	{"peer-trusted-ca-file", "peer-transport-security.trusted-ca-file"},
+	{"quota-backend-bytes", "quota-backend-bytes"},
 }
 
 // NeededFiles are the files ResolveEtcd wants read: environment files and the
@@ -97,6 +101,7 @@ func ResolveEtcd(u *Unit, files map[string]string) (*EtcdConfig, error) {
 		"initial-advertise-peer-urls": &c.PeerURL, "advertise-client-urls": &c.ClientURLs,
 		"cert-file": &c.CertFile, "key-file": &c.KeyFile, "trusted-ca-file": &c.TrustedCAFile,
 		"peer-cert-file": &c.PeerCertFile, "peer-trusted-ca-file": &c.PeerTrustedCAFile,
+		"quota-backend-bytes": &c.QuotaBackendBytes,
 	}
 	set := func(flag, val, from string) {
 		*field[flag] = val

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"regexp"
-	"strconv"
 	"strings"
 
 	"github.com/ezrestore/ezrestore/inventory"
@@ -35,8 +34,6 @@ type EtcdFacts struct {
 	Certs []*CertFile `json:"certs,omitempty"`
 	// BumpRevision is true when the restore tool has --bump-revision.
 	BumpRevision bool `json:"bump_revision"`
-	// FreeBytes is the free space of the filesystem the data dir lives on.
-	FreeBytes int64 `json:"free_bytes"`
 	// MemberDir tells whether <data-dir>/member exists now.
 	MemberDir bool `json:"member_dir"`
 	WalDir    bool `json:"wal_dir_exists"`
@@ -130,7 +127,6 @@ func GatherEtcd(ctx context.Context, conn transport.Conn, h *inventory.Host) (*E
 	// server's own version and the certificate files (never the keys).
 	c := f.Config
 	var b3 strings.Builder
-	fmt.Fprintf(&b3, "echo @@df; p=%s; while [ ! -e \"$p\" ]; do p=$(dirname \"$p\"); done; df -Pk \"$p\" | tail -n 1\n", transport.Quote(c.DataDir))
 	fmt.Fprintf(&b3, "echo @@member; [ -d %s ] && echo yes || echo no\n", transport.Quote(c.DataDir+"/member"))
 	if c.WalDir != "" {
 		fmt.Fprintf(&b3, "echo @@wal; [ -d %s ] && echo yes || echo no\n", transport.Quote(c.WalDir))
@@ -152,11 +148,6 @@ func GatherEtcd(ctx context.Context, conn transport.Conn, h *inventory.Host) (*E
 	}
 	readCerts(certs, s3)
 	f.Certs = certs
-	fields := strings.Fields(s3["df"])
-	if len(fields) >= 4 {
-		kb, _ := strconv.ParseInt(fields[3], 10, 64)
-		f.FreeBytes = kb * 1024
-	}
 	f.MemberDir = strings.TrimSpace(s3["member"]) == "yes"
 	f.WalDir = strings.TrimSpace(s3["wal"]) == "yes"
 	bump := strings.TrimSpace(s3["bump"])

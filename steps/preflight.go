@@ -2,6 +2,7 @@ package steps
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -24,6 +25,14 @@ type Preflight struct{ r *Restore }
 // checks, on every host, that the units the playbook touches exist.
 type UnitUser interface {
 	Units(step *orchestrator.Step) ([]string, error)
+}
+
+// UnitSetter is implemented by actions that leave their units in one state
+// on every host they target, so a failed run can say what it left stopped.
+type UnitSetter interface {
+	UnitUser
+	// Leaves is "stopped" or "started".
+	Leaves(step *orchestrator.Step) (string, error)
 }
 
 // unitsNeeded lists, per host, the units the playbook's steps touch.
@@ -128,7 +137,13 @@ func (p *Preflight) host(ctx context.Context, env *orchestrator.Env, h *inventor
 	}
 	p.r.Host(h.Name).Etcd = f
 	more, err := p.checkEtcdHost(h, f)
-	return append(checks, more...), err
+	checks = append(checks, more...)
+	// Room for what the restore writes, on each filesystem it lands on.
+	space, spaceErr := PreflightSpace(ctx, conn, f, p.r.Snapshot.Size)
+	if spaceErr != nil {
+		return checks, errors.Join(err, spaceErr)
+	}
+	return append(checks, space), err
 }
 
 // checkEtcdHost compares the unit with what the restore will use.
@@ -162,11 +177,6 @@ func (p *Preflight) checkEtcdHost(h *inventory.Host, f *EtcdFacts) ([]string, er
 	}
 	certProblems, certWarnings := CheckCerts(c, f.Certs, now())
 	errs = append(errs, certProblems...)
-	need := 3 * p.r.Snapshot.Size
-	if f.FreeBytes < need {
-		errs = append(errs, fmt.Sprintf("only %s free where %s lives; the restore needs 3x the snapshot, %s",
-			orchestrator.HumanBytes(f.FreeBytes), c.DataDir, orchestrator.HumanBytes(need)))
-	}
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("%s", strings.Join(errs, "\n"))
 	}
@@ -177,7 +187,6 @@ func (p *Preflight) checkEtcdHost(h *inventory.Host, f *EtcdFacts) ([]string, er
 	checks := []string{
 		fmt.Sprintf("etcd.service: name %s, peer URL %s, data dir %s%s, runs as %s, now %s", c.Name, FirstURL(c.PeerURL), c.DataDir, walNote(c.WalDir), c.User, f.Active),
 		tools,
-		fmt.Sprintf("%s free for a %s snapshot", orchestrator.HumanBytes(f.FreeBytes), orchestrator.HumanBytes(p.r.Snapshot.Size)),
 	}
 	if e := EarliestExpiry([]*EtcdFacts{f}); e != nil {
 		checks = append(checks, fmt.Sprintf("%d certificate files valid, the first to expire: %s", len(f.Certs), e.fileText(now())))

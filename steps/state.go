@@ -24,10 +24,13 @@ func Actions(r *Restore) orchestrator.Registry {
 		"preflight":     &Preflight{r},
 		"confirm":       &Confirm{r},
 		"systemd":       Systemd{},
+		"etcd-stop":     &EtcdStop{r},
 		"push-snapshot": &PushSnapshot{r},
 		"etcd-restore":  &EtcdRestore{r},
 		"etcd-swap":     &EtcdSwap{r},
 		"etcd-health":   &EtcdHealth{r},
+		"etcd-space":    &EtcdSpace{r},
+		"etcd-cleanup":  &EtcdCleanup{r},
 	}
 }
 

@@ -29,6 +29,11 @@ func (Systemd) Units(step *orchestrator.Step) ([]string, error) {
 	return units, nil
 }
 
+// Leaves is the state the step puts its units in (see UnitSetter).
+func (Systemd) Leaves(step *orchestrator.Step) (string, error) {
+	return step.Params.String("state", "")
+}
+
 func (s Systemd) Plan(ctx context.Context, env *orchestrator.Env, step *orchestrator.Step, hosts []*inventory.Host) (*orchestrator.StepPlan, error) {
 	state, err := step.Params.String("state", "")
 	if err != nil {

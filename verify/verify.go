@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/ezrestore/ezrestore/internal/filelock"
 	"io"
 	"net"
 	"net/http"
@@ -78,7 +79,7 @@ func FindBinaries(dir string) (Binaries, error) {
 	find := func(name string) string {
 		if dir != "" {
 			p := filepath.Join(dir, name)
-			if isExec(p) {
+			if filelock.IsExec(p) {
 				return p
 			}
 			return ""
@@ -86,7 +87,7 @@ func FindBinaries(dir string) (Binaries, error) {
 		if p, err := exec.LookPath(name); err == nil {
 			return p
 		}
-		if p := "/usr/bin/" + name; isExec(p) {
+		if p := "/usr/bin/" + name; filelock.IsExec(p) {
 			return p
 		}
 		return ""
@@ -106,11 +107,6 @@ func FindBinaries(dir string) (Binaries, error) {
 		return b, fmt.Errorf("%w: %s has etcd but neither etcdutl nor etcdctl to restore with", ErrNoEtcd, where)
 	}
 	return b, nil
-}
-
-func isExec(p string) bool {
-	fi, err := os.Stat(p)
-	return err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0
 }
 
 // Restore proves that snapshot restores (see the package comment).

@@ -11,6 +11,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"github.com/ezrestore/ezrestore/internal/filelock"
 	"io"
 	"net"
 	"net/http"
@@ -30,7 +31,7 @@ func Binaries() (etcd, etcdctl string, err error) {
 		if p := os.Getenv(env); p != "" {
 			return p, nil
 		}
-		if p := "/usr/bin/" + name; isExec(p) {
+		if p := "/usr/bin/" + name; filelock.IsExec(p) {
 			return p, nil
 		}
 		return exec.LookPath(name)
@@ -42,11 +43,6 @@ func Binaries() (etcd, etcdctl string, err error) {
 		return "", "", fmt.Errorf("etcdctl binary not found (install etcd-client, or set EZRESTORE_ETCDCTL): %w", err)
 	}
 	return etcd, etcdctl, nil
-}
-
-func isExec(p string) bool {
-	fi, err := os.Stat(p)
-	return err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0
 }
 
 // Options tune the server.

@@ -13,6 +13,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"github.com/ezrestore/ezrestore/internal/filelock"
 	"io"
 	"net"
 	"net/http"
@@ -62,18 +63,18 @@ func Binary(ctx context.Context, log io.Writer) (string, error) {
 	h := sha256.Sum256(append(gomod, gosum...))
 	dir := filepath.Join(CacheDir, "versitygw-"+version+"-"+hex.EncodeToString(h[:4]))
 	bin := filepath.Join(dir, "versitygw")
-	if isExec(bin) {
+	if filelock.IsExec(bin) {
 		return bin, nil
 	}
 	if err := os.MkdirAll(CacheDir, 0o755); err != nil {
 		return "", err
 	}
-	unlock, err := lockFile(ctx, dir+".lock")
+	unlock, err := filelock.Lock(ctx, dir+".lock")
 	if err != nil {
 		return "", err
 	}
 	defer unlock()
-	if isExec(bin) {
+	if filelock.IsExec(bin) {
 		return bin, nil
 	}
 	if log == nil {
@@ -145,34 +146,6 @@ func requiredVersion(gomod []byte, mod string) string {
 		}
 	}
 	return ""
-}
-
-func isExec(p string) bool {
-	fi, err := os.Stat(p)
-	return err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0
-}
-
-func lockFile(ctx context.Context, path string) (func(), error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	for {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			return func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
-		}
-		if err != syscall.EWOULDBLOCK {
-			f.Close()
-			return nil, fmt.Errorf("lock %s: %w", path, err)
-		}
-		select {
-		case <-ctx.Done():
-			f.Close()
-			return nil, ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
 }
 
 // Server is one running versitygw.

@@ -1,0 +1,590 @@
+package restore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/ezrestore/ezrestore/cluster"
+	"github.com/ezrestore/ezrestore/inventory"
+	"github.com/ezrestore/ezrestore/orchestrator"
+	"github.com/ezrestore/ezrestore/orchestrator/fanout"
+	"github.com/ezrestore/ezrestore/orchestrator/transport"
+	"github.com/ezrestore/ezrestore/steps"
+)
+
+// RunRecord is what a run record in <cluster dir>/restores/ says about a run.
+type RunRecord struct {
+	ID    string    `json:"id"`
+	Token string    `json:"token"`
+	Start time.Time `json:"start"`
+	// Changed is true when the run changed a host.
+	Changed bool `json:"changed"`
+	// Healthy is true when the run's health step ended ok.
+	Healthy bool `json:"healthy"`
+}
+
+// defaultHealthStep names the health step of records whose plan is unreadable.
+const defaultHealthStep = "wait for etcd health"
+
+// ReadRuns reads every run record of a cluster, oldest first. A record
+// whose events cannot be read counts as a run that did not end healthy.
+func ReadRuns(recordDir string) ([]RunRecord, error) {
+	entries, err := os.ReadDir(recordDir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading the run records: %w", err)
+	}
+	var runs []RunRecord
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		dir := filepath.Join(recordDir, e.Name())
+		tok, err := os.ReadFile(filepath.Join(dir, "token"))
+		if err != nil {
+			continue // no token: nothing on the hosts is named after it
+		}
+		r := RunRecord{ID: e.Name(), Token: trimLine(tok)}
+		if fi, err := e.Info(); err == nil {
+			r.Start = fi.ModTime().UTC()
+		}
+		evs, _ := orchestrator.ReadEvents(dir)
+		if len(evs) > 0 {
+			r.Start = evs[0].Time
+		}
+		r.Changed = orchestrator.Changed(evs)
+		health := healthStepName(dir)
+		for _, ev := range evs {
+			if ev.Step == health && ev.Host == "" && ev.Status == "end:ok" {
+				r.Healthy = true
+			}
+		}
+		runs = append(runs, r)
+	}
+	sort.Slice(runs, func(i, j int) bool { return runs[i].Start.Before(runs[j].Start) })
+	return runs, nil
+}
+
+// healthStepName is the name the run's plan gave its etcd-health step.
+func healthStepName(dir string) string {
+	b, err := os.ReadFile(filepath.Join(dir, "plan.json"))
+	if err != nil {
+		return defaultHealthStep
+	}
+	var p struct {
+		Steps []struct{ Name, Action string } `json:"steps"`
+	}
+	if json.Unmarshal(b, &p) != nil {
+		return defaultHealthStep
+	}
+	for _, s := range p.Steps {
+		if s.Action == "etcd-health" {
+			return s.Name
+		}
+	}
+	return defaultHealthStep
+}
+
+// RunGroup is everything one token names: the runs recorded with it and what
+// they left on the etcd hosts.
+type RunGroup struct {
+	Token string   `json:"token"`
+	Runs  []string `json:"runs,omitempty"`
+	// Time is when the newest run with this token started, or without a
+	// record the newest mtime of what it left.
+	Time time.Time `json:"time"`
+	// Healthy: the newest run with this token that changed hosts ended healthy.
+	// Unknown (no record) counts as not healthy.
+	Healthy  bool           `json:"healthy"`
+	Recorded bool           `json:"recorded"`
+	Bytes    int64          `json:"bytes"`
+	Entries  []HostLeftover `json:"entries"`
+}
+
+// HostLeftover is a leftover with the host it is on.
+type HostLeftover struct {
+	Host string `json:"host"`
+	steps.Leftover
+}
+
+// State names the group for people: its runs and how they ended.
+func (g *RunGroup) State() string {
+	switch {
+	case !g.Recorded:
+		return "no run record"
+	case g.Healthy:
+		return "ended healthy"
+	default:
+		return "did not end healthy"
+	}
+}
+
+// SetAside is true when the run set old data aside (its swap ran) on some host.
+func (g *RunGroup) SetAside() bool {
+	for _, e := range g.Entries {
+		if e.Kind == steps.KindAside || e.Kind == steps.KindAsideWal {
+			return true
+		}
+	}
+	return false
+}
+
+// RunLabel is the group's runs, or its token when no run is recorded.
+func (g *RunGroup) RunLabel() string {
+	if len(g.Runs) == 0 {
+		return "token " + g.Token
+	}
+	return "run " + strings.Join(g.Runs, ", ")
+}
+
+// GroupLeftovers groups the hosts' leftovers by run token, newest first.
+// Leftovers whose names carry no token are not grouped (never pruned).
+func GroupLeftovers(spaces []*steps.HostSpace, runs []RunRecord) []*RunGroup {
+	byToken := map[string]*RunGroup{}
+	var out []*RunGroup
+	get := func(tok string) *RunGroup {
+		g := byToken[tok]
+		if g == nil {
+			g = &RunGroup{Token: tok}
+			byToken[tok] = g
+			out = append(out, g)
+		}
+		return g
+	}
+	for _, hs := range spaces {
+		if hs == nil {
+			continue
+		}
+		for _, l := range hs.Leftovers {
+			if l.Token == "" {
+				continue
+			}
+			g := get(l.Token)
+			g.Entries = append(g.Entries, HostLeftover{Host: hs.Host, Leftover: l})
+			g.Bytes += l.Bytes
+			if l.ModTime.After(g.Time) {
+				g.Time = l.ModTime
+			}
+		}
+	}
+	for _, g := range out {
+		var last *RunRecord
+		for i := range runs {
+			r := &runs[i]
+			if r.Token != g.Token {
+				continue
+			}
+			g.Runs = append(g.Runs, r.ID)
+			if !g.Recorded || r.Start.After(g.Time) {
+				g.Time = r.Start
+			}
+			g.Recorded = true
+			if r.Changed && (last == nil || r.Start.After(last.Start)) {
+				last = r
+			}
+		}
+		g.Healthy = last != nil && last.Healthy
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Time.After(out[j].Time) })
+	return out
+}
+
+// PruneRequest says what to prune.
+type PruneRequest struct {
+	Target cluster.Selector
+	// Keep is how many of the newest runs keep their data (at least 1).
+	Keep int
+	// OlderThan, when set, prunes only runs older than this.
+	OlderThan time.Duration
+	// Run names one run (run id or token) to prune, even the newest or one
+	// that did not end healthy. Keep and OlderThan do not apply then.
+	Run    string
+	DryRun bool
+	Yes    bool
+	// Confirm asks on a terminal; nil when there is none.
+	Confirm func(summary string) (bool, error)
+	Forks   int
+	Out     io.Writer
+	// BreakLock takes over a stale run lock of the cluster (--break-lock).
+	BreakLock bool
+	// Now is the time OlderThan counts from (zero: the clock).
+	Now time.Time
+}
+
+// PruneDecision is one run's fate.
+type PruneDecision struct {
+	*RunGroup
+	Remove bool   `json:"remove"`
+	Why    string `json:"why"`
+}
+
+// PruneRemoved is one dir that prune removed or failed to.
+type PruneRemoved struct {
+	Host  string `json:"host"`
+	Path  string `json:"path"`
+	Kind  string `json:"kind"`
+	Token string `json:"token"`
+	Bytes int64  `json:"bytes"`
+	// Result is "removed", "absent" (gone before prune came) or "failed: ...".
+	Result string `json:"result"`
+}
+
+// PruneReport is what prune found, decided and did; it is also the record
+// kept in <cluster dir>/prunes/<time>.json.
+type PruneReport struct {
+	Cluster   string                     `json:"cluster"`
+	Time      time.Time                  `json:"time"`
+	Request   map[string]string          `json:"request"`
+	Decisions []PruneDecision            `json:"runs"`
+	Removed   []PruneRemoved             `json:"removed,omitempty"`
+	Freed     int64                      `json:"freed_bytes"`
+	Skipped   []orchestrator.SkippedHost `json:"unreachable_hosts,omitempty"`
+	Ignored   []HostLeftover             `json:"ignored,omitempty"`
+	Record    string                     `json:"-"`
+}
+
+// DecidePrune says, per run, whether its leftovers go. The newest run and runs
+// that did not end healthy are kept unless named with Run.
+func DecidePrune(groups []*RunGroup, req PruneRequest) ([]PruneDecision, error) {
+	now := req.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	var out []PruneDecision
+	if req.Run != "" {
+		found := false
+		for _, g := range groups {
+			d := PruneDecision{RunGroup: g, Why: "not the run named with --run"}
+			if g.Token == req.Run || containsString(g.Runs, req.Run) {
+				d.Remove, d.Why, found = true, "named with --run", true
+			}
+			out = append(out, d)
+		}
+		if !found {
+			var names []string
+			for _, g := range groups {
+				names = append(names, fmt.Sprintf("%s (token %s)", g.RunLabel(), g.Token))
+			}
+			if len(names) == 0 {
+				names = []string{"none"}
+			}
+			return nil, fmt.Errorf("--run %s: no run of that id or token left anything on the etcd hosts; runs with leftovers: %s", req.Run, strings.Join(names, "; "))
+		}
+		return out, nil
+	}
+	// --keep counts runs that set data aside: the newest of them is the way
+	// back from the data live now, even when a newer run failed before its swap.
+	keep := max(req.Keep, 1)
+	asides := 0
+	for i, g := range groups {
+		d := PruneDecision{RunGroup: g}
+		rank := -1
+		if g.SetAside() {
+			rank = asides
+			asides++
+		}
+		switch {
+		case i == 0:
+			d.Why = "the newest run"
+		case rank >= 0 && rank < keep:
+			d.Why = "the newest run that set data aside"
+			if keep > 1 {
+				d.Why = fmt.Sprintf("one of the %d newest runs that set data aside (--keep %d)", keep, keep)
+			}
+		case !g.Recorded:
+			d.Why = "no run record says how it ended: name it with --run to remove it"
+		case !g.Healthy:
+			d.Why = "its run did not end healthy: name it with --run to remove it"
+		case req.OlderThan > 0 && now.Sub(g.Time) < req.OlderThan:
+			d.Why = fmt.Sprintf("newer than --older-than %v", req.OlderThan)
+		default:
+			d.Remove, d.Why = true, "ended healthy, older than the kept runs"
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+func containsString(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// Prune removes set-aside data and staged copies of earlier runs on every
+// etcd host, as DecidePrune says, after a typed yes (or --yes), and records
+// what it removed in <cluster dir>/prunes/<time>.json.
+func Prune(ctx context.Context, req PruneRequest) (*PruneReport, error) {
+	if req.Out == nil {
+		req.Out = io.Discard
+	}
+	if req.Forks <= 0 {
+		req.Forks = orchestrator.DefaultForks
+	}
+	if req.Keep < 1 {
+		return nil, fmt.Errorf("--keep %d: the newest run's data is always kept, so --keep is at least 1 (name a run with --run to remove it)", req.Keep)
+	}
+	cl, err := cluster.Open(req.Target)
+	if err != nil {
+		return nil, err
+	}
+	members, err := cl.Inventory.EtcdMembers()
+	if err != nil {
+		return nil, err
+	}
+	pool := cl.Connect(ctx, cl.Inventory.EtcdHosts(), req.Forks)
+	defer pool.Close()
+	env := &orchestrator.Env{Cluster: cl.Name, Inventory: cl.Inventory, Conns: pool, Unreachable: pool.Failed(), Forks: req.Forks, Out: req.Out}
+	rep := &PruneReport{Cluster: cl.Name, Time: time.Now().UTC(), Request: map[string]string{
+		"keep": fmt.Sprint(req.Keep), "older_than": req.OlderThan.String(), "run": req.Run, "dry_run": fmt.Sprint(req.DryRun)}}
+	facts, spaces, errs := gatherSpace(ctx, env, members, false)
+	for i, m := range members {
+		if errs[i] != nil {
+			rep.Skipped = append(rep.Skipped, orchestrator.SkippedHost{Host: m.Host.Name, Reason: errs[i].Error()})
+		}
+	}
+	runs, err := ReadRuns(cl.RecordDir)
+	if err != nil {
+		return nil, err
+	}
+	groups := GroupLeftovers(spaces, runs)
+	for _, hs := range spaces {
+		if hs == nil {
+			continue
+		}
+		for _, l := range hs.Leftovers {
+			if l.Token == "" {
+				rep.Ignored = append(rep.Ignored, HostLeftover{Host: hs.Host, Leftover: l})
+			}
+		}
+	}
+	if rep.Decisions, err = DecidePrune(groups, req); err != nil {
+		return nil, err
+	}
+	rep.WritePlan(req.Out)
+	var todo []PruneDecision
+	for _, d := range rep.Decisions {
+		if d.Remove {
+			todo = append(todo, d)
+		}
+	}
+	if len(todo) == 0 {
+		fmt.Fprintln(req.Out, "\nNothing to remove.")
+		return rep, nil
+	}
+	if req.DryRun {
+		fmt.Fprintln(req.Out, "\n--dry-run: nothing was removed.")
+		return rep, nil
+	}
+	if !req.Yes {
+		if req.Confirm == nil {
+			return rep, fmt.Errorf("no terminal to ask on: review the list above, then run prune again with --yes; nothing was removed")
+		}
+		var total int64
+		for _, d := range todo {
+			total += d.Bytes
+		}
+		ok, err := req.Confirm(fmt.Sprintf("This deletes %s of set-aside etcd data and staged copies of %d runs on the etcd hosts, for good.", orchestrator.HumanBytes(total), len(todo)))
+		if err != nil {
+			return rep, err
+		}
+		if !ok {
+			return rep, fmt.Errorf("not confirmed: nothing was removed")
+		}
+	}
+	// The run lock, as a restore takes it: nothing is removed under a run
+	// that may be using it.
+	lock, err := LockCluster(req.Target, LockOptions{Command: "prune", Break: req.BreakLock, Out: req.Out})
+	if err != nil {
+		return rep, err
+	}
+	defer lock.Release(context.WithoutCancel(ctx))
+	if err := lock.LockHosts(ctx, env, cl.Inventory.EtcdHosts()); err != nil {
+		return rep, err
+	}
+	removeErr := rep.remove(ctx, env, members, facts, todo)
+	recErr := rep.save(filepath.Join(cl.Dir, "prunes"))
+	rep.WriteResult(req.Out)
+	return rep, errors.Join(removeErr, recErr)
+}
+
+// gatherSpace reads each member's unit and measures its space, all hosts at
+// once, read-only. A host that cannot be read has a nil space and its error.
+func gatherSpace(ctx context.Context, env *orchestrator.Env, members []inventory.EtcdMember, alarms bool) ([]*steps.EtcdFacts, []*steps.HostSpace, []error) {
+	facts := make([]*steps.EtcdFacts, len(members))
+	spaces := make([]*steps.HostSpace, len(members))
+	errs := fanout.Each(ctx, len(members), env.Forks, func(ctx context.Context, i int) error {
+		m := members[i]
+		conn, err := env.Conn(m.Host.Name)
+		if err != nil {
+			return err
+		}
+		f, err := steps.GatherEtcd(ctx, conn, m.Host)
+		if err != nil {
+			return fmt.Errorf("reading the etcd unit: %w", err)
+		}
+		facts[i] = f
+		hs, err := steps.ProbeSpace(ctx, conn, f, alarms)
+		if err != nil {
+			return err
+		}
+		spaces[i] = hs
+		return nil
+	})
+	return facts, spaces, errs
+}
+
+// remove deletes the chosen runs' dirs, one round trip per host, every path
+// checked again against the names ezrestore makes.
+func (rep *PruneReport) remove(ctx context.Context, env *orchestrator.Env, members []inventory.EtcdMember, facts []*steps.EtcdFacts, todo []PruneDecision) error {
+	perHost := map[string][]HostLeftover{}
+	for _, d := range todo {
+		for _, e := range d.Entries {
+			perHost[e.Host] = append(perHost[e.Host], e)
+		}
+	}
+	results := make([][]PruneRemoved, len(members))
+	errs := fanout.Each(context.WithoutCancel(ctx), len(members), env.Forks, func(ctx context.Context, i int) error {
+		h := members[i].Host.Name
+		entries := perHost[h]
+		if len(entries) == 0 {
+			return nil
+		}
+		f := facts[i]
+		var b strings.Builder
+		b.WriteString(`rc=0; rmx() { if [ -d "$1" ] && [ ! -L "$1" ]; then if rm -rf -- "$1"; then printf 'removed\t%s\n' "$1"; else printf 'failed\t%s\n' "$1"; rc=1; fi; else printf 'absent\t%s\n' "$1"; fi; }` + "\n")
+		for _, e := range entries {
+			kind, tok, ok := steps.ClassifyLeftover(e.Path, f)
+			if !ok || kind != e.Kind || tok != e.Token {
+				return fmt.Errorf("refusing to remove %s: not a name ezrestore makes beside etcd's data (%s)", e.Path, f.Config.DataDir)
+			}
+			fmt.Fprintf(&b, "rmx %s\n", transport.Quote(e.Path))
+		}
+		b.WriteString("exit $rc\n")
+		conn, err := env.Conn(h)
+		if err != nil {
+			return err
+		}
+		res, err := conn.Run(ctx, b.String())
+		if err != nil {
+			return err
+		}
+		got := map[string]string{}
+		for _, line := range strings.Split(string(res.Stdout), "\n") {
+			if st, p, ok := strings.Cut(line, "\t"); ok {
+				got[p] = st
+			}
+		}
+		for _, e := range entries {
+			r := got[e.Path]
+			if r == "" {
+				r = "failed: no answer"
+			}
+			if r == "failed" {
+				r = "failed: " + strings.TrimSpace(string(res.Stderr))
+			}
+			results[i] = append(results[i], PruneRemoved{Host: h, Path: e.Path, Kind: e.Kind, Token: e.Token, Bytes: e.Bytes, Result: r})
+		}
+		if res.ExitCode != 0 {
+			return fmt.Errorf("some removals failed (exit %d): %s", res.ExitCode, strings.TrimSpace(string(res.Stderr)))
+		}
+		return nil
+	})
+	var problems orchestrator.Problems
+	for i, rs := range results {
+		rep.Removed = append(rep.Removed, rs...)
+		for _, r := range rs {
+			if r.Result == "removed" {
+				rep.Freed += r.Bytes
+			}
+		}
+		if errs[i] != nil {
+			problems = append(problems, &orchestrator.HostError{Host: members[i].Host.Name, Err: errs[i]})
+		}
+	}
+	if len(problems) > 0 {
+		return problems
+	}
+	return nil
+}
+
+// save writes the report to dir/<time>.json (0600, dir 0700).
+func (rep *PruneReport) save(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("prune record: %w", err)
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return fmt.Errorf("prune record: %w", err)
+	}
+	b, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return fmt.Errorf("prune record: %w", err)
+	}
+	p := filepath.Join(dir, rep.Time.Format("20060102T150405.000Z")+".json")
+	f, err := os.OpenFile(p, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return fmt.Errorf("prune record: %w", err)
+	}
+	_, err = f.Write(append(b, '\n'))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("prune record %s: %w", p, err)
+	}
+	rep.Record = p
+	return nil
+}
+
+// WritePlan prints, per run, what goes and what stays, and why.
+func (rep *PruneReport) WritePlan(w io.Writer) {
+	fmt.Fprintf(w, "Set-aside data and staged copies on the etcd hosts of %s:\n", rep.Cluster)
+	for _, sk := range rep.Skipped {
+		fmt.Fprintf(w, "  %s: not measured: %s\n", sk.Host, sk.Reason)
+	}
+	if len(rep.Decisions) == 0 {
+		fmt.Fprintln(w, "  none")
+	}
+	for _, d := range rep.Decisions {
+		verb := "KEEP  "
+		if d.Remove {
+			verb = "REMOVE"
+		}
+		fmt.Fprintf(w, "\n%s %s (token %s), %s, %s, %s: %s\n", verb, d.RunLabel(), d.Token, d.Time.Local().Format("2006-01-02 15:04:05"),
+			d.State(), orchestrator.HumanBytes(d.Bytes), d.Why)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		for _, e := range d.Entries {
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", e.Host, e.Path, e.Kind, orchestrator.HumanBytes(e.Bytes))
+		}
+		tw.Flush()
+	}
+	for _, l := range rep.Ignored {
+		fmt.Fprintf(w, "\nLEFT ALONE %s:%s (%s): a name ezrestore does not make\n", l.Host, l.Path, orchestrator.HumanBytes(l.Bytes))
+	}
+}
+
+// WriteResult prints what was removed, what failed, and where the record is.
+func (rep *PruneReport) WriteResult(w io.Writer) {
+	fmt.Fprintln(w)
+	for _, r := range rep.Removed {
+		fmt.Fprintf(w, "%s: %s %s (%s)\n", r.Host, r.Result, r.Path, orchestrator.HumanBytes(r.Bytes))
+	}
+	fmt.Fprintf(w, "Freed %s.\n", orchestrator.HumanBytes(rep.Freed))
+	if rep.Record != "" {
+		fmt.Fprintf(w, "Record: %s\n", rep.Record)
+	}
+}
