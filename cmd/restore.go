@@ -64,11 +64,13 @@ type restoreFlags struct {
 	fromStep       string
 	noBumpRevision bool
 	healthTimeout  time.Duration
+	ageIdentity    string
 }
 
 func (f *restoreFlags) add(c *cobra.Command, g *Globals) {
 	f.targetFlags.add(c, g)
-	c.Flags().StringVar(&f.snapshot, "snapshot", "", "snapshot to restore: a path, a file name in the cluster's backup/, latest, or before:<RFC3339 time> (default snapshot.db)")
+	c.Flags().StringVar(&f.snapshot, "snapshot", "", "snapshot to restore: a path, a file name in the cluster's backup/, latest, or before:<RFC3339 time> (default snapshot.db); or s3://BUCKET/PREFIX[/NAME|latest|before:<time>], downloaded and checked first")
+	c.Flags().StringVar(&f.ageIdentity, "age-identity", "", "age identity file (or unencrypted SSH private key) that decrypts an encrypted offsite --snapshot")
 	c.Flags().StringVar(&f.playbook, "playbook", "", "a restore playbook to use instead of the built-in one")
 	c.Flags().StringVar(&f.token, "initial-cluster-token", "", "token of the restored cluster (default: a fresh etcd-restore-<UTC time>; with --from-step the resumed run's)")
 	c.Flags().StringVar(&f.fromStep, "from-step", "", "start at this step of the playbook (resume a failed run)")
@@ -83,6 +85,7 @@ func (f *restoreFlags) request(g *Globals, args []string) (restore.Request, erro
 	req := restore.Request{Target: sel, Forks: f.forks}
 	req.Snapshot, req.Playbook, req.Token, req.FromStep = f.snapshot, f.playbook, f.token, f.fromStep
 	req.NoBumpRevision, req.HealthTimeout = f.noBumpRevision, f.healthTimeout
+	req.AgeIdentity = f.ageIdentity
 	return req, err
 }
 
