@@ -20,6 +20,7 @@ check ip iproute2
 check sha256sum coreutils
 check sudo sudo
 check age age # the baseline of the offsite bench
+check cc gcc   # the lab's jump host builds a small preload library
 
 [ ${#need_pkgs[@]} -eq 0 ] && exit 0
 
