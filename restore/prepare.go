@@ -149,7 +149,7 @@ func prepare(ctx context.Context, req Request) (*Session, error) {
 		return s, err
 	}
 	plan.FromStep = req.FromStep
-	plan.Warnings = append(plan.Warnings, r.ExpectWarnings...)
+	plan.Warnings = append(plan.Warnings, r.Warnings...)
 	s.Plan = &Plan{Snapshot: r.Snapshot, Token: r.Token, Members: r.MemberPlans(), Plan: plan}
 	return s, nil
 }

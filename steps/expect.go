@@ -194,7 +194,6 @@ func (k *KubeExpect) Plan(ctx context.Context, env *orchestrator.Env, step *orch
 	if err != nil {
 		return nil, fmt.Errorf("reading the snapshot for --expect: %w", err)
 	}
-	k.r.ExpectWarnings = nil
 	for _, e := range k.r.Expect {
 		if m, ok := holds[e.Key]; ok {
 			sp.Notes = append(sp.Notes, fmt.Sprintf("the snapshot holds %s (%s, written at revision %d)", e, e.Key, m.ModRevision))
@@ -202,7 +201,7 @@ func (k *KubeExpect) Plan(ctx context.Context, env *orchestrator.Env, step *orch
 		}
 		w := fmt.Sprintf("the snapshot does not hold %s (no live key %s): after the restore it will be missing and this step will fail; pick another snapshot with `ezrestore snapshot find %s`", e, e.Key, e.Name)
 		sp.Notes = append(sp.Notes, "WARNING: "+w)
-		k.r.ExpectWarnings = append(k.r.ExpectWarnings, w)
+		k.r.Warnings = append(k.r.Warnings, w)
 	}
 	if why := k.r.APISkipped(); why != "" {
 		sp.Notes = append(sp.Notes, "read-back through the API skipped: "+why)

@@ -72,8 +72,9 @@ type Restore struct {
 	NoAPICheck bool
 	// Expect are the objects to read back through the API (--expect).
 	Expect []Expectation
-	// ExpectWarnings are expected objects the snapshot lacks, for the plan's warnings.
-	ExpectWarnings []string
+	// Warnings are what steps found at plan time that the operator must read
+	// before going on (an expected object the snapshot lacks, ...): the plan's warnings.
+	Warnings []string
 	// Masters are the apiservers the kube steps ask, from the inventory.
 	Masters []APIServer
 
