@@ -51,6 +51,16 @@ type Options struct {
 	Now func() time.Time
 	// BreakLock takes over a stale run lock of the cluster (--break-lock).
 	BreakLock bool
+	// Retention prunes the local backups (and the offsite ones with
+	// Offsite) by tiers after a backup; Keep N is Retention.Last N.
+	Retention snapshot.Retention
+	// Offsite, when set, receives a copy of every backup (OpenOffsite).
+	Offsite *Offsite
+	// VerifyRestore proves each backup restores into a throwaway etcd
+	// before it is copied offsite; EtcdBin is where etcd is ("" :
+	// <base>/bin, then $PATH).
+	VerifyRestore bool
+	EtcdBin       string
 }
 
 // HostError is a member that could not give a backup, and why.
@@ -69,8 +79,14 @@ type Result struct {
 	Info    *snapshot.Info
 	// Skipped are the members tried before the one that gave the backup.
 	Skipped []HostError
-	// Pruned are the backups removed by Keep.
+	// Pruned are the backups removed by Keep or Retention.
 	Pruned []string
+	// Verified is what the throwaway etcd reported (VerifyRestore).
+	Verified *VerifiedRestore
+	// Offsite is the offsite copy (with Offsite).
+	Offsite *Uploaded
+	// Retention is what the policy decided, locally and offsite.
+	Retention []*Pruning
 }
 
 // ErrNoHealthyMember is wrapped by the error of a backup that no member could give.
@@ -87,6 +103,9 @@ func Take(ctx context.Context, opts Options) (*Result, error) {
 	}
 	if opts.Keep < 0 {
 		return nil, fmt.Errorf("--keep must not be negative, got %d", opts.Keep)
+	}
+	if err := prepareFinish(&opts); err != nil {
+		return nil, err
 	}
 	cl, err := cluster.Open(opts.Target)
 	if err != nil {
@@ -107,6 +126,9 @@ func Take(ctx context.Context, opts Options) (*Result, error) {
 	// members in inventory order until one gives a verified backup.
 	pool := cl.Connect(ctx, cl.Inventory.EtcdHosts(), opts.Forks)
 	defer pool.Close()
+	// The hosts' locks go while their connections are open (deferred calls
+	// run last first); Release later only frees the bastion's.
+	defer lock.ReleaseHosts(ctx)
 	failed := pool.Failed()
 	var conns []transport.Conn
 	for _, h := range cl.Inventory.EtcdHosts() {
@@ -135,7 +157,12 @@ func Take(ctx context.Context, opts Options) (*Result, error) {
 		}
 		if err == nil {
 			res.Skipped = skipped
-			return res, nil
+			// The hosts are done with: free them before the proof and the
+			// upload, which may take minutes. The bastion's lock stays
+			// until pruning is over.
+			lock.ReleaseHosts(ctx)
+			pool.Close()
+			return res, finish(ctx, opts, res)
 		}
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
@@ -293,14 +320,7 @@ func fromMember(ctx context.Context, opts Options, cl *cluster.Cluster, conn tra
 	if err := snapshot.RefreshLatest(backupDir, path, &side); err != nil {
 		return nil, fmt.Errorf("backup %s is filed but %s was not refreshed: %w", path, snapshot.LatestName, err)
 	}
-	res := &Result{Path: path, Sidecar: side, Info: info}
-	if opts.Keep > 0 {
-		res.Pruned, err = snapshot.Prune(backupDir, opts.Keep)
-		if err != nil {
-			return res, fmt.Errorf("backup %s is filed, but pruning failed: %w", path, err)
-		}
-	}
-	return res, nil
+	return &Result{Path: path, Sidecar: side, Info: info}, nil
 }
 
 // verify checks a downloaded snapshot: the same bytes as on the host, etcd's

@@ -66,11 +66,13 @@ type restoreFlags struct {
 	healthTimeout  time.Duration
 	expect         []string
 	noAPICheck     bool
+	ageIdentity    string
 }
 
 func (f *restoreFlags) add(c *cobra.Command, g *Globals) {
 	f.targetFlags.add(c, g)
-	c.Flags().StringVar(&f.snapshot, "snapshot", "", "snapshot to restore: a path, a file name in the cluster's backup/, latest, or before:<RFC3339 time> (default snapshot.db)")
+	c.Flags().StringVar(&f.snapshot, "snapshot", "", "snapshot to restore: a path, a file name in the cluster's backup/, latest, or before:<RFC3339 time> (default snapshot.db); or s3://BUCKET/PREFIX[/NAME|latest|before:<time>], downloaded and checked first")
+	c.Flags().StringVar(&f.ageIdentity, "age-identity", "", "age identity file (or unencrypted SSH private key) that decrypts an encrypted offsite --snapshot")
 	c.Flags().StringVar(&f.playbook, "playbook", "", "a restore playbook to use instead of the built-in one")
 	c.Flags().StringVar(&f.token, "initial-cluster-token", "", "token of the restored cluster (default: a fresh etcd-restore-<UTC time>; with --from-step the resumed run's)")
 	c.Flags().StringVar(&f.fromStep, "from-step", "", "start at this step of the playbook (resume a failed run)")
@@ -88,6 +90,7 @@ func (f *restoreFlags) request(g *Globals, args []string) (restore.Request, erro
 	req.Snapshot, req.Playbook, req.Token, req.FromStep = f.snapshot, f.playbook, f.token, f.fromStep
 	req.NoBumpRevision, req.HealthTimeout = f.noBumpRevision, f.healthTimeout
 	req.Expect, req.NoAPICheck = f.expect, f.noAPICheck
+	req.AgeIdentity = f.ageIdentity
 	return req, err
 }
 

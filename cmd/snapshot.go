@@ -11,6 +11,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ezrestore/ezrestore/backup"
+	"github.com/ezrestore/ezrestore/offsite"
 	"github.com/ezrestore/ezrestore/orchestrator"
 	"github.com/ezrestore/ezrestore/snapshot"
 )
@@ -22,7 +24,7 @@ func newSnapshotCmd(g *Globals) *cobra.Command {
 		Example: `  ezrestore snapshot inspect backup/snapshot.db
   ezrestore snapshot find net-test3 --cluster k8s-01`,
 	}
-	c.AddCommand(newSnapshotInspectCmd(g), newSnapshotFindCmd(g))
+	c.AddCommand(newSnapshotInspectCmd(g), newSnapshotFindCmd(g), newSnapshotVerifyCmd(g))
 	return c
 }
 
@@ -33,7 +35,7 @@ func printJSON(w io.Writer, v any) error {
 }
 
 func newSnapshotInspectCmd(g *Globals) *cobra.Command {
-	var output string
+	var output, identity string
 	c := &cobra.Command{
 		Use:   "inspect FILE",
 		Short: "Size, digest, trailer check, revision and key counts of a snapshot",
@@ -43,10 +45,23 @@ func newSnapshotInspectCmd(g *Globals) *cobra.Command {
 size, sha256, whether etcdctl's sha256 trailer matches (hash_verified; absent
 for a copy of member/snap/db, which has none), its revision and compaction
 revision, the live keys at that revision, and their counts per Kubernetes
-resource and namespace. Exits 1 when the file is damaged.`,
+resource and namespace. Exits 1 when the file is damaged.
+
+FILE may be an offsite snapshot, s3://BUCKET/PREFIX/NAME (or .../latest,
+.../before:<time>): it is downloaded into a private temp file, checked
+against its sidecar, decrypted with --age-identity when encrypted, read,
+and removed.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			info, err := snapshot.Inspect(args[0])
+			path, done, err := localSnapshot(cmd, args[0], identity)
+			if err != nil {
+				return err
+			}
+			defer done()
+			info, err := snapshot.Inspect(path)
+			if info != nil && path != args[0] {
+				info.Path = args[0]
+			}
 			out := cmd.OutOrStdout()
 			if output != "text" {
 				if info == nil {
@@ -68,8 +83,28 @@ resource and namespace. Exits 1 when the file is damaged.`,
 			return exitStatus(snapshot.InspectStatus(info, err))
 		},
 	}
+	addIdentity(c, &identity)
 	addOutput(c, &output)
 	return c
+}
+
+func addIdentity(c *cobra.Command, v *string) {
+	c.Flags().StringVar(v, "age-identity", "", "age identity file (or unencrypted SSH private key) that decrypts an encrypted offsite snapshot")
+}
+
+// localSnapshot returns a local file for arg: arg itself, or an offsite
+// snapshot downloaded, checked and decrypted into a private temp file
+// (removed by done).
+func localSnapshot(cmd *cobra.Command, arg, identity string) (path string, done func(), err error) {
+	if !offsite.IsURL(arg) {
+		return arg, func() {}, nil
+	}
+	f, err := backup.Fetch(cmd.Context(), arg, backup.FetchOptions{Identity: identity})
+	if err != nil {
+		return "", nil, err
+	}
+	fmt.Fprintf(cmd.ErrOrStderr(), "%s\n", f.How)
+	return f.Path, func() { f.Remove() }, nil
 }
 
 func printInfo(w io.Writer, info *snapshot.Info) {
@@ -132,7 +167,7 @@ func exitStatus(code int, err error) error {
 }
 
 func newSnapshotFindCmd(g *Globals) *cobra.Command {
-	var output, cluster string
+	var output, cluster, identity string
 	c := &cobra.Command{
 		Use:   "find PATTERN [FILE...]",
 		Short: "Which snapshots hold live keys matching PATTERN",
@@ -145,34 +180,60 @@ over the whole key in which '*' matches anything, '/' included.
   ezrestore snapshot find net-test3 --cluster k8s-01
   ezrestore snapshot find '/registry/pods/*/net-*' backup/snapshot_202611211205.db
 
-With --cluster, the cluster's backup dir is searched, newest first.
+With --cluster, the cluster's backup dir is searched, newest first. A FILE
+may be offsite: s3://BUCKET/PREFIX searches every snapshot there, newest
+first, s3://BUCKET/PREFIX/NAME one; each is downloaded into a private temp
+file, checked, decrypted with --age-identity when encrypted, searched and
+removed.
 Exits 0 when some snapshot matched, 1 when none did, 2 when a file could not be read.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			pattern := args[0]
-			var targets []snapshot.Target
+			var targets []findTarget
 			for _, f := range args[1:] {
-				targets = append(targets, snapshot.Target{Path: f})
+				if !offsite.IsURL(f) {
+					targets = append(targets, findTarget{local: snapshot.Target{Path: f}})
+					continue
+				}
+				remote, err := remoteTargets(cmd.Context(), f)
+				if err != nil {
+					return err
+				}
+				targets = append(targets, remote...)
 			}
 			if cluster != "" {
 				backups, err := snapshot.BackupTargets(g.ClusterDir(cluster).BackupDir())
 				if err != nil {
 					return fmt.Errorf("cluster %s: %w", cluster, err)
 				}
-				targets = append(targets, backups...)
+				for _, b := range backups {
+					targets = append(targets, findTarget{local: b})
+				}
 			}
 			if len(targets) == 0 {
 				return errors.New("name snapshot files or --cluster")
 			}
 			out := cmd.OutOrStdout()
 			results := []snapshot.FindResult{}
-			tally := snapshot.FindAll(targets, pattern, func(r snapshot.FindResult) {
+			report := func(r snapshot.FindResult) {
 				if output != "text" {
 					results = append(results, r)
 				} else {
 					printFind(out, cmd.ErrOrStderr(), r)
 				}
-			})
+			}
+			tally := snapshot.FindTally{Pattern: pattern}
+			for _, t := range targets {
+				var tl snapshot.FindTally
+				if t.remote == nil {
+					tl = snapshot.FindAll([]snapshot.Target{t.local}, pattern, report)
+				} else {
+					tl = findRemote(cmd.Context(), t, pattern, identity, report)
+				}
+				tally.Searched += tl.Searched
+				tally.Found += tl.Found
+				tally.Failed += tl.Failed
+			}
 			if output != "text" {
 				if err := printData(out, output, results, nil); err != nil {
 					return err
@@ -184,6 +245,7 @@ Exits 0 when some snapshot matched, 1 when none did, 2 when a file could not be 
 		},
 	}
 	c.Flags().StringVar(&cluster, "cluster", "", "search the backups of this cluster (<base>/clusters/<name>/backup)")
+	addIdentity(c, &identity)
 	addOutput(c, &output)
 	return c
 }
@@ -213,9 +275,10 @@ func printFind(out, errOut io.Writer, r snapshot.FindResult) {
 }
 
 func newSnapshotsCmd(g *Globals) *cobra.Command {
-	var output string
+	var output, identity string
+	var listOnly bool
 	c := &cobra.Command{
-		Use:   "snapshots CLUSTER",
+		Use:   "snapshots CLUSTER|s3://BUCKET/PREFIX",
 		Short: "List a cluster's backups, newest first, each verified",
 		Example: `  ezrestore snapshots k8s-01
   ezrestore snapshots k8s-01 -o yaml`,
@@ -227,9 +290,17 @@ file is read in full to check it:
   hash mismatch    the trailer does not match: damaged
   sidecar mismatch the file is not the one recorded when the backup was taken
   unreadable: ...  not a readable etcd database, and why
-Exits 1 when a file is damaged.`,
+Exits 1 when a file is damaged.
+
+An offsite prefix, s3://BUCKET/PREFIX, is listed the same way: each snapshot
+there is downloaded into a private temp file, checked against its sidecar,
+decrypted with --age-identity when encrypted, read and removed (--list-only
+shows what the store and the sidecars say without downloading).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if offsite.IsURL(args[0]) {
+				return listRemote(cmd, args[0], identity, listOnly, output)
+			}
 			dir := g.ClusterDir(args[0]).BackupDir()
 			entries, err := snapshot.Catalog(dir)
 			if err != nil {
@@ -261,6 +332,8 @@ Exits 1 when a file is damaged.`,
 			return exitStatus(snapshot.CatalogStatus(dir, entries))
 		},
 	}
+	addIdentity(c, &identity)
+	c.Flags().BoolVar(&listOnly, "list-only", false, "offsite: list from the store and the sidecars, download nothing")
 	addOutput(c, &output)
 	return c
 }

@@ -386,7 +386,7 @@ func (h *Host) fillConnection() error {
 	if _, v, ok, err = str("ansible_ssh_private_key_file", "ansible_private_key_file"); err != nil {
 		return err
 	} else if ok {
-		h.KeyFile = expandHome(strings.TrimSpace(v))
+		h.KeyFile = ExpandHome(strings.TrimSpace(v))
 	}
 	if name, v, ok, err = str("ansible_become"); err != nil {
 		return err
@@ -420,7 +420,9 @@ func parseBool(s string) (bool, bool) {
 	return false, false
 }
 
-func expandHome(p string) string {
+// ExpandHome turns a leading ~ into the user's home dir, as Ansible and
+// OpenSSH read paths; the SSH transport uses it too.
+func ExpandHome(p string) string {
 	if p == "~" || strings.HasPrefix(p, "~/") {
 		if home, err := os.UserHomeDir(); err == nil {
 			return filepath.Join(home, p[1:])

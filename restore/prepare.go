@@ -23,8 +23,11 @@ type Request struct {
 	// Target names the cluster and how to reach its hosts.
 	Target cluster.Selector
 	// Snapshot is a path, a file name in backup/, "latest" or "before:<time>"; "" is snapshot.db.
+	// An s3://BUCKET/PREFIX[/NAME|latest|before:<time>] is downloaded first (restore/source.go).
 	Snapshot string
-	Playbook string
+	// AgeIdentity is the --age-identity file that decrypts an encrypted offsite snapshot.
+	AgeIdentity string
+	Playbook    string
 	// Token pins --initial-cluster-token; empty: a fresh one, or the last run's with FromStep.
 	Token    string
 	FromStep string
@@ -54,6 +57,8 @@ type Session struct {
 	cluster *cluster.Cluster
 	pool    *transport.Pool
 	req     Request
+	// fetched is an offsite snapshot's temp copy, removed by Close.
+	fetched interface{ Remove() error }
 }
 
 // ErrNothingChanged marks failures before the first change on any host.
@@ -69,12 +74,23 @@ func (u *unchanged) Unwrap() []error { return []error{u.err, ErrNothingChanged} 
 // Prepare does everything short of changing a host: it ends with the plan.
 // Any error it returns means nothing was changed.
 func Prepare(ctx context.Context, req Request) (*Session, error) {
+	fetched, err := fetchSnapshot(ctx, &req)
+	if err != nil {
+		return nil, &unchanged{err}
+	}
 	s, err := prepare(ctx, req)
 	if err != nil {
 		if s != nil {
 			s.Close()
 		}
+		if fetched != nil {
+			fetched.Remove()
+		}
 		return nil, &unchanged{err}
+	}
+	if fetched != nil {
+		s.fetched = fetched
+		describeFetched(s, fetched)
 	}
 	return s, nil
 }
@@ -274,9 +290,12 @@ func fileExists(p string) bool {
 	return err == nil
 }
 
-// Close ends every connection.
+// Close ends every connection and removes an offsite snapshot's temp copy.
 func (s *Session) Close() {
 	if s.pool != nil {
 		s.pool.Close()
+	}
+	if s.fetched != nil {
+		s.fetched.Remove()
 	}
 }

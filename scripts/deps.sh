@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what `make test`, `make demo` and `make bench` need on a Debian-like
 # machine: the lab's host tools and an etcd on the machine itself, which the
-# snapshot tests use to write real snapshots.
+# snapshot tests use to write real snapshots; the age CLI, the offsite bench's
+# baseline.
 set -euo pipefail
 
 need_pkgs=()
@@ -18,6 +19,7 @@ check scp openssh-client
 check ip iproute2
 check sha256sum coreutils
 check sudo sudo
+check age age # the baseline of the offsite bench
 
 [ ${#need_pkgs[@]} -eq 0 ] && exit 0
 

@@ -39,6 +39,17 @@ func BackupName(t time.Time, n int) string {
 	return fmt.Sprintf("snapshot_%s-%d.db", t.Format(nameTimeLayout), n)
 }
 
+// BackupTime is the time in a backup's name (snapshot_<YYYYmmddHHMM>[-N].db,
+// also with a trailing .age), local time, and its sequence number within the
+// minute; ok is false for any other name.
+func BackupTime(name string) (t time.Time, seq int, ok bool) {
+	return parseBackupName(strings.TrimSuffix(name, ".age"))
+}
+
+// IsBackupName reports whether name is an ezrestore/kubeasz backup name
+// (snapshot_<time>.db), so retention may remove it.
+func IsBackupName(name string) bool { return backupNameRE.MatchString(name) }
+
 // parseBackupName returns the time in a backup's name (local time, like
 // kubeasz writes it) and its sequence number within the minute.
 func parseBackupName(name string) (t time.Time, seq int, ok bool) {
@@ -72,6 +83,14 @@ type Sidecar struct {
 	Cluster string `json:"cluster,omitempty"`
 	// CopyOf is set on snapshot.db's sidecar: the backup it copies.
 	CopyOf string `json:"copy_of,omitempty"`
+	// The offsite copy (set on the sidecar stored beside it): the object's
+	// name, the size and sha256 of the stored bytes (encrypted ones when
+	// encrypted), which a download is checked against, and the age
+	// recipients (public keys) it was encrypted to.
+	Object        string   `json:"object,omitempty"`
+	ObjectSize    int64    `json:"object_size,omitempty"`
+	ObjectSHA256  string   `json:"object_sha256,omitempty"`
+	AgeRecipients []string `json:"age_recipients,omitempty"`
 }
 
 // SidecarPath is where the sidecar of snapshot file db lives.

@@ -5,11 +5,12 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
+
+	"github.com/ezrestore/ezrestore/inventory"
 )
 
 // defaultKeyNames are tried from ~/.ssh when they exist, as ssh(1) does.
@@ -140,11 +141,5 @@ func (a *authKeys) authFailed(r *Route) error {
 	return &AuthError{User: r.User.Value, Offered: a.offered, Encrypted: a.encrypted, msg: b.String()}
 }
 
-func expandHome(p string) string {
-	if p == "~" || strings.HasPrefix(p, "~/") {
-		if home, err := os.UserHomeDir(); err == nil {
-			return filepath.Join(home, p[1:])
-		}
-	}
-	return p
-}
+// expandHome is the inventory's: one reading of ~ for every path.
+func expandHome(p string) string { return inventory.ExpandHome(p) }
