@@ -126,4 +126,29 @@ func TestRestoreThroughTheAPI(t *testing.T) {
 		}
 	}
 	kubectl("get", "pod", "net-test3")
+
+	// An apiserver that starts, then keeps crashing: the ready step stops
+	// within seconds (not at the timeout), naming the host and showing the
+	// unit's last log lines.
+	sh(t, l, bad, `printf '[Service]\nType=simple\nExecStart=\nExecStart=/bin/sh -c "echo broken on purpose by the test >&2; sleep 2; exit 1"\nRestartSec=1\n' > /etc/systemd/system/kube-apiserver.service.d/crash.conf && systemctl daemon-reload`)
+	t0 := time.Now()
+	out, err = cli(t, l, "restore", name, "--snapshot", "latest", "--yes", "--health-timeout", "2m")
+	if err == nil {
+		t.Fatalf("restore with a crashing kube-apiserver on %s succeeded", bad)
+	}
+	took := time.Since(t0)
+	t.Logf("restore with a crashing apiserver failed after %s", took.Round(100*time.Millisecond))
+	requireContains(t, "restore with a crashing apiserver", out, `step "wait for kube-apiserver ready" failed on host `+bad,
+		"kube-apiserver cannot start on "+bad, "keeps restarting", "last kube-apiserver log lines", "broken on purpose by the test",
+		"--from-step 'wait for kube-apiserver ready'")
+	if took > time.Minute {
+		t.Errorf("the crash loop was noticed after %s, want well before the 2m timeout", took)
+	}
+	sh(t, l, bad, "rm /etc/systemd/system/kube-apiserver.service.d/crash.conf && systemctl daemon-reload && systemctl restart kube-apiserver")
+	if _, err := cli(t, l, "restore", name, "--snapshot", "latest", "--yes", "--from-step", "wait for kube-apiserver ready"); err != nil {
+		t.Fatalf("resume from the ready step: %v", err)
+	}
+	if err := l.Readyz(ctx, bad); err != nil {
+		t.Errorf("after the fix: %v", err)
+	}
 }

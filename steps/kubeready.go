@@ -311,6 +311,5 @@ func apiserverFailure(ctx context.Context, conn transport.Conn, why string) erro
 				strings.ReplaceAll(strings.TrimSpace(string(r.Stdout)), "\n", "\n    "))
 		}
 	}
-	b.WriteString("\n  Fix the apiserver (systemctl status kube-apiserver), then resume with --from-step naming this step.")
 	return errors.New(b.String())
 }
