@@ -64,6 +64,8 @@ type restoreFlags struct {
 	fromStep       string
 	noBumpRevision bool
 	healthTimeout  time.Duration
+	expect         []string
+	noAPICheck     bool
 	ageIdentity    string
 }
 
@@ -76,6 +78,8 @@ func (f *restoreFlags) add(c *cobra.Command, g *Globals) {
 	c.Flags().StringVar(&f.fromStep, "from-step", "", "start at this step of the playbook (resume a failed run)")
 	c.Flags().BoolVar(&f.noBumpRevision, "no-bump-revision", false, "do not raise revisions past the snapshot's (by default they jump 1e9 so Kubernetes watchers relist)")
 	c.Flags().DurationVar(&f.healthTimeout, "health-timeout", 120*time.Second, "how long to wait for the restored cluster to be healthy")
+	c.Flags().StringArrayVar(&f.expect, "expect", nil, "an object that must be back after the restore, KIND/NAMESPACE/NAME (e.g. pod/default/net-test3; repeatable): plan says whether the snapshot holds it, restore reads it back through the Kubernetes API")
+	c.Flags().BoolVar(&f.noAPICheck, "no-api-check", false, "do not check the restore through the Kubernetes API (/readyz of every master, --expect read-backs)")
 	_ = c.RegisterFlagCompletionFunc("snapshot", completeSnapshots(g))
 	_ = c.RegisterFlagCompletionFunc("from-step", completeSteps)
 }
@@ -85,6 +89,7 @@ func (f *restoreFlags) request(g *Globals, args []string) (restore.Request, erro
 	req := restore.Request{Target: sel, Forks: f.forks}
 	req.Snapshot, req.Playbook, req.Token, req.FromStep = f.snapshot, f.playbook, f.token, f.fromStep
 	req.NoBumpRevision, req.HealthTimeout = f.noBumpRevision, f.healthTimeout
+	req.Expect, req.NoAPICheck = f.expect, f.noAPICheck
 	req.AgeIdentity = f.ageIdentity
 	return req, err
 }

@@ -35,7 +35,12 @@ type Request struct {
 	// NoBumpRevision turns off --bump-revision/--mark-compacted.
 	NoBumpRevision bool
 	HealthTimeout  time.Duration
-	Yes            bool
+	// Expect are objects to find in the snapshot at plan time and read back
+	// through the Kubernetes API after the restore (KIND/NAMESPACE/NAME).
+	Expect []string
+	// NoAPICheck skips the checks through the Kubernetes API.
+	NoAPICheck bool
+	Yes        bool
 	// Confirm asks on a terminal; nil when there is none.
 	Confirm func(summary string) (bool, error)
 	Out     io.Writer
@@ -106,7 +111,15 @@ func prepare(ctx context.Context, req Request) (*Session, error) {
 		return nil, err
 	}
 	r := &steps.Restore{Members: members, BumpRevision: !req.NoBumpRevision,
-		HealthTimeout: req.HealthTimeout, Yes: req.Yes, Confirm: req.Confirm}
+		HealthTimeout: req.HealthTimeout, Yes: req.Yes, Confirm: req.Confirm, NoAPICheck: req.NoAPICheck}
+	if r.Expect, err = steps.ParseExpectations(req.Expect); err != nil {
+		return nil, err
+	}
+	if !req.NoAPICheck {
+		if r.Kube, r.KubeMissing, err = findKubeconfig(cl.Dir); err != nil {
+			return nil, err
+		}
+	}
 	actions := steps.Actions(r)
 	pb, err := loadPlaybook(req.Playbook, actions)
 	if err != nil {
@@ -152,8 +165,24 @@ func prepare(ctx context.Context, req Request) (*Session, error) {
 		return s, err
 	}
 	plan.FromStep = req.FromStep
+	plan.Warnings = append(plan.Warnings, r.Warnings...)
 	s.Plan = &Plan{Snapshot: r.Snapshot, Token: r.Token, Members: r.MemberPlans(), Plan: plan}
 	return s, nil
+}
+
+// findKubeconfig reads kubeasz's <cluster dir>/kubectl.kubeconfig; when
+// there is none it says why the API checks are skipped. A file that is there
+// but unreadable is an error: the operator passes --no-api-check to go on.
+func findKubeconfig(dir string) (*steps.KubeAPI, string, error) {
+	p := filepath.Join(dir, steps.KubeconfigName)
+	if _, err := os.Stat(p); errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Sprintf("no %s in %s (kubeasz writes it there) to reach the apiservers", steps.KubeconfigName, dir), nil
+	}
+	k, err := steps.LoadKubeconfig(p)
+	if err != nil {
+		return nil, "", fmt.Errorf("%w; fix it or pass --no-api-check", err)
+	}
+	return k, "", nil
 }
 
 func loadPlaybook(file string, actions orchestrator.Registry) (*orchestrator.Playbook, error) {

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# make demo: the main job of ezrestore on the built-in lab, start to finish.
-#   1. bring up a lab: 3 etcd/master hosts and 2 workers, real systemd, sshd, etcd with TLS
-#   2. write the seed article's keys (namespace default, pods net-test1 and net-test3)
+# make demo: the seed article's story, told with kubectl on a real control plane.
+#   1. bring up a lab with --kube real: 3 masters running etcd 3.6 and the real
+#      kube-apiserver, kube-controller-manager and kube-scheduler (v1.34), 2 workers
+#   2. kubectl run net-test1 and net-test3 (they stay Pending: kubelets are stand-ins)
 #   3. take a verified backup with `ezrestore backup`
-#   4. lose data: delete pod net-test3
-#   5. find which backup still holds it, show the plan, restore
-#   6. prove it: net-test3 is back on every member, one leader, one cluster ID
-# The Kubernetes components on the lab hosts are stand-ins (no Kubernetes
-# binaries here): units with the real names running a long-lived placeholder.
-# KEEP=1 leaves the lab up afterwards (take it down with: bin/ezrestore lab down --name demo).
+#   4. lose data: kubectl delete pod net-test3
+#   5. find which backup still holds it, show the plan (--expect pod/default/net-test3), restore
+#   6. prove it: kubectl get pods shows net-test3 back, /readyz is ok on every master
+# kubectl is <base>/bin/kubectl with the cluster's kubectl.kubeconfig, as on kubeasz.
+# Env: BIN (default bin/ezrestore), NAME (lab name, default demo), EZRESTORE_BASE
+# (default /var/lib/ezrestore/demo-base). KEEP=1 leaves the lab up afterwards
+# (take it down with: bin/ezrestore lab down --name demo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,14 +18,12 @@ BIN=${BIN:-bin/ezrestore}
 NAME=${NAME:-demo}
 export EZRESTORE_BASE=${EZRESTORE_BASE:-/var/lib/ezrestore/demo-base}
 mkdir -p "$EZRESTORE_BASE"
+CLUSTER_DIR=$EZRESTORE_BASE/clusters/$NAME
+KUBECTL=$EZRESTORE_BASE/bin/kubectl
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-lab_etcdctl() { # host, etcdctl args...
-	local h=$1; shift
-	"$BIN" lab ssh --name "$NAME" "$h" -- ETCDCTL_API=3 /opt/kube/bin/etcdctl \
-		--endpoints="https://$h:2379" --cacert=/etc/kubernetes/ssl/ca.pem \
-		--cert=/etc/kubernetes/ssl/etcd.pem --key=/etc/kubernetes/ssl/etcd-key.pem "$@"
-}
+kubectl() { echo "\$ kubectl $*" >&2; "$KUBECTL" --kubeconfig="$CLUSTER_DIR/kubectl.kubeconfig" "$@"; }
+fail() { printf '\n\033[1;31mdemo FAILED: %s\033[0m\n' "$*" >&2; exit 1; }
 
 cleanup() {
 	if [ "${KEEP:-0}" != 1 ]; then
@@ -33,38 +33,46 @@ cleanup() {
 }
 trap cleanup EXIT
 
-say "lab up: a kubeasz-style cluster of real hosts in $EZRESTORE_BASE/clusters/$NAME"
-"$BIN" lab up --name "$NAME" --kube stand-in
-mapfile -t ETCD < <(sed -n '/^\[etcd\]/,/^\[/{/^[0-9]/p}' "$EZRESTORE_BASE/clusters/$NAME/hosts")
-H1=${ETCD[0]}
+say "lab up --kube real: a kubeasz-style cluster of real hosts in $CLUSTER_DIR"
+"$BIN" lab up --name "$NAME" --kube real
+mapfile -t MASTERS < <(sed -n '/^\[kube_master\]/,/^\[/{/^[0-9]/p}' "$CLUSTER_DIR/hosts" | awk '{print $1}')
+[ "${#MASTERS[@]}" -gt 0 ] || fail "no [kube_master] hosts in $CLUSTER_DIR/hosts"
 
-say "write the seed article's keys through $H1"
-for k in /registry/namespaces/default /registry/pods/default/net-test1 /registry/pods/default/net-test3; do
-	lab_etcdctl "$H1" put "$k" "demo-value"
-done
+say "the seed's pods: kubectl run net-test1 and net-test3"
+kubectl run net-test1 --image=busybox
+kubectl run net-test3 --image=busybox
+kubectl get pods
 
 say "ezrestore backup $NAME"
 "$BIN" backup "$NAME"
 "$BIN" snapshots "$NAME"
 
-say "the loss: delete pod default/net-test3"
-lab_etcdctl "$H1" del /registry/pods/default/net-test3
-lab_etcdctl "$H1" get --prefix /registry --keys-only
+say "the loss: kubectl delete pod net-test3"
+kubectl delete pod net-test3
+kubectl get pods
+if kubectl get pod net-test3 >/dev/null 2>&1; then fail "net-test3 is still there after the delete"; fi
 
 say "which backup still holds net-test3?"
 "$BIN" snapshot find net-test3 --cluster "$NAME"
 
-say "ezrestore plan $NAME --snapshot latest (changes nothing)"
-"$BIN" plan "$NAME" --snapshot latest
+say "ezrestore plan $NAME --snapshot latest --expect pod/default/net-test3 (changes nothing)"
+"$BIN" plan "$NAME" --snapshot latest --expect pod/default/net-test3 | tee "$CLUSTER_DIR/demo-plan.txt"
+grep -q "the snapshot holds pod/default/net-test3" "$CLUSTER_DIR/demo-plan.txt" ||
+	fail "the plan does not say the snapshot holds net-test3"
 
-say "ezrestore restore $NAME --snapshot latest --yes"
-"$BIN" restore "$NAME" --snapshot latest --yes
+say "ezrestore restore $NAME --snapshot latest --yes --expect pod/default/net-test3"
+"$BIN" restore "$NAME" --snapshot latest --yes --expect pod/default/net-test3
 
-say "proof: every member holds net-test3 again"
-for h in "${ETCD[@]}"; do
-	echo "-- $h"
-	lab_etcdctl "$h" get --prefix /registry --keys-only | grep -v '^$'
-	lab_etcdctl "$h" get /registry/pods/default/net-test3 --keys-only | grep -q net-test3
+say "proof: kubectl get pods shows net-test3 back"
+kubectl get pods
+kubectl get pod net-test3 -o name | grep -qx pod/net-test3 || fail "net-test3 is not back"
+
+say "proof: /readyz of every master's apiserver, TLS verified against the cluster CA"
+for m in "${MASTERS[@]}"; do
+	r=$(kubectl --server="https://$m:6443" get --raw /readyz) || fail "$m: /readyz did not answer"
+	echo "$m: /readyz $r"
+	[ "$r" = ok ] || fail "$m: /readyz answered $r"
 done
+kubectl version
 "$BIN" status "$NAME"
-say "demo done: backup, loss and verified restore"
+say "demo done: pods made with kubectl, a backup, a loss and a restore verified through the API"

@@ -92,7 +92,7 @@ func (e *EtcdHealth) Exec(ctx context.Context, env *orchestrator.Env, t *orchest
 	last := ""
 	var v Verdict
 	var st []MemberStatus
-	baseline := readUnits(ctx, env, e.r.Members)
+	baseline := readUnits(ctx, env, memberHosts(e.r.Members), etcdUnit)
 	nextUnitCheck := t0.Add(time.Second)
 	for {
 		st = ReadStatus(ctx, env, e.r.Members, e.r.Etcd)
@@ -110,7 +110,7 @@ func (e *EtcdHealth) Exec(ctx context.Context, env *orchestrator.Env, t *orchest
 		// healthy by waiting: stop within seconds, not at the timeout.
 		if time.Now().After(nextUnitCheck) {
 			nextUnitCheck = time.Now().Add(time.Second)
-			if stuck := hopeless(st, baseline, readUnits(ctx, env, downMembers(e.r.Members, st))); len(stuck) > 0 {
+			if stuck := hopeless(etcdUnit, baseline, readUnits(ctx, env, memberHosts(downMembers(e.r.Members, st)), etcdUnit)); len(stuck) > 0 {
 				return orchestrator.OpResult{Duration: time.Since(t0), Stdout: statusLines(st)}, e.failure(ctx, env, stuck, nil)
 			}
 		}
@@ -176,22 +176,32 @@ func (e *EtcdHealth) failure(ctx context.Context, env *orchestrator.Env, stuck m
 	return errors.New(b.String())
 }
 
-// unitState is what systemd says of a host's etcd unit.
+// unitState is what systemd says of a unit on a host.
 type unitState struct {
 	Active, Sub, Result string
 	Restarts            int
 }
 
-// readUnits reads the etcd unit's state on each member's host, all at once.
-// A host that cannot be asked is left out.
-func readUnits(ctx context.Context, env *orchestrator.Env, members []inventory.EtcdMember) map[string]unitState {
-	states := make([]*unitState, len(members))
-	fanout.Each(ctx, len(members), env.Forks, func(ctx context.Context, i int) error {
-		conn, err := env.Conn(members[i].Host.Name)
+const etcdUnit = "etcd.service"
+
+func memberHosts(members []inventory.EtcdMember) []string {
+	out := make([]string, len(members))
+	for i, m := range members {
+		out[i] = m.Host.Name
+	}
+	return out
+}
+
+// readUnits reads one unit's state on each host, all at once. A host that
+// cannot be asked is left out.
+func readUnits(ctx context.Context, env *orchestrator.Env, hosts []string, unit string) map[string]unitState {
+	states := make([]*unitState, len(hosts))
+	fanout.Each(ctx, len(hosts), env.Forks, func(ctx context.Context, i int) error {
+		conn, err := env.Conn(hosts[i])
 		if err != nil {
 			return err
 		}
-		res, err := conn.Run(ctx, "systemctl show etcd.service -p ActiveState -p SubState -p Result -p NRestarts")
+		res, err := conn.Run(ctx, "systemctl show "+transport.Quote(unit)+" -p ActiveState -p SubState -p Result -p NRestarts")
 		if err != nil || res.ExitCode != 0 {
 			return fmt.Errorf("systemctl show failed")
 		}
@@ -215,7 +225,7 @@ func readUnits(ctx context.Context, env *orchestrator.Env, members []inventory.E
 	out := map[string]unitState{}
 	for i, u := range states {
 		if u != nil {
-			out[members[i].Host.Name] = *u
+			out[hosts[i]] = *u
 		}
 	}
 	return out
@@ -231,17 +241,17 @@ func downMembers(members []inventory.EtcdMember, st []MemberStatus) []inventory.
 	return out
 }
 
-// hopeless picks the members whose unit failed, is waiting to restart after
+// hopeless picks the hosts whose unit failed, is waiting to restart after
 // a failed start, or restarted since the wait began, with why.
-func hopeless(st []MemberStatus, baseline, now map[string]unitState) map[string]string {
+func hopeless(unit string, baseline, now map[string]unitState) map[string]string {
 	out := map[string]string{}
 	for host, u := range now {
 		restarts := u.Restarts - baseline[host].Restarts
 		switch {
 		case u.Active == "failed":
-			out[host] = fmt.Sprintf("etcd.service failed (result %s)", u.Result)
+			out[host] = fmt.Sprintf("%s failed (result %s)", unit, u.Result)
 		case u.Sub == "auto-restart" || restarts > 0:
-			out[host] = fmt.Sprintf("etcd.service keeps restarting (%s/%s, result %s, %d restarts, %d since the start)", u.Active, u.Sub, u.Result, u.Restarts, restarts)
+			out[host] = fmt.Sprintf("%s keeps restarting (%s/%s, result %s, %d restarts, %d since the start)", unit, u.Active, u.Sub, u.Result, u.Restarts, restarts)
 		}
 	}
 	return out

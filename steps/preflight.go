@@ -223,6 +223,9 @@ func (p *Preflight) checkMembersTogether(env *orchestrator.Env) error {
 			return fmt.Errorf("etcd member %s on %s was not checked: the preflight step must target the etcd group", m.Name, m.Host.Name)
 		}
 	}
+	if !p.r.BumpRevision {
+		p.r.Warnings = append(p.r.Warnings, fmt.Sprintf("--no-bump-revision: revisions rewind to the snapshot's (%d). Kubernetes watchers (kubelets, controllers, informers, kubectl -w) holding a later resourceVersion are not sent 410 Gone and do not relist: their caches keep objects deleted since the snapshot and miss ones the restore brought back, until each restarts. Restart them after the restore, or drop --no-bump-revision", p.r.Snapshot.Revision))
+	}
 	if p.r.BumpRevision {
 		hosts := make([]string, len(p.r.Members))
 		facts := make([]*EtcdFacts, len(p.r.Members))

@@ -31,6 +31,8 @@ func Actions(r *Restore) orchestrator.Registry {
 		"etcd-health":   &EtcdHealth{r},
 		"etcd-space":    &EtcdSpace{r},
 		"etcd-cleanup":  &EtcdCleanup{r},
+		"kube-ready":    &KubeReady{r},
+		"kube-expect":   &KubeExpect{r},
 	}
 }
 
@@ -61,6 +63,20 @@ type Restore struct {
 	Yes bool
 	// Confirm asks the operator to type yes; nil means there is no terminal.
 	Confirm func(summary string) (bool, error)
+
+	// Kube is how to reach the apiservers (the cluster dir's
+	// kubectl.kubeconfig); nil when there is none, KubeMissing says why.
+	Kube        *KubeAPI
+	KubeMissing string
+	// NoAPICheck turns off the checks through the Kubernetes API.
+	NoAPICheck bool
+	// Expect are the objects to read back through the API (--expect).
+	Expect []Expectation
+	// Warnings are what steps found at plan time that the operator must read
+	// before going on (an expected object the snapshot lacks, ...): the plan's warnings.
+	Warnings []string
+	// Masters are the apiservers the kube steps ask, from the inventory.
+	Masters []APIServer
 
 	mu    sync.Mutex
 	hosts map[string]*HostState
