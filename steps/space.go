@@ -205,7 +205,8 @@ func ParseAlarms(out string) ([]Alarm, error) {
 	var alarms []Alarm
 	for _, line := range strings.Split(out, "\n") {
 		line = strings.TrimSpace(line)
-		if line == "" {
+		// etcdctl's own log lines (JSON; 3.6 warns about ETCDCTL_API) are not alarms.
+		if line == "" || strings.HasPrefix(line, "{") {
 			continue
 		}
 		if rest, ok := strings.CutPrefix(line, "@@alarmfail"); ok {

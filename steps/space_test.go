@@ -245,6 +245,21 @@ func TestUnitQuotaIsRead(t *testing.T) {
 	}
 }
 
+// etcdctl 3.6 logs a warning about ETCDCTL_API on stderr, which the probe
+// reads with the alarms: a log line is not an alarm, nor an error.
+func TestParseAlarmsSkipsEtcdctlLogLines(t *testing.T) {
+	out := `{"level":"warn","ts":"2026-11-22T07:09:16.179571Z","caller":"flags/flag.go:94","msg":"unrecognized environment variable","environment-variable":"ETCDCTL_API=3"}
+memberID:13803658152347727308 alarm:NOSPACE
+`
+	alarms, err := ParseAlarms(out)
+	if err != nil || len(alarms) != 1 || alarms[0].Alarm != "NOSPACE" {
+		t.Fatalf("ParseAlarms = %v, %v", alarms, err)
+	}
+	if alarms, err := ParseAlarms(`{"level":"warn","msg":"unrecognized environment variable"}` + "\n"); err != nil || len(alarms) != 0 {
+		t.Fatalf("a lone log line: %v, %v", alarms, err)
+	}
+}
+
 func TestParseAlarms(t *testing.T) {
 	got, err := ParseAlarms("memberID:3756334428740106263 alarm:NOSPACE \nmemberID:12 alarm:CORRUPT\n")
 	if err != nil || len(got) != 2 || got[0].MemberID != 3756334428740106263 || got[0].Alarm != "NOSPACE" || got[1].Alarm != "CORRUPT" {
