@@ -46,7 +46,7 @@ type Options struct {
 	Base string
 	// Etcd is the number of etcd members: 1, 3 (default) or 5.
 	Etcd int
-	// Nodes is the number of worker hosts (default 2; -1 means none).
+	// Nodes is the number of worker hosts (default 2; -1 means none; at most MaxNodes).
 	Nodes int
 	// SeparateEtcd puts etcd on hosts of its own instead of on the masters.
 	SeparateEtcd bool
@@ -132,8 +132,8 @@ func (o *Options) normalize() error {
 		o.Nodes = 2
 	case o.Nodes < 0:
 		o.Nodes = 0
-	case o.Nodes > 20:
-		return fmt.Errorf("--nodes %d: at most 20", o.Nodes)
+	case o.Nodes > MaxNodes:
+		return fmt.Errorf("--nodes %d: at most %d (the lab's hosts share one /24 of loopback addresses)", o.Nodes, MaxNodes)
 	}
 	if o.SeparateEtcd {
 		if o.Masters == 0 {
@@ -313,3 +313,7 @@ func (l *Lab) saveState() error {
 func (l *Lab) SetOutput(w io.Writer) { l.Opts.Out = w }
 
 func (l *Lab) logf(format string, args ...any) { logf(l.Opts.Out, format, args...) }
+
+// MaxNodes bounds the workers: hosts take .11 up in the lab's block, and
+// etcd hosts, masters and a jump host need room below .255.
+const MaxNodes = 200

@@ -144,3 +144,23 @@ func TestEtcdWALDir(t *testing.T) {
 		}
 	}
 }
+
+// A hundred workers fit the lab's block; more than MaxNodes do not.
+func TestNodesBound(t *testing.T) {
+	o := Options{Name: "many", Nodes: 100}
+	if err := o.normalize(); err != nil {
+		t.Fatalf("100 workers: %v", err)
+	}
+	hosts := topology(o)
+	if len(hosts) != 103 {
+		t.Fatalf("%d hosts, want 3 etcd/masters + 100 workers", len(hosts))
+	}
+	last := hosts[len(hosts)-1].Address
+	if !strings.HasSuffix(last, ".113") {
+		t.Errorf("last host at %s", last)
+	}
+	o = Options{Name: "toomany", Nodes: MaxNodes + 1}
+	if err := o.normalize(); err == nil {
+		t.Errorf("%d workers accepted", MaxNodes+1)
+	}
+}

@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -96,6 +98,9 @@ func Up(ctx context.Context, opts Options) (*Lab, error) {
 		Created: time.Now().UTC(),
 	}
 	if err := l.checkAddresses(); err != nil {
+		return nil, err
+	}
+	if err := ensureInotify(len(l.Hosts), opts.Out); err != nil {
 		return nil, err
 	}
 
@@ -472,4 +477,28 @@ func (l *Lab) nspawnGone(h Host) bool {
 		time.Sleep(100 * time.Millisecond)
 	}
 	return true
+}
+
+// inotifyInstances is where the kernel bounds inotify instances per user:
+// every host's systemd takes several, and Debian's default of 128 stops a lab
+// of a few dozen hosts ("Failed to allocate manager object: Too many open files").
+const inotifyInstances = "/proc/sys/fs/inotify/max_user_instances"
+
+// ensureInotify raises the per-user inotify instance limit for a lab of n
+// hosts, never lowering it, and says so.
+func ensureInotify(n int, out io.Writer) error {
+	need := 128 + 16*n
+	b, err := os.ReadFile(inotifyInstances)
+	if err != nil {
+		return nil // not Linux's procfs: nothing to tune
+	}
+	have, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || have >= need {
+		return nil
+	}
+	if err := os.WriteFile(inotifyInstances, []byte(strconv.Itoa(need)), 0o644); err != nil {
+		return fmt.Errorf("%d hosts need fs.inotify.max_user_instances >= %d (it is %d): %w", n, need, have, err)
+	}
+	logf(out, "raised fs.inotify.max_user_instances from %d to %d for %d hosts", have, need, n)
+	return nil
 }
