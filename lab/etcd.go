@@ -214,42 +214,12 @@ func resolvePatch(ctx context.Context, minor string) (string, error) {
 // buildEtcd builds etcd, etcdctl and etcdutl of release into dir, through a
 // scratch dir renamed into place at the end.
 func buildEtcd(ctx context.Context, release, dir string) error {
-	goBin, err := goTool()
+	b, err := startBuild(ctx, dir, etcdbuildFiles)
 	if err != nil {
 		return err
 	}
-	// Scratch dirs of builds that were killed (the caller holds the lock).
-	if old, _ := filepath.Glob(dir + ".tmp-*"); len(old) > 0 {
-		for _, o := range old {
-			_ = os.RemoveAll(o)
-		}
-	}
-	tmp := fmt.Sprintf("%s.tmp-%d", dir, os.Getpid())
-	defer os.RemoveAll(tmp)
-	src := filepath.Join(tmp, "src")
-	for name, data := range etcdbuildFiles {
-		if err := writeFile(filepath.Join(src, name), []byte(data), 0o644); err != nil {
-			return err
-		}
-	}
-	logPath := dir + ".build.log"
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		return err
-	}
-	defer logFile.Close()
-	run := func(args ...string) ([]byte, error) {
-		fmt.Fprintf(logFile, "$ go %s\n", strings.Join(args, " "))
-		cmd := exec.CommandContext(ctx, goBin, args...)
-		cmd.Dir = src
-		cmd.Env = goEnv()
-		cmd.Stderr = logFile
-		out, err := cmd.Output()
-		if err != nil {
-			return nil, fmt.Errorf("go %s: %w (log: %s)", strings.Join(args, " "), err, logPath)
-		}
-		return out, nil
-	}
+	defer b.Close()
+	run, tmp, src := b.Go, b.Tmp, b.Src
 	v := "v" + release
 	mods := []string{etcdServerModule + "@" + v}
 	for _, m := range []string{"etcdctl", "etcdutl"} {

@@ -195,44 +195,12 @@ func stagingModules(goMod io.Reader) ([]string, error) {
 // buildKube builds the multi-call kube binary into dir, through a scratch
 // dir renamed into place at the end.
 func buildKube(ctx context.Context, dir string) error {
-	goBin, err := goTool()
+	b, err := startBuild(ctx, dir, kubebuildFiles)
 	if err != nil {
 		return err
 	}
-	// Scratch dirs of builds that were killed (the caller holds the lock).
-	if old, _ := filepath.Glob(dir + ".tmp-*"); len(old) > 0 {
-		for _, o := range old {
-			_ = os.RemoveAll(o)
-		}
-	}
-	tmp := fmt.Sprintf("%s.tmp-%d", dir, os.Getpid())
-	defer os.RemoveAll(tmp)
-	src := filepath.Join(tmp, "src")
-	for name, data := range kubebuildFiles {
-		if err := writeFile(filepath.Join(src, name), []byte(data), 0o644); err != nil {
-			return err
-		}
-	}
-	logPath := dir + ".build.log"
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		return err
-	}
-	defer logFile.Close()
-	run := func(args ...string) ([]byte, error) {
-		fmt.Fprintf(logFile, "$ go %s\n", strings.Join(args, " "))
-		started := time.Now()
-		cmd := exec.CommandContext(ctx, goBin, args...)
-		cmd.Dir = src
-		cmd.Env = goEnv()
-		cmd.Stderr = logFile
-		out, err := cmd.Output()
-		fmt.Fprintf(logFile, "# %s\n", time.Since(started).Round(time.Second))
-		if err != nil {
-			return nil, fmt.Errorf("go %s: %w (log: %s)", strings.Join(args, " "), err, logPath)
-		}
-		return out, nil
-	}
+	defer b.Close()
+	run, tmp, logPath := b.Go, b.Tmp, b.LogPath
 	v := "v" + KubeVersion
 	out, err := run("mod", "download", "-json", "k8s.io/kubernetes@"+v)
 	if err != nil {
