@@ -81,10 +81,8 @@ func UploadGzip(ctx context.Context, conns []Conn, local, remote string, mode os
 		return out
 	}
 
-	t0 := time.Now()
 	cmd := gunzipCommand(remote, mode, wantSHA256)
 	sinks := make([]*streamSink, len(conns))
-	var wg sync.WaitGroup
 	for i, c := range conns {
 		sc, ok := c.(*sshConn)
 		if !ok {
@@ -98,10 +96,69 @@ func UploadGzip(ctx context.Context, conns []Conn, local, remote string, mode os
 		}
 		sinks[i] = s
 	}
-	// The compressed stream goes to every live sink; a sink whose write
-	// fails is dropped, so one broken host does not stop the others.
-	fan := &fanWriter{sinks: sinks}
-	zw, _ := gzip.NewWriterLevel(fan, GzipLevel)
+	streamTo(ctx, src, size, sinks, out, streamBuffer, wantSHA256, progress, fmt.Sprintf("upload %s to %s", local, remote))
+	return out
+}
+
+// streamBuffer bounds the compressed bytes held for hosts that are behind:
+// the compressor waits only when the slowest live host is this far behind.
+const streamBuffer = 32 << 20
+
+// streamTo compresses src once into a shared log of chunks and runs one
+// writer per live sink, each taking the chunks at its own pace: a host
+// whose SSH window is full holds up only itself (and, once it is limit
+// bytes behind, the compressor), never the writes to the other hosts. A
+// host whose write fails is dropped; the others go on. Each host's stdin is
+// closed, and its check read, as soon as it has the whole stream, so fast
+// hosts finish before slow ones. out[i] gets sink i's result; nil sinks are
+// left as they are. progress may be called from several goroutines at once.
+// It returns the most compressed bytes the log held at once.
+func streamTo(ctx context.Context, src io.Reader, size int64, sinks []*streamSink, out []StreamResult, limit int64, want string, progress func(host string, raw int64), what string) int64 {
+	t0 := time.Now()
+	lg := newChunkLog(limit)
+	stop := context.AfterFunc(ctx, func() { lg.fail(ctx.Err()) })
+	defer stop()
+	var wg sync.WaitGroup
+	// Plain goroutines, not fanout.Each: every writer must run at once, or
+	// the compressor would wait on a host whose writer has not started.
+	for i, s := range sinks {
+		if s == nil {
+			continue
+		}
+		r := lg.join()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sendErr := lg.send(r, s, func(raw int64) {
+				if progress != nil {
+					progress(out[i].Host, raw)
+				}
+			})
+			if sendErr != nil {
+				s.abort() // a cut stream: gzip fails, the .part goes
+			}
+			res, err := s.finish()
+			out[i].Raw, out[i].Wire, out[i].Duration = size, s.wire.Load(), time.Since(t0)
+			switch {
+			case sendErr != nil:
+				out[i].Err = fmt.Errorf("%s: %w", what, sendErr)
+			case err != nil:
+				out[i].Err = fmt.Errorf("%s: %w", what, err)
+			case res.ExitCode != 0:
+				out[i].Err = fmt.Errorf("%s: exit status %d: %s", what, res.ExitCode, strings.TrimSpace(string(res.Stderr)))
+			default:
+				f := strings.Fields(string(res.Stdout))
+				if len(f) < 2 || f[0] != "sha256" || f[1] != want {
+					out[i].Err = fmt.Errorf("%s: the host's check said %q", what, strings.TrimSpace(string(res.Stdout)))
+				} else {
+					out[i].SHA256 = f[1]
+				}
+			}
+		}()
+	}
+
+	cw := &chunkWriter{log: lg}
+	zw, _ := gzip.NewWriterLevel(cw, GzipLevel)
 	buf := make([]byte, streamChunk)
 	var sent int64
 	var readErr error
@@ -112,64 +169,180 @@ func UploadGzip(ctx context.Context, conns []Conn, local, remote string, mode os
 		}
 		n, err := src.Read(buf)
 		if n > 0 {
+			cw.raw = sent
 			if _, werr := zw.Write(buf[:n]); werr != nil {
-				readErr = werr // every sink is gone
+				readErr = werr // every host is gone
 				break
 			}
 			sent += int64(n)
-			if progress != nil {
-				for i, s := range sinks {
-					if s != nil && !s.dead.Load() {
-						progress(out[i].Host, sent)
-					}
-				}
-			}
 		}
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			readErr = fmt.Errorf("read %s: %w", local, err)
+			readErr = fmt.Errorf("read: %w", err)
 			break
 		}
 	}
 	if readErr == nil {
-		readErr = zw.Close()
+		cw.raw = sent
+		if readErr = zw.Close(); readErr == nil {
+			readErr = cw.flush()
+		}
 	}
 	if readErr == nil && sent != size {
-		readErr = fmt.Errorf("read %d of %d bytes of %s (did it change?)", sent, size, local)
+		readErr = fmt.Errorf("read %d of %d bytes (did the file change?)", sent, size)
 	}
-	for i, s := range sinks {
-		if s == nil {
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if readErr != nil {
-				s.abort()
-			}
-			res, err := s.finish()
-			out[i].Raw, out[i].Wire, out[i].Duration = sent, s.wire.Load(), time.Since(t0)
-			switch {
-			case readErr != nil:
-				out[i].Err = fmt.Errorf("upload %s to %s: %w", local, remote, readErr)
-			case err != nil:
-				out[i].Err = fmt.Errorf("upload %s to %s: %w", local, remote, err)
-			case res.ExitCode != 0:
-				out[i].Err = fmt.Errorf("upload %s to %s: exit status %d: %s", local, remote, res.ExitCode, strings.TrimSpace(string(res.Stderr)))
-			default:
-				f := strings.Fields(string(res.Stdout))
-				if len(f) < 2 || f[0] != "sha256" || f[1] != wantSHA256 {
-					out[i].Err = fmt.Errorf("upload %s to %s: the host's check said %q", local, remote, strings.TrimSpace(string(res.Stdout)))
-				} else {
-					out[i].SHA256 = f[1]
-				}
-			}
-		}()
+	if readErr != nil {
+		lg.fail(readErr)
+	} else {
+		lg.end()
 	}
 	wg.Wait()
-	return out
+	return lg.peak
+}
+
+// chunk is a piece of the compressed stream; raw is how much of the file
+// had gone into the compressor before it.
+type chunk struct {
+	data []byte
+	raw  int64
+}
+
+// chunkLog is the compressed stream as a sequence of chunks that every
+// host's writer reads at its own pace. Chunks every live reader has passed
+// are dropped; put waits while the chunks held reach limit bytes.
+type chunkLog struct {
+	mu     sync.Mutex
+	cond   *sync.Cond
+	chunks []chunk // chunks[0] is chunk number base
+	base   int
+	held   int64
+	limit  int64
+	peak   int64 // most bytes ever held (tests)
+	pos    []int // next chunk number per reader; -1 once it is dropped
+	ended  bool
+	err    error
+}
+
+func newChunkLog(limit int64) *chunkLog {
+	l := &chunkLog{limit: limit}
+	l.cond = sync.NewCond(&l.mu)
+	return l
+}
+
+// join adds a reader at the start of the stream (before any put).
+func (l *chunkLog) join() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.pos = append(l.pos, 0)
+	return len(l.pos) - 1
+}
+
+func (l *chunkLog) live() int {
+	n := 0
+	for _, p := range l.pos {
+		if p >= 0 {
+			n++
+		}
+	}
+	return n
+}
+
+// put appends c, first waiting while limit bytes are held for the slowest
+// live reader. It fails when no reader is left or the stream has failed.
+func (l *chunkLog) put(c chunk) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for l.err == nil && l.live() > 0 && l.held > 0 && l.held+int64(len(c.data)) > l.limit {
+		l.cond.Wait()
+	}
+	if l.err != nil {
+		return l.err
+	}
+	if l.live() == 0 {
+		return fmt.Errorf("no host is left to send to")
+	}
+	l.chunks = append(l.chunks, c)
+	l.held += int64(len(c.data))
+	l.peak = max(l.peak, l.held)
+	l.cond.Broadcast()
+	return nil
+}
+
+// end says the stream is complete: readers stop once they have it all.
+func (l *chunkLog) end() {
+	l.mu.Lock()
+	l.ended = true
+	l.cond.Broadcast()
+	l.mu.Unlock()
+}
+
+// fail stops every reader with err (the first one given is kept).
+func (l *chunkLog) fail(err error) {
+	l.mu.Lock()
+	if l.err == nil && !l.ended {
+		l.err = err
+	}
+	l.cond.Broadcast()
+	l.mu.Unlock()
+}
+
+// trim drops the chunks every live reader has passed.
+func (l *chunkLog) trim() {
+	low := -1
+	for _, p := range l.pos {
+		if p >= 0 && (low < 0 || p < low) {
+			low = p
+		}
+	}
+	if low < 0 {
+		low = l.base + len(l.chunks)
+	}
+	for l.base < low && len(l.chunks) > 0 {
+		l.held -= int64(len(l.chunks[0].data))
+		l.chunks[0] = chunk{}
+		l.chunks = l.chunks[1:]
+		l.base++
+	}
+	l.cond.Broadcast()
+}
+
+// send writes reader r's chunks to w until the stream ends (nil) or fails,
+// or a write fails (then r is dropped). done gets each chunk's raw offset
+// once written, and the raw size at the end.
+func (l *chunkLog) send(r int, w io.Writer, done func(raw int64)) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for {
+		for l.err == nil && !l.ended && l.pos[r] >= l.base+len(l.chunks) {
+			l.cond.Wait()
+		}
+		if l.err != nil {
+			l.pos[r] = -1
+			l.trim()
+			return l.err
+		}
+		if l.pos[r] >= l.base+len(l.chunks) { // ended and all written
+			l.pos[r] = -1
+			l.trim()
+			return nil
+		}
+		c := l.chunks[l.pos[r]-l.base]
+		l.mu.Unlock()
+		_, err := w.Write(c.data)
+		if err == nil {
+			done(c.raw)
+		}
+		l.mu.Lock()
+		if err != nil {
+			l.pos[r] = -1
+			l.trim()
+			return err
+		}
+		l.pos[r]++
+		l.trim()
+	}
 }
 
 // gunzipCommand writes stdin, gunzipped, to remote.part (created 0600 by the
@@ -195,9 +368,7 @@ type streamSink struct {
 	sess   interface{ Close() error }
 	stdin  io.WriteCloser
 	wait   func() (Result, error)
-	dead   atomic.Bool
 	wire   atomic.Int64
-	werr   error
 	closed bool
 }
 
@@ -210,7 +381,6 @@ func (s *streamSink) Write(p []byte) (int, error) {
 // abort ends the remote command without a complete stream: gzip then fails
 // on the truncated input and the .part is removed.
 func (s *streamSink) abort() {
-	s.dead.Store(true)
 	s.sess.Close()
 }
 
@@ -219,35 +389,36 @@ func (s *streamSink) finish() (Result, error) {
 		s.stdin.Close()
 		s.closed = true
 	}
-	res, err := s.wait()
-	if err == nil && s.werr != nil {
-		err = s.werr
-	}
-	return res, err
+	return s.wait()
 }
 
-// fanWriter writes to every live sink; it fails only when none is left.
-type fanWriter struct {
-	sinks []*streamSink
+// chunkWriter gathers what the compressor writes into chunks of about
+// streamChunk bytes and puts them in the log; raw is set by the caller to
+// the file offset fed to the compressor so far.
+type chunkWriter struct {
+	log *chunkLog
+	buf []byte
+	raw int64
 }
 
-func (f *fanWriter) Write(p []byte) (int, error) {
-	alive := 0
-	for _, s := range f.sinks {
-		if s == nil || s.dead.Load() {
-			continue
+func (w *chunkWriter) Write(p []byte) (int, error) {
+	w.buf = append(w.buf, p...)
+	if len(w.buf) >= streamChunk {
+		if err := w.flush(); err != nil {
+			return 0, err
 		}
-		if _, err := s.Write(p); err != nil {
-			s.werr = err
-			s.dead.Store(true)
-			continue
-		}
-		alive++
-	}
-	if alive == 0 {
-		return 0, fmt.Errorf("no host is left to send to")
 	}
 	return len(p), nil
+}
+
+// flush puts what is gathered as one chunk (its own copy: the log keeps it).
+func (w *chunkWriter) flush() error {
+	if len(w.buf) == 0 {
+		return nil
+	}
+	c := chunk{data: w.buf, raw: w.raw}
+	w.buf = make([]byte, 0, streamChunk+streamChunk/4)
+	return w.log.put(c)
 }
 
 // startStdin starts line on the host with a pipe to its stdin; the returned
