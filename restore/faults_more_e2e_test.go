@@ -231,7 +231,13 @@ func TestFaultMatrix(t *testing.T) {
 	}
 
 	t.Run("Ctrl-C during stop etcd", func(t *testing.T) {
-		interrupt(t, "stop etcd", "push snapshot", nil)
+		// The stop takes well under a second; a slow unit stop on one host
+		// keeps the step under way when the interrupt comes.
+		slow := etcd[0].Address
+		interrupt(t, "stop etcd", "push snapshot", func() {
+			sh(t, l, slow, "mkdir -p /etc/systemd/system/etcd.service.d && printf '[Service]\\nExecStopPost=/bin/sleep 3\\n' > /etc/systemd/system/etcd.service.d/zz-slowstop.conf && systemctl daemon-reload")
+		})
+		sh(t, l, slow, "rm /etc/systemd/system/etcd.service.d/zz-slowstop.conf && systemctl daemon-reload")
 		for _, h := range etcd {
 			if st := sh(t, l, h.Address, "systemctl is-active etcd || true"); st != "inactive" && st != "failed" {
 				t.Errorf("%s: the stop step did not finish: etcd is %s", h.Address, st)
