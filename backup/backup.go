@@ -107,14 +107,11 @@ func Take(ctx context.Context, opts Options) (*Result, error) {
 	if err := prepareFinish(&opts); err != nil {
 		return nil, err
 	}
-	cl, err := cluster.Open(opts.Target)
+	cl, err := cluster.OpenEtcd(opts.Target)
 	if err != nil {
 		return nil, err
 	}
-	members, err := cl.Inventory.EtcdMembers()
-	if err != nil {
-		return nil, err
-	}
+	members := cl.Members
 	// The cluster's run lock, as a restore takes it: no backup of data a
 	// restore is swapping, on the bastion and on every reachable etcd host.
 	lock, err := runlock.AcquireRun(filepath.Join(cl.Dir, runlock.FileName), "backup", "cluster "+cl.Name, opts.BreakLock, logWriter(opts.Log))

@@ -43,6 +43,8 @@ type Cluster struct {
 	Dir string
 	// BackupDir holds backups; RecordDir the run records.
 	BackupDir, RecordDir string
+	// Members are the etcd members (set by OpenEtcd, not by Open).
+	Members []inventory.EtcdMember
 	// SSH is how every host of this cluster is reached.
 	SSH transport.Options
 	// Routes are each host's resolved route, by inventory name
@@ -158,4 +160,18 @@ func fileExists(p string) bool {
 // pool's Failed says why each other host could not be reached.
 func (c *Cluster) Connect(ctx context.Context, hosts []*inventory.Host, forks int) *transport.Pool {
 	return transport.Connect(ctx, hosts, c.SSH, forks)
+}
+
+// OpenEtcd is Open for the commands that work on etcd (restore, plan,
+// status, backup, rollback, prune): it also resolves the etcd members, and a
+// cluster whose members cannot be named is an error.
+func OpenEtcd(sel Selector) (*Cluster, error) {
+	c, err := Open(sel)
+	if err != nil {
+		return nil, err
+	}
+	if c.Members, err = c.Inventory.EtcdMembers(); err != nil {
+		return nil, err
+	}
+	return c, nil
 }

@@ -102,14 +102,11 @@ func prepare(ctx context.Context, req Request) (*Session, error) {
 	if req.Forks <= 0 {
 		req.Forks = orchestrator.DefaultForks
 	}
-	cl, err := cluster.Open(req.Target)
+	cl, err := cluster.OpenEtcd(req.Target)
 	if err != nil {
 		return nil, err
 	}
-	members, err := cl.Inventory.EtcdMembers()
-	if err != nil {
-		return nil, err
-	}
+	members := cl.Members
 	r := &steps.Restore{Members: members, BumpRevision: !req.NoBumpRevision,
 		HealthTimeout: req.HealthTimeout, Yes: req.Yes, Confirm: req.Confirm, NoAPICheck: req.NoAPICheck}
 	if r.Expect, err = steps.ParseExpectations(req.Expect); err != nil {

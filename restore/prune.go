@@ -338,14 +338,11 @@ func Prune(ctx context.Context, req PruneRequest) (*PruneReport, error) {
 	if req.Keep < 1 {
 		return nil, fmt.Errorf("--keep %d: the newest run's data is always kept, so --keep is at least 1 (name a run with --run to remove it)", req.Keep)
 	}
-	cl, err := cluster.Open(req.Target)
+	cl, err := cluster.OpenEtcd(req.Target)
 	if err != nil {
 		return nil, err
 	}
-	members, err := cl.Inventory.EtcdMembers()
-	if err != nil {
-		return nil, err
-	}
+	members := cl.Members
 	pool := cl.Connect(ctx, cl.Inventory.EtcdHosts(), req.Forks)
 	defer pool.Close()
 	env := &orchestrator.Env{Cluster: cl.Name, Inventory: cl.Inventory, Conns: pool, Unreachable: pool.Failed(), Forks: req.Forks, Out: req.Out}

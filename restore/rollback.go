@@ -67,14 +67,11 @@ func prepareRollback(ctx context.Context, req RollbackRequest) (*RollbackSession
 	if req.Forks <= 0 {
 		req.Forks = orchestrator.DefaultForks
 	}
-	cl, err := cluster.Open(req.Target)
+	cl, err := cluster.OpenEtcd(req.Target)
 	if err != nil {
 		return nil, err
 	}
-	members, err := cl.Inventory.EtcdMembers()
-	if err != nil {
-		return nil, err
-	}
+	members := cl.Members
 	rec, err := FindSetAside(cl.RecordDir, req.RunID)
 	if err != nil {
 		return nil, err

@@ -35,14 +35,11 @@ type StatusReport struct {
 // Status connects to the etcd hosts, reads their units (read-only) and asks
 // every member for its own view of the cluster.
 func Status(ctx context.Context, target cluster.Selector, forks int) (*StatusReport, error) {
-	cl, err := cluster.Open(target)
+	cl, err := cluster.OpenEtcd(target)
 	if err != nil {
 		return nil, err
 	}
-	members, err := cl.Inventory.EtcdMembers()
-	if err != nil {
-		return nil, err
-	}
+	members := cl.Members
 	pool := cl.Connect(ctx, cl.Inventory.EtcdHosts(), forks)
 	defer pool.Close()
 	env := &orchestrator.Env{Cluster: cl.Name, Inventory: cl.Inventory, Conns: pool, Unreachable: pool.Failed(), Forks: forks}
