@@ -3,7 +3,6 @@ package orchestrator
 import (
 	"context"
 	"fmt"
-	"os"
 	"sort"
 	"strings"
 	"time"
@@ -173,34 +172,6 @@ func runOp(ctx context.Context, conn transport.Conn, op *Op) (OpResult, error) {
 			what = firstCmdLine(op.Cmd)
 		}
 		return res, fmt.Errorf("%s: exit status %d%s", what, r.ExitCode, tail(res.Stderr, res.Stdout))
-	}
-	return res, nil
-}
-
-func uploadOp(ctx context.Context, env *Env, conn transport.Conn, op *Op) (OpResult, error) {
-	t0 := time.Now()
-	var progress func(int64)
-	if env.Progress != nil {
-		progress = env.Progress(conn.Host().Name)
-	}
-	mode := os.FileMode(op.Mode)
-	if mode == 0 {
-		mode = 0o600
-	}
-	if err := conn.Upload(ctx, op.Local, op.Remote, mode, progress); err != nil {
-		return OpResult{Duration: time.Since(t0)}, err
-	}
-	res := OpResult{Duration: time.Since(t0)}
-	if op.SHA256 != "" {
-		sum, err := transport.RemoteSha256(ctx, conn, op.Remote)
-		res.Duration = time.Since(t0)
-		if err != nil {
-			return res, fmt.Errorf("checking %s after upload: %w", op.Remote, err)
-		}
-		if sum != op.SHA256 {
-			return res, fmt.Errorf("%s arrived damaged: sha256 %s on the host, %s on the bastion", op.Remote, sum, op.SHA256)
-		}
-		res.Message = "sha256 matches"
 	}
 	return res, nil
 }
