@@ -38,4 +38,3 @@ func uploadOp(ctx context.Context, env *Env, conn transport.Conn, op *Op) (OpRes
 	}
 	return res, nil
 }
-
