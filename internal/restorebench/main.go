@@ -58,7 +58,21 @@ func main() {
 	flag.StringVar(&o.rate, "rate", "1gbit", "rate of the shaped link")
 	flag.Int64Var(&o.bigMiB, "big-mib", 0, "size of a big snapshot restored once (0: skip)")
 	flag.StringVar(&o.etcd, "etcd-version", "3.6", "etcd of the lab")
+	snapshotsOnly := flag.Bool("snapshots-only", false, "only write the snapshots the other flags ask for into -cache, then stop (no lab)")
 	flag.Parse()
+	if *snapshotsOnly {
+		for _, mib := range []int64{o.smallMiB, o.fanMiB, o.bigMiB} {
+			if mib > 0 {
+				p, err := ensureSnapshot(context.Background(), o.cache, mib)
+				if err != nil {
+					fmt.Fprintln(os.Stderr, "restorebench:", err)
+					os.Exit(1)
+				}
+				fmt.Println(p)
+			}
+		}
+		return
+	}
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "restorebench:", err)
 		os.Exit(1)
