@@ -25,6 +25,11 @@ func uploadOp(ctx context.Context, env *Env, conn transport.Conn, op *Op) (OpRes
 		return OpResult{Duration: time.Since(t0)}, err
 	}
 	res := OpResult{Duration: time.Since(t0)}
+	var size int64
+	if st, err := os.Stat(op.Local); err == nil {
+		size = st.Size()
+	}
+	res.Message = transport.Moved(size, res.Duration)
 	if op.SHA256 != "" {
 		sum, err := transport.RemoteSha256(ctx, conn, op.Remote)
 		res.Duration = time.Since(t0)
@@ -34,7 +39,7 @@ func uploadOp(ctx context.Context, env *Env, conn transport.Conn, op *Op) (OpRes
 		if sum != op.SHA256 {
 			return res, fmt.Errorf("%s arrived damaged: sha256 %s on the host, %s on the bastion", op.Remote, sum, op.SHA256)
 		}
-		res.Message = "sha256 matches"
+		res.Message = transport.Moved(size, res.Duration) + ", sha256 matches"
 	}
 	return res, nil
 }
