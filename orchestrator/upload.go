@@ -2,15 +2,15 @@ package orchestrator
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"time"
 
 	"github.com/ezrestore/ezrestore/orchestrator/transport"
 )
 
-// uploadOp copies op.Local to op.Remote on the task's host and, when the op
-// carries a sha256, checks what the host holds against it.
+// uploadOp copies op.Local to op.Remote on the task's host. When the op
+// carries a sha256 the host checks what it wrote against it in the same pass
+// (transport.Push) and keeps the file only when it matches.
 func uploadOp(ctx context.Context, env *Env, conn transport.Conn, op *Op) (OpResult, error) {
 	t0 := time.Now()
 	var progress func(int64)
@@ -21,25 +21,21 @@ func uploadOp(ctx context.Context, env *Env, conn transport.Conn, op *Op) (OpRes
 	if mode == 0 {
 		mode = 0o600
 	}
+	if op.SHA256 != "" {
+		p, err := transport.Push(ctx, conn, op.Local, op.Remote, mode, op.SHA256, progress)
+		res := OpResult{Duration: p.Duration}
+		if err != nil {
+			return res, err
+		}
+		res.Message = transport.Moved(p.Size, p.Duration) + ", sha256 matches"
+		return res, nil
+	}
 	if err := conn.Upload(ctx, op.Local, op.Remote, mode, progress); err != nil {
 		return OpResult{Duration: time.Since(t0)}, err
 	}
 	res := OpResult{Duration: time.Since(t0)}
-	var size int64
 	if st, err := os.Stat(op.Local); err == nil {
-		size = st.Size()
-	}
-	res.Message = transport.Moved(size, res.Duration)
-	if op.SHA256 != "" {
-		sum, err := transport.RemoteSha256(ctx, conn, op.Remote)
-		res.Duration = time.Since(t0)
-		if err != nil {
-			return res, fmt.Errorf("checking %s after upload: %w", op.Remote, err)
-		}
-		if sum != op.SHA256 {
-			return res, fmt.Errorf("%s arrived damaged: sha256 %s on the host, %s on the bastion", op.Remote, sum, op.SHA256)
-		}
-		res.Message = transport.Moved(size, res.Duration) + ", sha256 matches"
+		res.Message = transport.Moved(st.Size(), res.Duration)
 	}
 	return res, nil
 }

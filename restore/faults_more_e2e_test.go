@@ -35,13 +35,16 @@ func row(t *testing.T, fault string, err error, out, final string) {
 	t.Logf("MATRIX | %s | %d | %s | none | %s |", fault, code, first, final)
 }
 
-// slowSFTP makes the host's sftp-server wait before it serves, so a fault
-// can be caused while "push snapshot" is under way, every time.
+// slowSFTP makes the host's side of a push wait 3 s before it takes any
+// byte (tee, which the one-pass push feeds, and the sftp-server of other
+// transfers), so a fault can be caused while "push snapshot" is under way,
+// every time.
 func slowSFTP(t *testing.T, l *lab.Lab, addr string) {
 	t.Helper()
-	sh(t, l, addr, `s=/usr/lib/openssh/sftp-server; [ -e $s.real ] || mv $s $s.real; printf '#!/bin/sh\nsleep 3\nexec /usr/lib/openssh/sftp-server.real "$@"\n' > $s; chmod 755 $s`)
+	const tools = "/usr/lib/openssh/sftp-server /usr/bin/tee"
+	sh(t, l, addr, `for s in `+tools+`; do [ -e $s.real ] || mv $s $s.real; printf '#!/bin/sh\nsleep 3\nexec %s.real "$@"\n' $s > $s; chmod 755 $s; done`)
 	t.Cleanup(func() {
-		l.Exec(context.Background(), addr, "s=/usr/lib/openssh/sftp-server; [ -e $s.real ] && mv $s.real $s")
+		l.Exec(context.Background(), addr, "for s in "+tools+"; do [ -e $s.real ] && mv $s.real $s; done")
 	})
 }
 

@@ -48,8 +48,9 @@ type StreamResult struct {
 
 // UploadGzip copies local to remote on every conn at once: compressed once
 // here, decompressed by each host's gzip into remote.part (mode set before
-// any byte lands), whose sha256 the host then computes over what it holds;
-// only when it equals wantSHA256 is remote.part renamed to remote. A host
+// any byte lands), whose sha256 the host computes over the bytes it writes,
+// in the same pass (pushCommand); only when it equals wantSHA256 is
+// remote.part renamed to remote. A host
 // that fails (or falls behind and breaks) is dropped from the stream and
 // reported; the others go on. progress, when set, gets per host the raw
 // bytes sent so far.
@@ -81,7 +82,7 @@ func UploadGzip(ctx context.Context, conns []Conn, local, remote string, mode os
 		return out
 	}
 
-	cmd := gunzipCommand(remote, mode, wantSHA256)
+	cmd := pushCommand(remote, mode, size, wantSHA256, true)
 	sinks := make([]*streamSink, len(conns))
 	for i, c := range conns {
 		sc, ok := c.(*sshConn)
@@ -343,24 +344,6 @@ func (l *chunkLog) send(r int, w io.Writer, done func(raw int64)) error {
 		l.pos[r]++
 		l.trim()
 	}
-}
-
-// gunzipCommand writes stdin, gunzipped, to remote.part (created 0600 by the
-// umask, then given mode), hashes the file it wrote, and renames it into
-// place only when the sum is the one wanted; it prints "sha256 <sum>". On
-// any failure (a cut stream, a wrong sum) the .part is removed.
-func gunzipCommand(remote string, mode os.FileMode, want string) string {
-	part := Quote(remote + ".part")
-	return fmt.Sprintf(`set -e
-umask 077
-p=%[1]s
-trap 'rm -f -- "$p"' EXIT
-gzip -dc > "$p"
-chmod %04[3]o "$p"
-sum=$(sha256sum < "$p" | cut -d ' ' -f 1)
-if [ "$sum" != %[4]s ]; then echo "the file written has sha256 $sum, the bastion's is %[5]s" >&2; exit 3; fi
-mv -f -- "$p" %[2]s
-echo "sha256 $sum"`, part, Quote(remote), mode.Perm(), Quote(want), want)
 }
 
 // streamSink is one remote command fed through its stdin.

@@ -40,7 +40,7 @@ func TestGunzipCommand(t *testing.T) {
 	dir := t.TempDir()
 	remote := filepath.Join(dir, "it's here.db")
 	run := func(stdin []byte, want string) (string, error) {
-		cmd := exec.Command("sh", "-c", gunzipCommand(remote, 0o640, want))
+		cmd := exec.Command("sh", "-c", pushCommand(remote, 0o640, int64(len(data)), want, true))
 		cmd.Stdin = bytes.NewReader(stdin)
 		out, err := cmd.CombinedOutput()
 		return string(out), err
@@ -76,9 +76,9 @@ func TestGunzipCommand(t *testing.T) {
 
 // localSink runs the host side of UploadGzip in a local sh, its stdin
 // passed through wrap (to slow or break the writes).
-func localSink(t *testing.T, remote, want string, wrap func(io.WriteCloser) io.WriteCloser) *streamSink {
+func localSink(t *testing.T, remote, want string, size int64, wrap func(io.WriteCloser) io.WriteCloser) *streamSink {
 	t.Helper()
-	cmd := exec.Command("sh", "-c", gunzipCommand(remote, 0o640, want))
+	cmd := exec.Command("sh", "-c", pushCommand(remote, 0o640, size, want, true))
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -170,9 +170,9 @@ func TestStreamToSlowHost(t *testing.T) {
 			dir := t.TempDir()
 			remotes := []string{filepath.Join(dir, "slow.db"), filepath.Join(dir, "a.db"), filepath.Join(dir, "b.db")}
 			sinks := []*streamSink{
-				localSink(t, remotes[0], want, func(w io.WriteCloser) io.WriteCloser { return slowWriter{w, tc.delay} }),
-				localSink(t, remotes[1], want, same),
-				localSink(t, remotes[2], want, same),
+				localSink(t, remotes[0], want, int64(len(data)), func(w io.WriteCloser) io.WriteCloser { return slowWriter{w, tc.delay} }),
+				localSink(t, remotes[1], want, int64(len(data)), same),
+				localSink(t, remotes[2], want, int64(len(data)), same),
 			}
 			out := []StreamResult{{Host: "slow"}, {Host: "a"}, {Host: "b"}}
 			var mu sync.Mutex
@@ -228,9 +228,9 @@ func TestStreamToBrokenHost(t *testing.T) {
 	dir := t.TempDir()
 	remotes := []string{filepath.Join(dir, "a.db"), filepath.Join(dir, "broken.db"), filepath.Join(dir, "b.db")}
 	sinks := []*streamSink{
-		localSink(t, remotes[0], want, same),
-		localSink(t, remotes[1], want, func(w io.WriteCloser) io.WriteCloser { return &brokenWriter{w, 1 << 20} }),
-		localSink(t, remotes[2], want, same),
+		localSink(t, remotes[0], want, int64(len(data)), same),
+		localSink(t, remotes[1], want, int64(len(data)), func(w io.WriteCloser) io.WriteCloser { return &brokenWriter{w, 1 << 20} }),
+		localSink(t, remotes[2], want, int64(len(data)), same),
 	}
 	out := []StreamResult{{Host: "a"}, {Host: "broken"}, {Host: "b"}}
 	streamTo(context.Background(), bytes.NewReader(data), int64(len(data)), sinks, out, 2<<20, want, nil, "upload")
@@ -259,7 +259,7 @@ func TestStreamToShortSource(t *testing.T) {
 	data, want := streamData()
 	dir := t.TempDir()
 	remotes := []string{filepath.Join(dir, "a.db"), filepath.Join(dir, "b.db")}
-	sinks := []*streamSink{localSink(t, remotes[0], want, same), localSink(t, remotes[1], want, same)}
+	sinks := []*streamSink{localSink(t, remotes[0], want, int64(len(data)), same), localSink(t, remotes[1], want, int64(len(data)), same)}
 	out := []StreamResult{{Host: "a"}, {Host: "b"}}
 	streamTo(context.Background(), bytes.NewReader(data), int64(len(data))+1, sinks, out, streamBuffer, want, nil, "upload")
 	for i, r := range out {

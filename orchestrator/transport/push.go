@@ -1,0 +1,185 @@
+package transport
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// One pass on the host: a push streams the file into the stdin of one remote
+// command that writes it to remote.part and hashes the same bytes on their
+// way to the disk (tee into sha256sum), then renames the .part into place
+// only when the sum is the bastion's. SFTP followed by `sha256sum remote`
+// costs a second round trip and a second read of the whole file on the host.
+
+// Pushed is what a push did on one host.
+type Pushed struct {
+	// SHA256 is the sum the host computed over the bytes it wrote.
+	SHA256 string
+	// Size is the file's size; Wire what crossed the link (less when compressed).
+	Size, Wire int64
+	Duration   time.Duration
+}
+
+// DamagedError is a push whose bytes on the host do not hash to the
+// bastion's sum: the host kept nothing under the final name.
+type DamagedError struct {
+	Host, Remote     string
+	HostSum, Bastion string
+}
+
+func (e *DamagedError) Error() string {
+	return fmt.Sprintf("%s arrived damaged on %s: sha256 %s on the host, %s on the bastion; nothing was put in its place, push again", e.Remote, e.Host, e.HostSum, e.Bastion)
+}
+
+// Push copies local to remote on c as root, checked against wantSHA256 (64
+// hex digits) in the same pass as the write (see pushCommand). On an SSH
+// connection it is one command fed through stdin; on another Conn it falls
+// back to Upload then RemoteSha256. progress gets the bytes sent so far.
+func Push(ctx context.Context, c Conn, local, remote string, mode os.FileMode, wantSHA256 string, progress func(int64)) (Pushed, error) {
+	t0 := time.Now()
+	if len(wantSHA256) != 64 || strings.Trim(strings.ToLower(wantSHA256), "0123456789abcdef") != "" {
+		return Pushed{}, fmt.Errorf("push %s: a sha256 (64 hex digits) to check on the host is required", local)
+	}
+	want := strings.ToLower(wantSHA256)
+	st, err := os.Stat(local)
+	if err != nil {
+		return Pushed{}, fmt.Errorf("push: %w", err)
+	}
+	if !st.Mode().IsRegular() {
+		return Pushed{}, fmt.Errorf("push: %s is not a regular file", local)
+	}
+	sc, ok := c.(*sshConn)
+	if !ok {
+		if err := c.Upload(ctx, local, remote, mode, progress); err != nil {
+			return Pushed{Size: st.Size(), Duration: time.Since(t0)}, err
+		}
+		sum, err := RemoteSha256(ctx, c, remote)
+		res := Pushed{SHA256: sum, Size: st.Size(), Wire: st.Size(), Duration: time.Since(t0)}
+		if err != nil {
+			return res, fmt.Errorf("checking %s after upload: %w", remote, err)
+		}
+		if sum != want {
+			return res, &DamagedError{Host: c.Host().Name, Remote: remote, HostSum: sum, Bastion: want}
+		}
+		return res, nil
+	}
+	return sc.push(ctx, local, remote, mode, want, progress)
+}
+
+// pushBuffer is how much of the file one write to the SSH channel carries.
+const pushBuffer = 256 << 10
+
+func (c *sshConn) push(ctx context.Context, local, remote string, mode os.FileMode, want string, progress func(int64)) (Pushed, error) {
+	t0 := time.Now()
+	src, err := os.Open(local)
+	if err != nil {
+		return Pushed{}, fmt.Errorf("push: %w", err)
+	}
+	defer src.Close()
+	st, err := src.Stat()
+	if err != nil {
+		return Pushed{}, fmt.Errorf("push: %w", err)
+	}
+	size := st.Size()
+	res := Pushed{Size: size}
+	what := fmt.Sprintf("push %s to %s", local, remote)
+	sink, err := c.startStdin(ctx, c.asRoot(pushCommand(remote, mode, size, want, false)))
+	if err != nil {
+		return res, fmt.Errorf("%s: %w", what, err)
+	}
+	pr := &progressReader{f: src, size: size, progress: progress}
+	n, copyErr := io.CopyBuffer(sink, onlyReader{pr}, make([]byte, pushBuffer))
+	if copyErr == nil && n != size {
+		copyErr = fmt.Errorf("read %d of %d bytes (did the file change?)", n, size)
+	}
+	if copyErr != nil {
+		sink.abort() // a cut stream: the host's check fails and the .part goes
+	}
+	out, err := sink.finish()
+	res.Wire, res.Duration = sink.wire.Load(), time.Since(t0)
+	if ctx.Err() != nil {
+		return res, ctx.Err()
+	}
+	if copyErr != nil {
+		return res, fmt.Errorf("%s: the stream broke after %s of %s: %w", what, Bytes(n), Bytes(size), copyErr)
+	}
+	if err != nil {
+		return res, fmt.Errorf("%s: %w", what, err)
+	}
+	sum, err := c.pushOutcome(out, remote, want, what)
+	res.SHA256 = sum
+	return res, err
+}
+
+// onlyReader hides ReadFrom/WriterTo so io.CopyBuffer uses our buffer size.
+type onlyReader struct{ io.Reader }
+
+// asRoot runs line as root: itself for a root login, else through `sudo -n`
+// (a push writes as root whatever become_user says, as Upload does).
+func (c *sshConn) asRoot(line string) string {
+	if c.route.User.Value == "root" {
+		return line
+	}
+	return "sudo -n -- sh -c " + Quote(line)
+}
+
+var hostSumRE = regexp.MustCompile(`sha256 ([0-9a-f]{64})`)
+
+// pushOutcome reads what pushCommand said: the host's sum when it matched,
+// else an error naming the host and, for a wrong sum, both sums.
+func (c *sshConn) pushOutcome(out Result, remote, want, what string) (string, error) {
+	if out.ExitCode == 1 && c.route.User.Value != "root" && strings.HasPrefix(string(out.Stderr), "sudo:") {
+		return "", fmt.Errorf("%s: %w", what, ErrSudoPassword)
+	}
+	m := hostSumRE.FindStringSubmatch(string(out.Stdout))
+	switch {
+	case out.ExitCode == pushExitDamaged && m != nil:
+		return m[1], &DamagedError{Host: c.host.Name, Remote: remote, HostSum: m[1], Bastion: want}
+	case out.ExitCode != 0:
+		return "", fmt.Errorf("%s on %s: exit status %d: %s", what, c.host.Name, out.ExitCode, firstLine(out.Stderr))
+	case m == nil || m[1] != want:
+		return "", fmt.Errorf("%s on %s: the host's check said %q", what, c.host.Name, strings.TrimSpace(string(out.Stdout)))
+	}
+	return m[1], nil
+}
+
+// pushExitDamaged is pushCommand's exit status for a complete file whose sum
+// is not the one wanted.
+const pushExitDamaged = 3
+
+// pushCommand is the host's side of a push: stdin (gunzipped when gz) goes
+// through tee into remote.part, created 0600 by the umask before any byte
+// lands, and into sha256sum in the same pass. Only when tee wrote it all,
+// the file has size bytes and the sum is want does it set mode and rename
+// the .part into place; it prints "sha256 <sum>" (exit 0, or 3 for a wrong
+// sum). On any failure, a cut stream or a signal, the .part is removed.
+func pushCommand(remote string, mode os.FileMode, size int64, want string, gz bool) string {
+	in := ""
+	if gz {
+		// gzip's own status: a truncated or corrupt stream fails here.
+		in = `{ gzip -dc && : > "$p.in"; } | `
+	}
+	ok := `: > "$p.in"; `
+	if gz {
+		ok = ""
+	}
+	return fmt.Sprintf(`set -e
+umask 077
+p=%[1]s
+trap 'rm -f -- "$p" "$p.in" "$p.out"' EXIT
+trap 'exit 129' HUP INT TERM PIPE
+rm -f -- "$p" "$p.in" "$p.out"
+%[7]ssum=$(%[6]s{ tee -- "$p" && : > "$p.out"; } | sha256sum | cut -d ' ' -f 1)
+if [ ! -e "$p.in" ] || [ ! -e "$p.out" ]; then echo "the stream was cut or $p could not be written (disk full?)" >&2; exit 4; fi
+n=$(wc -c < "$p")
+if [ $n -ne %[4]d ]; then echo "$p has $n bytes, the bastion sent %[4]d" >&2; exit 5; fi
+if [ "$sum" != %[5]s ]; then echo "sha256 $sum"; echo "the file written has sha256 $sum, the bastion's is %[5]s" >&2; exit %[8]d; fi
+chmod %04[3]o "$p"
+mv -f -- "$p" %[2]s
+echo "sha256 $sum"`, Quote(remote+".part"), Quote(remote), mode.Perm(), size, want, in, ok, pushExitDamaged)
+}

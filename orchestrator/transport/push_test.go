@@ -1,0 +1,177 @@
+package transport
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The host side of Push, run by a local sh with the real tee and sha256sum:
+// the file lands whole with its mode; a wrong sum, a short stream or an
+// unwritable .part leaves neither the file nor its .part, and says why.
+func TestPushCommand(t *testing.T) {
+	needTools(t)
+	data := bytes.Repeat([]byte(`{"kind":"Secret","metadata":{"name":"db-creds"}}`), 7000)
+	sum := sha256.Sum256(data)
+	want := hex.EncodeToString(sum[:])
+	dir := t.TempDir()
+	remote := filepath.Join(dir, "it's here.db")
+	run := func(stdin []byte, size int64, want string) (string, string, int) {
+		cmd := exec.Command("sh", "-c", pushCommand(remote, 0o640, size, want, false))
+		cmd.Stdin = bytes.NewReader(stdin)
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		var ee *exec.ExitError
+		if err != nil && !errors.As(err, &ee) {
+			t.Fatal(err)
+		}
+		return stdout.String(), stderr.String(), cmd.ProcessState.ExitCode()
+	}
+	gone := func(what string) {
+		t.Helper()
+		for _, p := range []string{remote, remote + ".part", remote + ".part.in", remote + ".part.out"} {
+			if _, err := os.Stat(p); err == nil {
+				t.Errorf("%s: %s left behind", what, p)
+			}
+		}
+	}
+	// An older .part with a wide mode is not reused.
+	if err := os.WriteFile(remote+".part", []byte("old"), 0o666); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := run(data, int64(len(data)), want)
+	if code != 0 || strings.TrimSpace(out) != "sha256 "+want {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	got, err := os.ReadFile(remote)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("file differs from the source (%v)", err)
+	}
+	if st, _ := os.Stat(remote); st.Mode().Perm() != 0o640 {
+		t.Errorf("mode %v, want 0640", st.Mode().Perm())
+	}
+	if _, err := os.Stat(remote + ".part"); err == nil {
+		t.Error(".part left beside the file")
+	}
+	os.Remove(remote)
+
+	bad := strings.Repeat("0", 64)
+	out, errOut, code = run(data, int64(len(data)), bad)
+	if code != pushExitDamaged || strings.TrimSpace(out) != "sha256 "+want || !strings.Contains(errOut, "the bastion's is "+bad) {
+		t.Errorf("a wrong sum: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	gone("wrong sum")
+
+	_, errOut, code = run(data[:len(data)/2], int64(len(data)), want)
+	if code == 0 || !strings.Contains(errOut, "the bastion sent") {
+		t.Errorf("a cut stream: exit %d, stderr %q", code, errOut)
+	}
+	gone("cut stream")
+
+	// tee cannot write the .part (a directory in its way): nothing is kept.
+	if err := os.Mkdir(remote+".part", 0o700); err == nil {
+		_, errOut, code = run(data, int64(len(data)), want)
+		if code == 0 {
+			t.Errorf("an unwritable .part was accepted: %q", errOut)
+		}
+		os.Remove(remote + ".part")
+		gone("unwritable .part")
+	}
+}
+
+// Push over a real sshd, as root and through sudo: the file arrives with
+// mode 0600 and its sum; a wrong sum is a DamagedError naming the host and
+// both sums with nothing kept; a cancelled push leaves no file.
+func TestPushOverSSH(t *testing.T) {
+	srv, opts := e2eServer(t)
+	local, sum := randomFile(t, 9<<20+777)
+	ctx := context.Background()
+	users := []struct{ name, user string }{{"root", "root"}}
+	if user := maybeSudoUser(t, srv); user != "" {
+		users = append(users, struct{ name, user string }{"sudo user", user})
+	}
+	for _, u := range users {
+		t.Run(u.name, func(t *testing.T) {
+			c := dialT(t, srv.Host(u.user), opts)
+			remote := filepath.Join(remoteDir(t), "it's a snapshot.db")
+			if err := os.WriteFile(remote, []byte("old"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			var last int64
+			p, err := Push(ctx, c, local, remote, 0o600, sum, func(n int64) { last = n })
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.SHA256 != sum || p.Size != 9<<20+777 || p.Wire != p.Size || last != p.Size {
+				t.Errorf("pushed %+v, progress ended at %d; want sum %s", p, last, sum)
+			}
+			a, _ := os.ReadFile(local)
+			b, _ := os.ReadFile(remote)
+			if !bytes.Equal(a, b) {
+				t.Errorf("the host holds %d bytes that differ from the %d sent", len(b), len(a))
+			}
+			st, err := os.Stat(remote)
+			if err != nil || st.Mode().Perm() != 0o600 || fileOwner(st) != 0 {
+				t.Errorf("remote file %v (%v), want 0600 owned by root", st.Mode(), err)
+			}
+		})
+	}
+
+	c := dialT(t, srv.Host("root"), opts)
+	t.Run("a wrong sum names the host and both sums, keeps nothing", func(t *testing.T) {
+		remote := filepath.Join(remoteDir(t), "snap.db")
+		bad := strings.Repeat("ab", 32)
+		_, err := Push(ctx, c, local, remote, 0o600, bad, nil)
+		var de *DamagedError
+		if !errors.As(err, &de) || de.HostSum != sum || de.Bastion != bad || de.Host != c.Host().Name {
+			t.Fatalf("got %v, want a DamagedError with sums %s / %s", err, sum, bad)
+		}
+		if msg := err.Error(); !strings.Contains(msg, c.Host().Name) || !strings.Contains(msg, sum) || !strings.Contains(msg, bad) {
+			t.Errorf("error %q should name the host and both sums", msg)
+		}
+		for _, p := range []string{remote, remote + ".part"} {
+			if _, err := os.Stat(p); !os.IsNotExist(err) {
+				t.Errorf("%s exists after a damaged push", p)
+			}
+		}
+	})
+	t.Run("cancel mid-push leaves no file", func(t *testing.T) {
+		remote := filepath.Join(remoteDir(t), "cancelled.db")
+		cctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		_, err := Push(cctx, c, local, remote, 0o600, sum, func(n int64) {
+			if n > 1<<20 {
+				cancel()
+			}
+		})
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("got %v, want context.Canceled", err)
+		}
+		if _, err := os.Stat(remote); !os.IsNotExist(err) {
+			t.Errorf("%s exists after a cancelled push", remote)
+		}
+		// The host's shell removes its .part once the cut stream ends it;
+		// give it a moment (it is not ours to wait on).
+		waitGone(t, remote+".part")
+	})
+}
+
+// waitGone waits up to 10 s for p to disappear.
+func waitGone(t *testing.T, p string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if _, err := os.Stat(p); os.IsNotExist(err) {
+			return
+		}
+	}
+	t.Errorf("%s still there 10s after the push ended", p)
+}
