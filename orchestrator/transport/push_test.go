@@ -6,85 +6,128 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/klauspost/compress/gzip"
 )
 
-// The host side of Push, run by a local sh with the real tee and sha256sum:
-// the file lands whole with its mode; a wrong sum, a short stream or an
-// unwritable .part leaves neither the file nor its .part, and says why.
+// The host side of Push, both its python3 and its shell form, raw and
+// gzipped (as several gzip members, as the parallel compressor sends), run by
+// a local sh with the real tools: the file lands whole with its mode; a wrong
+// sum, a short or corrupt stream or an unwritable .part leaves neither the
+// file nor its .part, and says why.
 func TestPushCommand(t *testing.T) {
 	needTools(t)
 	data := bytes.Repeat([]byte(`{"kind":"Secret","metadata":{"name":"db-creds"}}`), 7000)
 	sum := sha256.Sum256(data)
 	want := hex.EncodeToString(sum[:])
-	dir := t.TempDir()
-	remote := filepath.Join(dir, "it's here.db")
-	run := func(stdin []byte, size int64, want string) (string, string, int) {
-		cmd := exec.Command("sh", "-c", pushCommand(remote, 0o640, size, want, false))
-		cmd.Stdin = bytes.NewReader(stdin)
-		var stdout, stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		err := cmd.Run()
-		var ee *exec.ExitError
-		if err != nil && !errors.As(err, &ee) {
-			t.Fatal(err)
-		}
-		return stdout.String(), stderr.String(), cmd.ProcessState.ExitCode()
+	var members bytes.Buffer // three gzip members, one stream to gzip -dc
+	for _, part := range [][]byte{data[:1000], data[1000:200000], data[200000:]} {
+		zw, _ := gzip.NewWriterLevel(&members, GzipLevel)
+		zw.Write(part)
+		zw.Close()
 	}
-	gone := func(what string) {
-		t.Helper()
-		for _, p := range []string{remote, remote + ".part", remote + ".part.in", remote + ".part.out"} {
-			if _, err := os.Stat(p); err == nil {
-				t.Errorf("%s: %s left behind", what, p)
-			}
-		}
+	type form struct {
+		name string
+		cmd  func(remote string, mode os.FileMode, size int64, want string, gz bool) string
 	}
-	// An older .part with a wide mode is not reused.
-	if err := os.WriteFile(remote+".part", []byte("old"), 0o666); err != nil {
-		t.Fatal(err)
+	forms := []form{{"shell", pushShell}}
+	if _, err := exec.LookPath("python3"); err == nil {
+		forms = append(forms, form{"python3", func(remote string, mode os.FileMode, size int64, want string, gz bool) string {
+			return pushPython(remote, mode, size, want, gz)
+		}})
+	} else {
+		t.Log("python3 is not installed: only the shell form is tested")
 	}
-	out, errOut, code := run(data, int64(len(data)), want)
-	if code != 0 || strings.TrimSpace(out) != "sha256 "+want {
-		t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errOut)
-	}
-	got, err := os.ReadFile(remote)
-	if err != nil || !bytes.Equal(got, data) {
-		t.Fatalf("file differs from the source (%v)", err)
-	}
-	if st, _ := os.Stat(remote); st.Mode().Perm() != 0o640 {
-		t.Errorf("mode %v, want 0640", st.Mode().Perm())
-	}
-	if _, err := os.Stat(remote + ".part"); err == nil {
-		t.Error(".part left beside the file")
-	}
-	os.Remove(remote)
+	for _, f := range forms {
+		for _, gz := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s gz=%v", f.name, gz), func(t *testing.T) {
+				stream := data
+				if gz {
+					stream = members.Bytes()
+				}
+				dir := t.TempDir()
+				remote := filepath.Join(dir, "it's here.db")
+				run := func(stdin []byte, size int64, want string) (string, string, int) {
+					cmd := exec.Command("sh", "-c", f.cmd(remote, 0o640, size, want, gz))
+					cmd.Stdin = bytes.NewReader(stdin)
+					var stdout, stderr bytes.Buffer
+					cmd.Stdout, cmd.Stderr = &stdout, &stderr
+					err := cmd.Run()
+					var ee *exec.ExitError
+					if err != nil && !errors.As(err, &ee) {
+						t.Fatal(err)
+					}
+					return stdout.String(), stderr.String(), cmd.ProcessState.ExitCode()
+				}
+				gone := func(what string) {
+					t.Helper()
+					for _, p := range []string{remote, remote + ".part", remote + ".part.in", remote + ".part.out"} {
+						if _, err := os.Stat(p); err == nil {
+							t.Errorf("%s: %s left behind", what, p)
+						}
+					}
+				}
+				// An older .part with a wide mode is not reused.
+				if err := os.WriteFile(remote+".part", []byte("old"), 0o666); err != nil {
+					t.Fatal(err)
+				}
+				size := int64(len(data))
+				out, errOut, code := run(stream, size, want)
+				if code != 0 || strings.TrimSpace(out) != "sha256 "+want {
+					t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errOut)
+				}
+				got, err := os.ReadFile(remote)
+				if err != nil || !bytes.Equal(got, data) {
+					t.Fatalf("file differs from the source (%v)", err)
+				}
+				if st, _ := os.Stat(remote); st.Mode().Perm() != 0o640 {
+					t.Errorf("mode %v, want 0640", st.Mode().Perm())
+				}
+				if _, err := os.Stat(remote + ".part"); err == nil {
+					t.Error(".part left beside the file")
+				}
+				os.Remove(remote)
 
-	bad := strings.Repeat("0", 64)
-	out, errOut, code = run(data, int64(len(data)), bad)
-	if code != pushExitDamaged || strings.TrimSpace(out) != "sha256 "+want || !strings.Contains(errOut, "the bastion's is "+bad) {
-		t.Errorf("a wrong sum: exit %d, stdout %q, stderr %q", code, out, errOut)
-	}
-	gone("wrong sum")
+				bad := strings.Repeat("0", 64)
+				out, errOut, code = run(stream, size, bad)
+				if code != pushExitDamaged || strings.TrimSpace(out) != "sha256 "+want || !strings.Contains(errOut, "the bastion's is "+bad) {
+					t.Errorf("a wrong sum: exit %d, stdout %q, stderr %q", code, out, errOut)
+				}
+				gone("wrong sum")
 
-	_, errOut, code = run(data[:len(data)/2], int64(len(data)), want)
-	if code == 0 || !strings.Contains(errOut, "the bastion sent") {
-		t.Errorf("a cut stream: exit %d, stderr %q", code, errOut)
-	}
-	gone("cut stream")
+				_, errOut, code = run(stream[:len(stream)/2], size, want)
+				if code == 0 || errOut == "" {
+					t.Errorf("a cut stream: exit %d, stderr %q", code, errOut)
+				}
+				gone("cut stream")
 
-	// tee cannot write the .part (a directory in its way): nothing is kept.
-	if err := os.Mkdir(remote+".part", 0o700); err == nil {
-		_, errOut, code = run(data, int64(len(data)), want)
-		if code == 0 {
-			t.Errorf("an unwritable .part was accepted: %q", errOut)
+				if gz {
+					bent := bytes.Clone(stream)
+					bent[len(bent)/2] ^= 0xff
+					if _, errOut, code = run(bent, size, want); code == 0 {
+						t.Errorf("a corrupt gzip stream was accepted: %q", errOut)
+					}
+					gone("corrupt stream")
+				}
+
+				// The .part cannot be written (a directory in its way): nothing is kept.
+				if err := os.Mkdir(remote+".part", 0o700); err != nil {
+					t.Fatal(err)
+				}
+				if _, errOut, code = run(stream, size, want); code == 0 {
+					t.Errorf("an unwritable .part was accepted: %q", errOut)
+				}
+				os.Remove(remote + ".part")
+				gone("unwritable .part")
+			})
 		}
-		os.Remove(remote + ".part")
-		gone("unwritable .part")
 	}
 }
 
