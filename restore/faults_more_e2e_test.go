@@ -36,12 +36,12 @@ func row(t *testing.T, fault string, err error, out, final string) {
 }
 
 // slowSFTP makes the host's side of a push wait 3 s before it takes any
-// byte (tee, which the one-pass push feeds, and the sftp-server of other
+// byte (python3 or tee, which the one-pass push feeds, and the sftp-server of other
 // transfers), so a fault can be caused while "push snapshot" is under way,
 // every time.
 func slowSFTP(t *testing.T, l *lab.Lab, addr string) {
 	t.Helper()
-	const tools = "/usr/lib/openssh/sftp-server /usr/bin/tee"
+	const tools = "/usr/lib/openssh/sftp-server /usr/bin/tee /usr/bin/python3"
 	sh(t, l, addr, `for s in `+tools+`; do [ -e $s.real ] || mv $s $s.real; printf '#!/bin/sh\nsleep 3\nexec %s.real "$@"\n' $s > $s; chmod 755 $s; done`)
 	t.Cleanup(func() {
 		l.Exec(context.Background(), addr, "for s in "+tools+"; do [ -e $s.real ] && mv $s.real $s; done")

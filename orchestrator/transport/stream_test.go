@@ -273,3 +273,57 @@ func TestStreamToShortSource(t *testing.T) {
 		}
 	}
 }
+
+// compressMembers cuts the file into gzip members that read back, in
+// order, as the file; raw offsets only grow and end at the size; a put that
+// fails (every host gone) stops it with that error.
+func TestCompressMembers(t *testing.T) {
+	data, _ := streamData()
+	for _, size := range []int{0, 1, memberSize, 3*memberSize + 5, len(data)} {
+		for _, workers := range []int{1, 3} {
+			var stream bytes.Buffer
+			var last int64
+			var chunks int
+			sent, err := compressMembers(context.Background(), bytes.NewReader(data[:size]), func(c chunk) error {
+				if c.raw < last {
+					t.Errorf("raw went back from %d to %d", last, c.raw)
+				}
+				if len(c.data) > streamChunk {
+					t.Errorf("a chunk of %d bytes, over %d", len(c.data), streamChunk)
+				}
+				last = c.raw
+				chunks++
+				stream.Write(c.data)
+				return nil
+			}, workers)
+			if err != nil || sent != int64(size) || last != int64(size) {
+				t.Fatalf("size %d, %d workers: sent %d, last raw %d, %v", size, workers, sent, last, err)
+			}
+			if size == 0 {
+				continue
+			}
+			zr, err := gzip.NewReader(&stream) // reads every member, as gzip -dc does
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := io.ReadAll(zr)
+			if err != nil || !bytes.Equal(got, data[:size]) {
+				t.Fatalf("size %d, %d workers: the members read back as %d bytes that differ (%v)", size, workers, len(got), err)
+			}
+			if want := (size + memberSize - 1) / memberSize; size > 0 && chunks < want {
+				t.Errorf("size %d: %d chunks, want at least one per member (%d)", size, chunks, want)
+			}
+		}
+	}
+	gone := errors.New("no host is left to send to")
+	n := 0
+	_, err := compressMembers(context.Background(), bytes.NewReader(data), func(c chunk) error {
+		if n++; n == 3 {
+			return gone
+		}
+		return nil
+	}, 2)
+	if !errors.Is(err, gone) {
+		t.Errorf("after a failed put: %v, want %v", err, gone)
+	}
+}
