@@ -34,18 +34,14 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
 
-	"github.com/ezrestore/ezrestore/cluster"
 	"github.com/ezrestore/ezrestore/internal/etcdtest"
-	"github.com/ezrestore/ezrestore/inventory"
 	"github.com/ezrestore/ezrestore/lab"
 	"github.com/ezrestore/ezrestore/orchestrator"
-	"github.com/ezrestore/ezrestore/orchestrator/transport"
 )
 
 func main() {
@@ -58,6 +54,10 @@ func main() {
 	flag.StringVar(&o.rate, "rate", "1gbit", "rate of the shaped link")
 	flag.Int64Var(&o.bigMiB, "big-mib", 0, "size of a big snapshot restored once (0: skip)")
 	flag.StringVar(&o.etcd, "etcd-version", "3.6", "etcd of the lab")
+	flag.StringVar(&o.lab, "lab", "", "use this lab (already up, 3 etcd hosts) instead of bringing one up and down")
+	flag.StringVar(&o.labBase, "lab-base", "", "the --base of -lab")
+	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the fan-out part to this file")
+	flag.BoolVar(&o.shapedRaw, "shaped-raw", false, "also time the uncompressed one-pass push to the 3 hosts over the shaped link")
 	snapshotsOnly := flag.Bool("snapshots-only", false, "only write the snapshots the other flags ask for into -cache, then stop (no lab)")
 	flag.Parse()
 	if *snapshotsOnly {
@@ -81,6 +81,8 @@ func main() {
 
 type opts struct {
 	cache, bin, rate, etcd   string
+	lab, labBase, cpuprofile string
+	shapedRaw                bool
 	smallMiB, fanMiB, bigMiB int64
 	runs                     int
 }
@@ -132,33 +134,42 @@ func run(o opts) error {
 	if err != nil {
 		return err
 	}
-	base, err := os.MkdirTemp("", "ezrestore-bench-base-")
-	if err != nil {
-		return err
+	var l *lab.Lab
+	if o.lab != "" {
+		if l, err = lab.Open(o.lab, o.labBase); err != nil {
+			return err
+		}
+		fmt.Printf("restorebench: lab %s (up already)\n", o.lab)
+	} else {
+		base, err := os.MkdirTemp("", "ezrestore-bench-base-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(base)
+		name := fmt.Sprintf("rb-%d", os.Getpid())
+		fmt.Printf("restorebench: lab %s (3 etcd/master hosts, 2 nodes, etcd %s; kube components are stand-ins)\n", name, o.etcd)
+		if l, err = lab.Up(ctx, lab.Options{Name: name, Base: base, EtcdVersion: o.etcd}); err != nil {
+			return err
+		}
+		defer l.Down(context.Background())
 	}
-	defer os.RemoveAll(base)
-	name := fmt.Sprintf("rb-%d", os.Getpid())
-	fmt.Printf("restorebench: lab %s (3 etcd/master hosts, 2 nodes, etcd %s; kube components are stand-ins)\n", name, o.etcd)
-	l, err := lab.Up(ctx, lab.Options{Name: name, Base: base, EtcdVersion: o.etcd})
-	if err != nil {
-		return err
-	}
-	defer l.Down(context.Background())
 	defer l.Unshape(context.Background())
 
-	small, err := ensureSnapshot(ctx, o.cache, o.smallMiB)
-	if err != nil {
-		return err
-	}
-	if err := benchSmall(ctx, l, bin, small, o); err != nil {
-		return err
+	if o.runs > 0 {
+		small, err := ensureSnapshot(ctx, o.cache, o.smallMiB)
+		if err != nil {
+			return err
+		}
+		if err := benchSmall(ctx, l, bin, small, o); err != nil {
+			return err
+		}
 	}
 	if o.fanMiB > 0 {
 		snap, err := ensureSnapshot(ctx, o.cache, o.fanMiB)
 		if err != nil {
 			return err
 		}
-		if err := benchShapedFanOut(ctx, l, snap, o.rate); err != nil {
+		if err := benchFanOut(ctx, l, snap, o); err != nil {
 			return err
 		}
 	}
@@ -310,105 +321,6 @@ func fileSHA256(path string) (string, error) {
 		return "", err
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
-// benchShapedFanOut sends the snapshot to the three etcd hosts over a
-// shaped link: three parallel OpenSSH scp, then transport.UploadGzip.
-func benchShapedFanOut(ctx context.Context, l *lab.Lab, snap, rate string) error {
-	fi, err := os.Stat(snap)
-	if err != nil {
-		return err
-	}
-	sum, err := fileSHA256(snap)
-	if err != nil {
-		return err
-	}
-	zr, err := zstdRatio(snap)
-	if err != nil {
-		return err
-	}
-	cl, err := cluster.Open(cluster.Selector{Base: l.Opts.Base, Cluster: l.Opts.Name})
-	if err != nil {
-		return err
-	}
-	var hosts []*inventory.Host
-	for _, h := range l.EtcdHosts() {
-		hosts = append(hosts, cl.Inventory.Host(h.Address))
-	}
-	pool := cl.Connect(ctx, hosts, 20)
-	defer pool.Close()
-	var conns []transport.Conn
-	for _, h := range hosts {
-		c, ok := pool.Get(h.Name)
-		if !ok {
-			return fmt.Errorf("host %s: %v", h.Name, pool.Failed()[h.Name])
-		}
-		conns = append(conns, c)
-	}
-	if err := l.Shape(ctx, lab.ShapeSpec{Rate: rate}); err != nil {
-		return err
-	}
-	defer l.Unshape(context.Background())
-	fmt.Printf("\n== fan-out of %s (Kubernetes-shaped snapshot) to %d etcd hosts over a %s link (htb on lo)\n", orchestrator.HumanBytes(fi.Size()), len(conns), rate)
-	remote := "/root/fanout.db"
-	shaped0, _ := lab.ShapedBytes(ctx)
-
-	t0 := time.Now()
-	var wg sync.WaitGroup
-	errs := make([]error, len(hosts))
-	for i, h := range l.EtcdHosts() {
-		args := l.SSHArgs(h.Address)
-		dest := args[len(args)-1] + ":" + remote
-		cmd := exec.CommandContext(ctx, "scp", append(append([]string{"-q"}, args[:len(args)-1]...), snap, dest)...)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if out, err := cmd.CombinedOutput(); err != nil {
-				errs[i] = fmt.Errorf("scp to %s: %v: %s", h.Address, err, out)
-			}
-		}()
-	}
-	wg.Wait()
-	scpTime := time.Since(t0)
-	for _, e := range errs {
-		if e != nil {
-			return e
-		}
-	}
-	shaped1, _ := lab.ShapedBytes(ctx)
-	fmt.Printf("  3x scp: %.1fs, %s through the shaped class\n", scpTime.Seconds(), orchestrator.HumanBytes(shaped1-shaped0))
-	for _, h := range l.EtcdHosts() {
-		l.Exec(ctx, h.Address, "rm -f "+remote)
-	}
-
-	var ru0, ru1 syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
-	var last sync.Map
-	t1 := time.Now()
-	res := transport.UploadGzip(ctx, conns, snap, remote, 0o600, sum, func(host string, raw int64) { last.Store(host, raw) })
-	ourTime := time.Since(t1)
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
-	cpu := time.Duration(syscall.TimevalToNsec(ru1.Utime)-syscall.TimevalToNsec(ru0.Utime)) + time.Duration(syscall.TimevalToNsec(ru1.Stime)-syscall.TimevalToNsec(ru0.Stime))
-	shaped2, _ := lab.ShapedBytes(ctx)
-	var wire int64
-	for _, r := range res {
-		if r.Err != nil {
-			return fmt.Errorf("host %s: %w", r.Host, r.Err)
-		}
-		wire = r.Wire
-		fmt.Printf("  %s: %s raw, %s on the wire, sha256 checked on the host (%s…)\n", r.Host, orchestrator.HumanBytes(r.Raw), orchestrator.HumanBytes(r.Wire), r.SHA256[:12])
-	}
-	for _, h := range l.EtcdHosts() {
-		l.Exec(ctx, h.Address, "rm -f "+remote)
-	}
-	ratio := float64(fi.Size()) / float64(wire)
-	fmt.Printf("  ezrestore gzip stream: %.1fs, %s through the shaped class, bastion CPU %.1fs (%.0f%% of one core)\n",
-		ourTime.Seconds(), orchestrator.HumanBytes(shaped2-shaped1), cpu.Seconds(), 100*cpu.Seconds()/ourTime.Seconds())
-	mib := fi.Size() >> 20
-	add(fmt.Sprintf("%d MiB to 3 hosts over %s: ezrestore / 3x scp", mib, rate), "<= 0.5", fmt.Sprintf("%.2f (%.1fs vs %.1fs)", ourTime.Seconds()/scpTime.Seconds(), ourTime.Seconds(), scpTime.Seconds()), ourTime.Seconds()/scpTime.Seconds()/0.5)
-	add("compression on k8s-shaped snapshot: gzip-1 / zstd-fastest", "-", fmt.Sprintf("%.2fx / %.2fx", ratio, zr), 0)
-	add("bastion CPU during the compressed push", "-", fmt.Sprintf("%.1f s CPU in %.1f s", cpu.Seconds(), ourTime.Seconds()), 0)
-	return nil
 }
 
 // zstdRatio is how much zstd's fastest level would compress the file, for comparison.

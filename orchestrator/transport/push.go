@@ -274,3 +274,13 @@ chmod %04[3]o "$p"
 mv -f -- "$p" %[2]s
 echo "sha256 $sum"`, Quote(remote+".part"), Quote(remote), mode.Perm(), size, want, in, ok, pushExitDamaged)
 }
+
+// HostSinkCommand is the host's side of a push as Push (gz false) or
+// UploadGzip (gz true) runs it: pushPython when python is true, else the
+// shell form. For benchmarks that time the host's side alone.
+func HostSinkCommand(remote string, mode os.FileMode, size int64, want string, gz, python bool) string {
+	if python {
+		return pushPython(remote, mode, size, want, gz)
+	}
+	return pushShell(remote, mode, size, want, gz)
+}

@@ -497,3 +497,17 @@ func compressMembers(ctx context.Context, src io.Reader, put func(chunk) error, 
 	}
 	return sent, putErr
 }
+
+// GzipMembers writes src to dst as the gzip members UploadGzip sends,
+// compressed on workers goroutines (0: one per core, as UploadGzip), and
+// returns the bytes read: the bastion's side of the stream alone, for
+// benchmarks.
+func GzipMembers(ctx context.Context, src io.Reader, dst io.Writer, workers int) (int64, error) {
+	if workers <= 0 {
+		workers = streamWorkers()
+	}
+	return compressMembers(ctx, src, func(c chunk) error {
+		_, err := dst.Write(c.data)
+		return err
+	}, workers)
+}
