@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -217,4 +218,84 @@ func waitGone(t *testing.T, p string) {
 		}
 	}
 	t.Errorf("%s still there 10s after the push ended", p)
+}
+
+// GzipFanout over a real sshd: hosts that join together share one round
+// (each gets the file at its own path, checked); with fewer hosts than
+// expected the round starts after the window; a host joining later gets a
+// round of its own.
+func TestGzipFanoutOverSSH(t *testing.T) {
+	srv, opts := e2eServer(t)
+	data, want := streamData()
+	local := filepath.Join(t.TempDir(), "snap.db")
+	if err := os.WriteFile(local, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	conns := []Conn{dialT(t, srv.Host("root"), opts), dialT(t, srv.Host("root"), opts), dialT(t, srv.Host("root"), opts)}
+	dir := remoteDir(t)
+	check := func(r StreamResult, remote string) {
+		t.Helper()
+		if r.Err != nil {
+			t.Fatalf("%s: %v", remote, r.Err)
+		}
+		got, err := os.ReadFile(remote)
+		if err != nil || !bytes.Equal(got, data) || r.SHA256 != want {
+			t.Fatalf("%s differs from the source (%v)", remote, err)
+		}
+		if st, _ := os.Stat(remote); st.Mode().Perm() != 0o600 {
+			t.Errorf("%s: mode %v", remote, st.Mode().Perm())
+		}
+		if r.Wire <= 0 || r.Wire >= r.Raw {
+			t.Errorf("%s: %d bytes on the wire for %d: not compressed", remote, r.Wire, r.Raw)
+		}
+	}
+
+	f := NewGzipFanout(local, 0o600, want, 2, time.Hour) // only a full round can start
+	var wg sync.WaitGroup
+	res := make([]StreamResult, 2)
+	seen := make([]int64, 2)
+	for i := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res[i] = f.Join(ctx, conns[i], filepath.Join(dir, fmt.Sprintf("a%d.db", i)), func(n int64) { seen[i] = n })
+		}()
+	}
+	wg.Wait()
+	for i := range 2 {
+		check(res[i], filepath.Join(dir, fmt.Sprintf("a%d.db", i)))
+		if seen[i] != int64(len(data)) {
+			t.Errorf("host %d: progress ended at %d of %d", i, seen[i], len(data))
+		}
+	}
+
+	// Three expected, two come: the window starts them; the third, late,
+	// gets a round of its own.
+	f = NewGzipFanout(local, 0o600, want, 3, 300*time.Millisecond)
+	for i := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res[i] = f.Join(ctx, conns[i], filepath.Join(dir, fmt.Sprintf("b%d.db", i)), nil)
+		}()
+	}
+	wg.Wait()
+	for i := range 2 {
+		check(res[i], filepath.Join(dir, fmt.Sprintf("b%d.db", i)))
+	}
+	check(f.Join(ctx, conns[2], filepath.Join(dir, "late.db"), nil), filepath.Join(dir, "late.db"))
+
+	// A wrong sum: every host says so, none keeps a file.
+	bad := strings.Repeat("0", 64)
+	f = NewGzipFanout(local, 0o600, bad, 1, time.Hour)
+	r := f.Join(ctx, conns[0], filepath.Join(dir, "bad.db"), nil)
+	if r.Err == nil || !strings.Contains(r.Err.Error(), want) || !strings.Contains(r.Err.Error(), bad) {
+		t.Errorf("a wrong sum: %v, want an error with both sums", r.Err)
+	}
+	for _, p := range []string{"bad.db", "bad.db.part"} {
+		if _, err := os.Stat(filepath.Join(dir, p)); err == nil {
+			t.Errorf("%s kept after a wrong sum", p)
+		}
+	}
 }

@@ -70,6 +70,20 @@ type StreamResult struct {
 // reported; the others go on. progress, when set, gets per host the raw
 // bytes sent so far.
 func UploadGzip(ctx context.Context, conns []Conn, local, remote string, mode os.FileMode, wantSHA256 string, progress func(host string, raw int64)) []StreamResult {
+	remotes := make([]string, len(conns))
+	for i := range remotes {
+		remotes[i] = remote
+	}
+	var byIndex func(int, int64)
+	if progress != nil {
+		byIndex = func(i int, raw int64) { progress(conns[i].Host().Name, raw) }
+	}
+	return uploadGzipTo(ctx, conns, remotes, local, mode, wantSHA256, byIndex)
+}
+
+// uploadGzipTo is UploadGzip with a path of its own on each host.
+// progress gets the index of the conn.
+func uploadGzipTo(ctx context.Context, conns []Conn, remotes []string, local string, mode os.FileMode, wantSHA256 string, progress func(i int, raw int64)) []StreamResult {
 	out := make([]StreamResult, len(conns))
 	for i, c := range conns {
 		out[i].Host = c.Host().Name
@@ -97,7 +111,6 @@ func UploadGzip(ctx context.Context, conns []Conn, local, remote string, mode os
 		return out
 	}
 
-	cmd := pushCommand(remote, mode, size, wantSHA256, true)
 	sinks := make([]*streamSink, len(conns))
 	for i, c := range conns {
 		sc, ok := c.(*sshConn)
@@ -105,14 +118,18 @@ func UploadGzip(ctx context.Context, conns []Conn, local, remote string, mode os
 			out[i].Err = fmt.Errorf("upload: compressed streaming needs an SSH connection")
 			continue
 		}
-		s, err := sc.startStdin(ctx, WrapBecome(sc.host, cmd))
+		s, err := sc.startStdin(ctx, sc.asRoot(pushCommand(remotes[i], mode, size, wantSHA256, true)))
 		if err != nil {
-			out[i].Err = fmt.Errorf("upload %s to %s: %w", local, remote, err)
+			out[i].Err = fmt.Errorf("upload %s to %s: %w", local, remotes[i], err)
 			continue
 		}
 		sinks[i] = s
 	}
-	streamTo(ctx, src, size, sinks, out, streamBuffer, wantSHA256, progress, fmt.Sprintf("upload %s to %s", local, remote))
+	what := fmt.Sprintf("push %s (gzip stream)", local)
+	if len(remotes) > 0 && remotes[0] == remotes[len(remotes)-1] {
+		what = fmt.Sprintf("upload %s to %s", local, remotes[0])
+	}
+	streamTo(ctx, src, size, sinks, out, streamBuffer, wantSHA256, progress, what)
 	return out
 }
 
@@ -127,9 +144,10 @@ const streamBuffer = 32 << 20
 // host whose write fails is dropped; the others go on. Each host's stdin is
 // closed, and its check read, as soon as it has the whole stream, so fast
 // hosts finish before slow ones. out[i] gets sink i's result; nil sinks are
-// left as they are. progress may be called from several goroutines at once.
+// left as they are. progress (sink index, raw bytes) may be called from
+// several goroutines at once.
 // It returns the most compressed bytes the log held at once.
-func streamTo(ctx context.Context, src io.Reader, size int64, sinks []*streamSink, out []StreamResult, limit int64, want string, progress func(host string, raw int64), what string) int64 {
+func streamTo(ctx context.Context, src io.Reader, size int64, sinks []*streamSink, out []StreamResult, limit int64, want string, progress func(i int, raw int64), what string) int64 {
 	t0 := time.Now()
 	lg := newChunkLog(limit)
 	stop := context.AfterFunc(ctx, func() { lg.fail(ctx.Err()) })
@@ -147,7 +165,7 @@ func streamTo(ctx context.Context, src io.Reader, size int64, sinks []*streamSin
 			defer wg.Done()
 			sendErr := lg.send(r, s, func(raw int64) {
 				if progress != nil {
-					progress(out[i].Host, raw)
+					progress(i, raw)
 				}
 			})
 			if sendErr != nil {

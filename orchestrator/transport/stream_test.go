@@ -177,9 +177,9 @@ func TestStreamToSlowHost(t *testing.T) {
 			out := []StreamResult{{Host: "slow"}, {Host: "a"}, {Host: "b"}}
 			var mu sync.Mutex
 			seen := map[string]int64{}
-			peak := streamTo(context.Background(), bytes.NewReader(data), int64(len(data)), sinks, out, tc.limit, want, func(host string, raw int64) {
+			peak := streamTo(context.Background(), bytes.NewReader(data), int64(len(data)), sinks, out, tc.limit, want, func(i int, raw int64) {
 				mu.Lock()
-				seen[host] = raw
+				seen[out[i].Host] = raw
 				mu.Unlock()
 			}, "upload")
 			for i, r := range out {
