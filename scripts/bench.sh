@@ -4,9 +4,14 @@
 #     3 restores of a 16 MiB snapshot, each the whole `ezrestore restore`
 #     command: stop etcd, wall clock minus the floor (transfer + restore tool +
 #     etcd start-to-healthy, from the run record); the snapshot fan-out to the
-#     etcd hosts over a link shaped to 1 Gbit/s (compressed stream against
-#     three parallel scp); pass -big-mib 2048 -fanout-mib 2048 for the 2 GiB
-#     figures (generating a 2 GiB snapshot takes many minutes, once).
+#     etcd hosts stage by stage (the bastion's compressor alone, the host's
+#     inflate+write+hash alone, the stream and the uncompressed push on the
+#     unshaped link, with bastion and machine CPU), then over a link shaped to
+#     1 Gbit/s (compressed stream against three parallel scp); pass -big-mib
+#     2048 -fanout-mib 2048 for the 2 GiB figures (generating a 2 GiB snapshot
+#     takes many minutes, once). -lab NAME -lab-base DIR reuses a lab that is
+#     up, -runs 0 skips the small restores, -cpuprofile FILE profiles the
+#     fan-out part.
 #   snapshot bench: `snapshot find` across 10 x 100 MB snapshots and the peak
 #     memory of `snapshot inspect` on a 1 GiB snapshot.
 # Generated snapshots (Kubernetes-shaped objects) are cached in
