@@ -130,14 +130,17 @@ func (p *TransferProgress) describe() string {
 			}
 			fmt.Fprintf(&b, "%s %d%%", h.name, pct(h))
 		}
-		if slow.n < p.size {
+		if slow.n < p.size && slow.last.After(slow.start) {
 			fmt.Fprintf(&b, " (slowest %s)", Rate(slow.n, slow.last.Sub(slow.start)))
 		}
 		return b.String()
 	}
 	fmt.Fprintf(&b, "%d/%d hosts done", done, p.hosts)
 	if slow.n < p.size {
-		fmt.Fprintf(&b, ", slowest %s %d%% at %s", slow.name, pct(slow), Rate(slow.n, slow.last.Sub(slow.start)))
+		fmt.Fprintf(&b, ", slowest %s %d%%", slow.name, pct(slow))
+		if slow.last.After(slow.start) {
+			fmt.Fprintf(&b, " at %s", Rate(slow.n, slow.last.Sub(slow.start)))
+		}
 	}
 	return b.String()
 }

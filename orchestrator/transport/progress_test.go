@@ -69,6 +69,9 @@ func TestTransferProgressNamesEachHostAndTheSlowest(t *testing.T) {
 	a(0)
 	b(0)
 	c(0)
+	if got, want := p.describe(), "push snap.db: etcd1 0%, etcd2 0%, etcd3 0%"; got != want {
+		t.Errorf("at the start: describe = %q, want %q (no rate yet)", got, want)
+	}
 	advance(2 * time.Second)
 	a(100 << 20)
 	b(60 << 20)
