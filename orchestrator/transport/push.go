@@ -74,6 +74,10 @@ func Push(ctx context.Context, c Conn, local, remote string, mode os.FileMode, w
 // pushBuffer is how much of the file one write to the SSH channel carries.
 const pushBuffer = 256 << 10
 
+// pushCutWait is how long a push whose stream broke waits for the host's
+// side to say why before it cuts the session.
+const pushCutWait = 5 * time.Second
+
 func (c *sshConn) push(ctx context.Context, local, remote string, mode os.FileMode, want string, progress func(int64)) (Pushed, error) {
 	t0 := time.Now()
 	src, err := os.Open(local)
@@ -97,16 +101,33 @@ func (c *sshConn) push(ctx context.Context, local, remote string, mode os.FileMo
 	if copyErr == nil && n != size {
 		copyErr = fmt.Errorf("read %d of %d bytes (did the file change?)", n, size)
 	}
+	var out Result
 	if copyErr != nil {
-		sink.abort() // a cut stream: the host's check fails and the .part goes
+		// The host's side may have stopped first (a full disk): closing its
+		// stdin lets it say why, and a short file never gets the final name
+		// (the size check). A host that does not answer is cut off.
+		var ferr error
+		done := make(chan struct{})
+		go func() { out, ferr = sink.finish(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(pushCutWait):
+			sink.abort()
+			<-done
+		}
+		res.Wire, res.Duration = sink.wire.Load(), time.Since(t0)
+		if ctx.Err() != nil {
+			return res, ctx.Err()
+		}
+		if ferr == nil && out.ExitCode != 0 && len(out.Stderr) > 0 {
+			return res, fmt.Errorf("%s on %s: the host stopped after %s of %s: %s", what, c.host.Name, Bytes(n), Bytes(size), firstLine(out.Stderr))
+		}
+		return res, fmt.Errorf("%s: the stream broke after %s of %s: %w", what, Bytes(n), Bytes(size), copyErr)
 	}
-	out, err := sink.finish()
+	out, err = sink.finish()
 	res.Wire, res.Duration = sink.wire.Load(), time.Since(t0)
 	if ctx.Err() != nil {
 		return res, ctx.Err()
-	}
-	if copyErr != nil {
-		return res, fmt.Errorf("%s: the stream broke after %s of %s: %w", what, Bytes(n), Bytes(size), copyErr)
 	}
 	if err != nil {
 		return res, fmt.Errorf("%s: the host's side ended without a status after %s of %s were sent (connection lost? a .part may be left, never the final name): %w", what, Bytes(n), Bytes(size), err)

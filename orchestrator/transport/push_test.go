@@ -188,6 +188,12 @@ func TestPushOverSSH(t *testing.T) {
 			}
 		}
 	})
+	t.Run("a host that cannot write says why", func(t *testing.T) {
+		_, err := Push(ctx, c, local, "/nonexistent/dir/x.db", 0o600, sum, nil)
+		if err == nil || !strings.Contains(err.Error(), "/nonexistent/dir/x.db") || !strings.Contains(err.Error(), c.Host().Name) {
+			t.Errorf("got %v, want the host's reason naming the path and the host", err)
+		}
+	})
 	t.Run("cancel mid-push leaves no file", func(t *testing.T) {
 		remote := filepath.Join(remoteDir(t), "cancelled.db")
 		cctx, cancel := context.WithCancel(ctx)
