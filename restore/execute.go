@@ -150,8 +150,12 @@ func (s *Session) explain(err error, recordDir string, recap *orchestrator.Recap
 		if sp := s.Plan.Steps[se.Index]; sp.Background && sp.FinishBefore != "" {
 			// The steps after it ran (a swap may be among them): going on
 			// means finishing its part by hand, then the step that waited.
-			fmt.Fprintf(&b, "\nStep %q ran in the background and failed; the steps up to %q ran beside it. Do what it could not on the hosts above by hand (its commands are in %s), then go on from %q.",
-				se.Step, sp.FinishBefore, filepath.Join(recordDir, "plan.txt"), sp.FinishBefore)
+			var failed []string
+			for _, f := range se.Failures {
+				failed = append(failed, f.Host)
+			}
+			fmt.Fprintf(&b, "\nStep %q ran in the background and failed; the steps up to %q ran beside it. Do by hand what it could not on %s (its commands are in %s), then go on from %q.",
+				se.Step, sp.FinishBefore, strings.Join(failed, ", "), filepath.Join(recordDir, "plan.txt"), sp.FinishBefore)
 			resume = sp.FinishBefore
 		}
 		next(resume, swapped)

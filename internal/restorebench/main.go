@@ -58,6 +58,8 @@ func main() {
 	flag.StringVar(&o.rate, "rate", "1gbit", "rate of the shaped link")
 	flag.Int64Var(&o.bigMiB, "big-mib", 0, "size of a big snapshot restored once (0: skip)")
 	flag.StringVar(&o.etcd, "etcd-version", "3.6", "etcd of the lab")
+	flag.IntVar(&o.fleet, "fleet", 100, "workers of the big lab compared with a 2-worker one (0: skip)")
+	flag.IntVar(&o.fleetRuns, "fleet-runs", 3, "restores on each fleet lab")
 	snapshotsOnly := flag.Bool("snapshots-only", false, "only write the snapshots the other flags ask for into -cache, then stop (no lab)")
 	flag.Parse()
 	if *snapshotsOnly {
@@ -83,6 +85,7 @@ type opts struct {
 	cache, bin, rate, etcd   string
 	smallMiB, fanMiB, bigMiB int64
 	runs                     int
+	fleet, fleetRuns         int
 }
 
 // row is one line of the table.
@@ -150,8 +153,10 @@ func run(o opts) error {
 	if err != nil {
 		return err
 	}
-	if err := benchSmall(ctx, l, bin, small, o); err != nil {
-		return err
+	if o.runs > 0 {
+		if err := benchSmall(ctx, l, bin, small, o); err != nil {
+			return err
+		}
 	}
 	if o.fanMiB > 0 {
 		snap, err := ensureSnapshot(ctx, o.cache, o.fanMiB)
@@ -173,6 +178,13 @@ func run(o opts) error {
 		}
 		add(fmt.Sprintf("%d MiB restore: total/floor", o.bigMiB), "<= 1.2", fmt.Sprintf("%.2f (total %.1fs, floor %.1fs)", r.total.Seconds()/r.floor.Seconds(), r.total.Seconds(), r.floor.Seconds()), r.total.Seconds()/r.floor.Seconds()/1.2)
 		add(fmt.Sprintf("%d MiB restore: peak RSS of ezrestore", o.bigMiB), "< 100 MB", fmt.Sprintf("%.1f MB", float64(r.maxRSS)/1e6), float64(r.maxRSS)/100e6)
+	}
+	// The small lab goes first: the fleet labs need the machine to themselves.
+	l.Down(context.Background())
+	if o.fleet > 0 {
+		if err := benchFleet(ctx, bin, small, o); err != nil {
+			return err
+		}
 	}
 	printTable()
 	fmt.Printf("restorebench: wall clock of the whole bench %.0fs\n", time.Since(t0).Seconds())
