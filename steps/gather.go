@@ -41,7 +41,15 @@ type EtcdFacts struct {
 	// space is the space reading taken with the facts (nil when it could not
 	// be read); see Space.
 	space *HostSpace
+	// leader is the member's own `endpoint status` when GatherMore.Leader
+	// asked and etcd was running.
+	leader *MemberStatus
 }
+
+// LeaderStatus is what the member said of itself and its leader while the
+// facts were gathered: nil when it was not asked (etcd not running, or the
+// caller did not ask).
+func (f *EtcdFacts) LeaderStatus() *MemberStatus { return f.leader }
 
 // Space is the free space and leftovers measured when the facts were
 // gathered, or nil. It is as old as the facts: a step that needs the state of
@@ -124,21 +132,32 @@ func catScript(name, path string) string {
 // tools and their versions, free space and what the data dir holds. It takes
 // two round trips, three when the unit points at files of its own.
 func GatherEtcd(ctx context.Context, conn transport.Conn, h *inventory.Host) (*EtcdFacts, error) {
-	return GatherEtcdWith(ctx, conn, h, "", nil)
+	return GatherEtcdWith(ctx, conn, h, GatherMore{})
 }
 
-// GatherEtcdWith is GatherEtcd with a caller's script run in its first round
-// trip (the round trips are what a wide preflight waits on): first prints
-// "@@name" sections of its own, and check gets them before anything of the
-// unit is judged (with what the round trip wrote to stderr), so a host where commands do not run as root is reported
-// as that, not as an unreadable unit.
-func GatherEtcdWith(ctx context.Context, conn transport.Conn, h *inventory.Host, first string, check func(sections map[string]string, stderr string) error) (*EtcdFacts, error) {
+// GatherMore is what a caller adds to GatherEtcd's round trips (the round
+// trips are what a wide preflight waits on).
+type GatherMore struct {
+	// First is a script run in the first round trip; it prints "@@name"
+	// sections of its own, and Check gets them before anything of the unit
+	// is judged (with what the round trip wrote to stderr), so a host where
+	// commands do not run as root is reported as that, not as an unreadable
+	// unit.
+	First string
+	Check func(sections map[string]string, stderr string) error
+	// Leader asks a running member, in the last round trip, who leads
+	// (`etcdctl endpoint status`); see EtcdFacts.LeaderStatus.
+	Leader bool
+}
+
+// GatherEtcdWith is GatherEtcd with more asked in the same round trips.
+func GatherEtcdWith(ctx context.Context, conn transport.Conn, h *inventory.Host, more GatherMore) (*EtcdFacts, error) {
 	bin := binDir(h)
 	extra := []string{findToolScript(bin, "etcdutl"), findToolScript(bin, "etcdctl")}
-	if first != "" {
-		extra = append([]string{first}, extra...)
+	if more.First != "" {
+		extra = append([]string{more.First}, extra...)
 	}
-	cfg, s, err := readEtcdConfig(ctx, conn, check, extra...)
+	cfg, s, err := readEtcdConfig(ctx, conn, more.Check, extra...)
 	if err != nil {
 		return nil, err
 	}
@@ -163,6 +182,11 @@ func GatherEtcdWith(ctx context.Context, conn transport.Conn, h *inventory.Host,
 	// Free space and earlier runs' leftovers, in a subshell of its own (its
 	// helper functions stay there); it prints no "@@" lines of its own.
 	fmt.Fprintf(&b3, "echo @@space\n(\n%s)\n", SpaceScript(f, false))
+	askLeader := more.Leader && f.Active == "active" && f.Etcdctl != ""
+	if askLeader {
+		// stdout only: etcdctl 3.6 logs a warning about ETCDCTL_API on stderr.
+		fmt.Fprintf(&b3, "echo @@leader\nif out=$(%s 2>/dev/null); then printf '%%s\\n' \"$out\"; else echo \"etcdctl exited $?\"; echo @@noleader; fi\n", leaderStatusCommand(ClientFor(f)))
+	}
 	res, err := conn.Run(ctx, b3.String())
 	if err != nil {
 		return nil, err
@@ -172,6 +196,15 @@ func GatherEtcdWith(ctx context.Context, conn transport.Conn, h *inventory.Host,
 	// that cannot be parsed is measured again by whoever needs it.
 	if hs, err := ParseSpace(s3["space"], f); err == nil {
 		f.space = hs
+	}
+	if askLeader {
+		ms := MemberStatus{Host: h.Name, Endpoint: ClientFor(f).Endpoint}
+		if _, failed := s3["noleader"]; failed {
+			ms.Error = "etcdctl endpoint status: " + strings.TrimSpace(s3["leader"])
+		} else {
+			parseLeaderStatus([]byte(s3["leader"]), &ms)
+		}
+		f.leader = &ms
 	}
 	f.ServerVersion = serverVersion(s3["server"])
 	if f.ServerVersion == "" {

@@ -135,7 +135,8 @@ func (p *Preflight) host(ctx context.Context, env *orchestrator.Env, h *inventor
 		}
 		return checks, checkAccess(sections(string(res.Stdout)), strings.TrimSpace(string(res.Stderr)))
 	}
-	f, err := GatherEtcdWith(ctx, conn, h, b.String(), checkAccess)
+	// Who leads, for the stop step's plan, in the same round trips.
+	f, err := GatherEtcdWith(ctx, conn, h, GatherMore{First: b.String(), Check: checkAccess, Leader: true})
 	if err != nil {
 		return checks, err
 	}

@@ -231,6 +231,8 @@ type restoreRun struct {
 	total, floor, stop time.Duration
 	steps              map[string]time.Duration
 	maxRSS             int64
+	// cpu is the ezrestore process's own CPU time (user + system).
+	cpu time.Duration
 }
 
 // restoreOnce runs `ezrestore restore` as an operator would and reads its
@@ -248,6 +250,7 @@ func restoreOnce(ctx context.Context, l *lab.Lab, bin, snap string) (restoreRun,
 	}
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		r.maxRSS = ru.Maxrss * 1024
+		r.cpu = time.Duration(syscall.TimevalToNsec(ru.Utime) + syscall.TimevalToNsec(ru.Stime))
 	}
 	dirs, _ := filepath.Glob(filepath.Join(l.Dir.Path, "restores", "*"))
 	sort.Strings(dirs)
