@@ -43,7 +43,7 @@ demo: deps build
 	bash scripts/demo.sh
 
 bench: deps build
-	bash scripts/bench.sh
+	bash scripts/bench.sh $(BENCH_ARGS)
 
 clean:
 	rm -rf bin

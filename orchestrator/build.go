@@ -58,6 +58,7 @@ func BuildPlan(ctx context.Context, env *Env) (*Plan, error) {
 			return nil, fmt.Errorf("step %q: %w", step.Name, err)
 		}
 		sp.Index, sp.Name, sp.Action, sp.Groups = i, step.Name, step.Action, step.Hosts
+		sp.Background, sp.FinishBefore = step.Background, step.FinishBefore
 		sp.Tasks = append(sp.Tasks, skipped...)
 		plan.Steps = append(plan.Steps, sp)
 	}

@@ -39,9 +39,21 @@ type StepPlan struct {
 	// DoneAtPlan is true when the step already ran while planning (preflight).
 	DoneAtPlan bool `json:"done_at_plan,omitempty"`
 	// Parallel tasks run at once (bounded by forks); otherwise one host after another.
-	Parallel bool     `json:"parallel"`
-	Notes    []string `json:"notes,omitempty"`
-	Tasks    []*Task  `json:"tasks"`
+	Parallel bool `json:"parallel"`
+	// Background steps run beside the steps after them, until FinishBefore
+	// (empty: the end of the run); see Step.
+	Background   bool     `json:"background,omitempty"`
+	FinishBefore string   `json:"finish_before,omitempty"`
+	Notes        []string `json:"notes,omitempty"`
+	Tasks        []*Task  `json:"tasks"`
+}
+
+// BackgroundText says how a background step runs, for plans and progress.
+func (st *StepPlan) BackgroundText() string {
+	if st.FinishBefore == "" {
+		return "in the background: the steps after it go on, the run ends when it has finished"
+	}
+	return fmt.Sprintf("in the background: the steps after it go on, %q waits for it", st.FinishBefore)
 }
 
 // Task is a step's work on one host (Host == "" for work not bound to a host).
@@ -113,6 +125,9 @@ func (p *Plan) WriteText(w io.Writer) {
 			fmt.Fprint(w, "; read-only, done while planning")
 		case st.ReadOnly:
 			fmt.Fprint(w, "; read-only")
+		}
+		if started && st.Background {
+			fmt.Fprintf(w, "; %s", st.BackgroundText())
 		}
 		fmt.Fprintln(w, ")")
 		for _, n := range st.Notes {

@@ -24,6 +24,14 @@ type Step struct {
 	// Unreachable says what to do with a target host that cannot be reached:
 	// "fail" (default) stops before anything changes; "skip" reports and goes on.
 	Unreachable string `yaml:"unreachable" json:"unreachable,omitempty"`
+	// Background lets the steps after this one start while it runs. The step
+	// named by FinishBefore starts only once it has finished; without
+	// FinishBefore the run waits for it at its end. For work that need not
+	// hold up what follows (stopping kubelets, which write only through
+	// apiservers that are already stopped), on hosts the following steps
+	// do not touch.
+	Background   bool   `yaml:"background" json:"background,omitempty"`
+	FinishBefore string `yaml:"finish_before" json:"finish_before,omitempty"`
 	// Params are the action's own settings.
 	Params Params `yaml:"params" json:"params,omitempty"`
 	// Line is where the step starts in File.
@@ -135,6 +143,23 @@ func ParsePlaybook(data []byte, file string, actions Registry) (*Playbook, error
 		case "", "fail", "skip":
 		default:
 			return nil, fmt.Errorf("%s: step %q: unreachable must be fail or skip, not %q", where, s.Name, s.Unreachable)
+		}
+	}
+	for i := range pb.Steps {
+		s := &pb.Steps[i]
+		where := fmt.Sprintf("%s:%d", file, s.Line)
+		if s.FinishBefore == "" {
+			continue
+		}
+		if !s.Background {
+			return nil, fmt.Errorf("%s: step %q: finish_before is for background steps: add background: true, or remove finish_before", where, s.Name)
+		}
+		j, err := pb.StepIndex(s.FinishBefore)
+		if err != nil {
+			return nil, fmt.Errorf("%s: step %q: finish_before: %v", where, s.Name, err)
+		}
+		if j <= i {
+			return nil, fmt.Errorf("%s: step %q: finish_before names %q, which comes before it: name a later step", where, s.Name, s.FinishBefore)
 		}
 	}
 	return pb, nil

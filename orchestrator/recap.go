@@ -73,3 +73,13 @@ func (r *Recap) WriteRecap(w io.Writer) {
 	}
 	tw.Flush()
 }
+
+// sortSteps puts the steps in playbook order (a background step is noted when
+// the run waits for it, after steps that started later).
+func (r *Recap) sortSteps(plan *Plan) {
+	at := map[string]int{}
+	for _, sp := range plan.Steps {
+		at[sp.Name] = sp.Index
+	}
+	sort.SliceStable(r.Steps, func(i, j int) bool { return at[r.Steps[i].Name] < at[r.Steps[j].Name] })
+}

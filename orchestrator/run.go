@@ -1,10 +1,13 @@
 package orchestrator
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ezrestore/ezrestore/orchestrator/fanout"
@@ -18,8 +21,49 @@ const DefaultForks = 20
 // run on all its hosts at once (up to Env.Forks); a failure stops the run after
 // that step. Cancelling ctx stops between steps: a step in flight finishes,
 // because half a step (a data dir half swapped) is worse than a late stop.
+//
+// A background step (StepPlan.Background) is started and left running while
+// the steps after it run; its lines are held and printed, in one block, when
+// the run waits for it: before the step it must finish before, at the end of
+// the run, or when the run stops early (a failure or an interrupt never
+// leaves one running). Its failure stops the run there, as any step's does.
 func Run(ctx context.Context, env *Env, plan *Plan) (*Recap, error) {
 	recap := &Recap{Hosts: map[string]*HostRecap{}}
+	if env.Out != nil {
+		// The tasks of a step, and a background step's end, print at once.
+		out := env.Out
+		env.Out = &syncWriter{w: out}
+		defer func() { env.Out = out }()
+	}
+	var running []*background
+	// join waits for the background steps that must finish before the step
+	// named next ("" for all), prints them and notes them in the recap.
+	join := func(next string) error {
+		var firstErr error
+		kept := running[:0]
+		for _, b := range running {
+			if next != "" && b.sp.FinishBefore != next {
+				kept = append(kept, b)
+				continue
+			}
+			<-b.done
+			env.Printf("\nSTEP [%s] finished in the background (%.2fs) %s\n", b.sp.Name, b.d.Seconds(), strings.Repeat("*", max(3, 36-len(b.sp.Name))))
+			env.Printf("%s", b.out.String())
+			b.finish(env, recap)
+			if b.err != nil && firstErr == nil {
+				firstErr = b.err
+			}
+		}
+		running = kept
+		return firstErr
+	}
+	stop := func(err error) (*Recap, error) {
+		if bgErr := join(""); err == nil {
+			err = bgErr
+		}
+		recap.sortSteps(plan)
+		return recap, err
+	}
 	started := plan.FromStep == ""
 	for _, sp := range plan.Steps {
 		if !started && sp.Name == plan.FromStep {
@@ -29,9 +73,17 @@ func Run(ctx context.Context, env *Env, plan *Plan) (*Recap, error) {
 			recap.Steps = append(recap.Steps, StepRecap{Name: sp.Name, Status: StepBefore})
 			continue
 		}
+		if err := join(sp.Name); err != nil {
+			return stop(err)
+		}
 		if ctx.Err() != nil {
 			env.Record.Event(Event{Step: sp.Name, Status: "interrupted"})
-			return recap, &InterruptedError{NextStep: sp.Name}
+			return stop(&InterruptedError{NextStep: sp.Name})
+		}
+		if sp.Background {
+			env.Printf("\nSTEP [%s] %s\n  %s\n", sp.Name, strings.Repeat("*", max(3, 60-len(sp.Name))), sp.BackgroundText())
+			running = append(running, startBackground(ctx, env, sp, recap))
+			continue
 		}
 		t0 := time.Now()
 		env.Printf("\nSTEP [%s] %s\n", sp.Name, strings.Repeat("*", max(3, 60-len(sp.Name))))
@@ -45,10 +97,78 @@ func Run(ctx context.Context, env *Env, plan *Plan) (*Recap, error) {
 		recap.Steps = append(recap.Steps, StepRecap{Name: sp.Name, Status: status, Duration: d})
 		env.Record.Event(Event{Step: sp.Name, Status: "end:" + status, Duration: d.Seconds()})
 		if err != nil {
-			return recap, err
+			return stop(err)
 		}
 	}
-	return recap, nil
+	return stop(nil)
+}
+
+// background is a step running beside the ones after it.
+type background struct {
+	sp   *StepPlan
+	out  lockedWriter
+	done chan struct{}
+	err  error
+	d    time.Duration
+}
+
+// startBackground runs sp in a goroutine with its own output buffer.
+func startBackground(ctx context.Context, env *Env, sp *StepPlan, recap *Recap) *background {
+	b := &background{sp: sp, done: make(chan struct{})}
+	benv := *env
+	benv.Out = &b.out
+	env.Record.Event(Event{Step: sp.Name, Status: "start"})
+	go func() {
+		defer close(b.done)
+		t0 := time.Now()
+		b.err = runStep(ctx, &benv, sp, recap)
+		b.d = time.Since(t0)
+		status := StepOK
+		if b.err != nil {
+			status = StepFailed
+		}
+		env.Record.Event(Event{Step: sp.Name, Status: "end:" + status, Duration: b.d.Seconds()})
+	}()
+	return b
+}
+
+// finish notes a joined background step in the recap.
+func (b *background) finish(env *Env, recap *Recap) {
+	status := StepOK
+	if b.err != nil {
+		status = StepFailed
+	}
+	recap.Steps = append(recap.Steps, StepRecap{Name: b.sp.Name, Status: status, Duration: b.d})
+}
+
+// syncWriter lets goroutines share a writer, one Write at a time.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (w *syncWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.w.Write(p)
+}
+
+// lockedWriter is a buffer that a step's parallel tasks write to at once.
+type lockedWriter struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (w *lockedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.Write(p)
+}
+
+func (w *lockedWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
 }
 
 func runStep(ctx context.Context, env *Env, sp *StepPlan, recap *Recap) error {

@@ -19,6 +19,9 @@ type fakeConn struct {
 	h   *inventory.Host
 	mu  *sync.Mutex
 	log *[]string
+	// hook, when set, runs after the command is logged (a test holds a
+	// command there).
+	hook func(cmd string)
 }
 
 func (c fakeConn) Host() *inventory.Host { return c.h }
@@ -26,6 +29,9 @@ func (c fakeConn) Run(ctx context.Context, cmd string) (transport.Result, error)
 	c.mu.Lock()
 	*c.log = append(*c.log, c.h.Name+": "+cmd)
 	c.mu.Unlock()
+	if c.hook != nil {
+		c.hook(cmd)
+	}
 	if strings.Contains(cmd, "fail") {
 		return transport.Result{ExitCode: 1, Stderr: []byte("it failed")}, nil
 	}
@@ -197,6 +203,9 @@ func TestParsePlaybookErrorsNameLine(t *testing.T) {
 		{"steps: []\n", "no steps"},
 		{"steps:\n  - action: test-echo\n", "test.yml:2: step 1 has no name"},
 		{"steps:\n  - name: a\n    action: test-echo\n    unreachable: maybe\n", "unreachable must be fail or skip"},
+		{"steps:\n  - name: a\n    action: test-echo\n    finish_before: b\n  - name: b\n    action: test-echo\n", "test.yml:2: step \"a\": finish_before is for background steps"},
+		{"steps:\n  - name: a\n    action: test-echo\n  - name: b\n    action: test-echo\n    background: true\n    finish_before: a\n", "test.yml:4: step \"b\": finish_before names \"a\", which comes before it"},
+		{"steps:\n  - name: a\n    action: test-echo\n    background: true\n    finish_before: zz\n", "test.yml:2: step \"a\": finish_before: no step named \"zz\""},
 	} {
 		_, err := ParsePlaybook([]byte(c.yml), "test.yml", testActions)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
@@ -253,5 +262,132 @@ func TestReadEventsDecodesTheRecord(t *testing.T) {
 	rec.Event(Event{Status: "after close"})
 	if rec.Err() == nil {
 		t.Fatal("a failed event write is not reported by Err")
+	}
+}
+
+const backgroundSteps = `
+steps:
+  - name: one
+    action: test-echo
+    hosts: [kube_node]
+    background: true
+    finish_before: three
+    params: {cmd: slow}
+  - name: two
+    action: test-echo
+    hosts: [etcd]
+    params: {cmd: second}
+  - name: three
+    action: test-echo
+    hosts: [etcd, kube_node]
+    params: {cmd: third}
+`
+
+// gate holds every "slow" command until the first "second" one has run, so
+// a background step provably overlaps the step after it (a run that waited
+// for it would hang here, and the test time out).
+func gate(env *Env) {
+	released := make(chan struct{})
+	var once sync.Once
+	for name, c := range env.Conns.(fakeConns) {
+		fc := c.(fakeConn)
+		fc.hook = func(cmd string) {
+			switch {
+			case strings.HasPrefix(cmd, "slow"):
+				<-released
+			case strings.HasPrefix(cmd, "second"):
+				once.Do(func() { close(released) })
+			}
+		}
+		env.Conns.(fakeConns)[name] = fc
+	}
+}
+
+func TestBackgroundStepRunsBesideTheNextAndFinishesBefore(t *testing.T) {
+	env, log := testEnv(t, backgroundSteps)
+	gate(env)
+	plan, err := BuildPlan(context.Background(), env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recap, err := Run(context.Background(), env, plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	firstThird, lastSlow := -1, -1
+	for i, l := range *log {
+		switch strings.Fields(l)[1] {
+		case "third":
+			if firstThird < 0 {
+				firstThird = i
+			}
+		case "slow":
+			lastSlow = i
+		}
+	}
+	if firstThird < lastSlow {
+		t.Fatalf("step three started before the background step it must wait for had run everywhere: %q", *log)
+	}
+	var names []string
+	for _, st := range recap.Steps {
+		names = append(names, st.Name+"="+st.Status)
+	}
+	if got := strings.Join(names, " "); got != "one=ok two=ok three=ok" {
+		t.Fatalf("recap steps %s, want playbook order, all ok", got)
+	}
+	out := env.Out.(*bytes.Buffer).String()
+	if !strings.Contains(out, `"three" waits for it`) || !strings.Contains(out, "STEP [one] finished in the background") {
+		t.Fatalf("output does not say the step ran in the background:\n%s", out)
+	}
+	// Its host lines are printed together, after the line that says it finished.
+	fin := strings.Index(out, "finished in the background")
+	if i := strings.Index(out, "changed: [w1]"); i < fin {
+		t.Fatalf("a background step's host line was printed before it finished:\n%s", out)
+	}
+	var pt bytes.Buffer
+	plan.WriteText(&pt)
+	if !strings.Contains(pt.String(), `[1/3] one  (test-echo on kube_node; in the background: the steps after it go on, "three" waits for it)`) {
+		t.Fatalf("plan text does not show the background step:\n%s", pt.String())
+	}
+}
+
+func TestBackgroundFailureStopsTheRunWhereItIsWaitedFor(t *testing.T) {
+	env, log := testEnv(t, strings.Replace(backgroundSteps, "cmd: slow", "cmd: slow fail", 1))
+	gate(env)
+	plan, _ := BuildPlan(context.Background(), env)
+	recap, err := Run(context.Background(), env, plan)
+	var se *StepError
+	if !errors.As(err, &se) || se.Step != "one" || !strings.Contains(err.Error(), "host w1") {
+		t.Fatalf("want step one failing on w1 and w2, got %v", err)
+	}
+	for _, l := range *log {
+		if strings.Contains(l, "third") {
+			t.Fatalf("the step that waits for the failed background step ran: %q", *log)
+		}
+	}
+	if len(recap.Steps) != 2 || recap.Steps[0].Status != StepFailed || recap.Steps[1].Status != StepOK {
+		t.Fatalf("recap %+v: want one failed, two ok", recap.Steps)
+	}
+}
+
+func TestBackgroundStepIsWaitedForWhenTheRunStopsEarly(t *testing.T) {
+	// Step two fails while one is still held: Run must not return before one
+	// has finished (its commands are never abandoned mid-flight).
+	env, log := testEnv(t, strings.Replace(backgroundSteps, "cmd: second", "cmd: second fail", 1))
+	gate(env)
+	plan, _ := BuildPlan(context.Background(), env)
+	recap, err := Run(context.Background(), env, plan)
+	var se *StepError
+	if !errors.As(err, &se) || se.Step != "two" {
+		t.Fatalf("want step two's failure, got %v", err)
+	}
+	slow := 0
+	for _, l := range *log {
+		if strings.Contains(l, "slow") {
+			slow++
+		}
+	}
+	if slow != 2 || len(recap.Steps) != 2 || recap.Steps[0].Name != "one" || recap.Steps[0].Status != StepOK {
+		t.Fatalf("the background step was not waited for: %d slow commands, recap %+v", slow, recap.Steps)
 	}
 }

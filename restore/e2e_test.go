@@ -178,6 +178,10 @@ func TestRestoreSeedScenario(t *testing.T) {
 			}
 		}
 	}
+	// Who leads now, read in preflight's round trips (etcd is healthy here).
+	if !regexp.MustCompile(`leader now: 127\.[0-9.]+ \(asked again when the step runs\)`).MatchString(out) {
+		t.Errorf("plan does not name the current leader")
+	}
 	requireUnchanged(t, l, before, "plan")
 
 	// Without a terminal and without --yes, restore refuses before any change.

@@ -135,16 +135,30 @@ func (s *Session) explain(err error, recordDir string, recap *orchestrator.Recap
 	var ie *orchestrator.InterruptedError
 	switch {
 	case errors.As(err, &se):
-		if s.readOnlyThrough(se.Index) {
+		if s.readOnlyRun(recap) {
 			b.WriteString("\nNothing was changed on any host.")
 			break
 		}
-		swapped := swapAt >= 0 && se.Index >= swapAt
+		// What ran, not the failed step's place: a background step fails
+		// where the run waits for it, after later steps ran.
+		swapped := swapAt >= 0 && s.ran(recap, s.Env.Playbook.Steps[swapAt].Name)
 		if swapped {
 			b.WriteString("\n\n" + SetAsideText(s.Restore))
 		}
-		b.WriteString(steps.StagedText(s.Env, s.Restore, se.Index))
-		next(se.Step, swapped)
+		b.WriteString(steps.StagedText(s.Env, s.Restore, s.reached(recap)))
+		resume := se.Step
+		if sp := s.Plan.Steps[se.Index]; sp.Background && sp.FinishBefore != "" {
+			// The steps after it ran (a swap may be among them): going on
+			// means finishing its part by hand, then the step that waited.
+			var failed []string
+			for _, f := range se.Failures {
+				failed = append(failed, f.Host)
+			}
+			fmt.Fprintf(&b, "\nStep %q ran in the background and failed; the steps up to %q ran beside it. Do by hand what it could not on %s (its commands are in %s), then go on from %q.",
+				se.Step, sp.FinishBefore, strings.Join(failed, ", "), filepath.Join(recordDir, "plan.txt"), sp.FinishBefore)
+			resume = sp.FinishBefore
+		}
+		next(resume, swapped)
 	case errors.As(err, &ie):
 		swapped := swapAt >= 0 && s.ran(recap, s.Env.Playbook.Steps[swapAt].Name)
 		if swapped {
@@ -245,15 +259,27 @@ func (s *Session) standing(recap *orchestrator.Recap) string {
 	return b.String()
 }
 
-// readOnlyThrough is true when this run ran only read-only steps up to index.
-func (s *Session) readOnlyThrough(index int) bool {
+// readOnlyRun is true when every step this run started is read-only (and it
+// resumes no earlier run).
+func (s *Session) readOnlyRun(recap *orchestrator.Recap) bool {
 	if s.Plan.FromStep != "" {
 		return false
 	}
 	for _, sp := range s.Plan.Steps {
-		if sp.Index <= index && !sp.ReadOnly {
+		if !sp.ReadOnly && s.ran(recap, sp.Name) {
 			return false
 		}
 	}
 	return true
+}
+
+// reached is the index of the last step this run started.
+func (s *Session) reached(recap *orchestrator.Recap) int {
+	last := -1
+	for _, sp := range s.Plan.Steps {
+		if s.ran(recap, sp.Name) {
+			last = sp.Index
+		}
+	}
+	return last
 }

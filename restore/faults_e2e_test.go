@@ -145,4 +145,51 @@ func TestFaults(t *testing.T) {
 
 		requireHealthy(t, l)
 	})
+
+	t.Run("a worker's kubelet cannot be stopped: the background step stops the run before the apiservers", func(t *testing.T) {
+		worker := l.Nodes()[0].Address
+		// A drop-in that refuses `systemctl stop` (as a host hardened
+		// against manual stops has): the background stop fails there.
+		dropIn := "/etc/systemd/system/kubelet.service.d/zz-refuse.conf"
+		sh(t, l, worker, "mkdir -p /etc/systemd/system/kubelet.service.d && printf '[Unit]\\nRefuseManualStop=yes\\n' > "+dropIn+" && systemctl daemon-reload")
+		defer sh(t, l, worker, "rm -f "+dropIn+" && systemctl daemon-reload && systemctl start kubelet kube-proxy")
+		apiBefore := monotonic(t, l, l.Masters()[0].Address, "kube-apiserver", "ActiveEnterTimestampMonotonic")
+		out, err := cli(t, l, "restore", l.Opts.Name, "--snapshot", snap, "--yes")
+		if err == nil {
+			t.Fatal("restore succeeded with a kubelet that refuses to stop")
+		}
+		msg := errorBlock(out)
+		requireAll(t, "the failure", msg, `step "stop kubelet and kube-proxy" failed on host `+worker,
+			`ran in the background and failed`, "Do by hand what it could not on "+worker, "plan.txt", "--from-step 'start kube masters'", "Where the cluster stands",
+			"put back:", "ezrestore rollback "+l.Opts.Name)
+		// The etcd steps ran beside it; the apiservers did not come back
+		// while a kubelet might still act on the old state.
+		requireHealthy(t, l)
+		if s := sh(t, l, l.Masters()[0].Address, "systemctl is-active kube-apiserver || true"); s != "inactive" {
+			t.Errorf("kube-apiserver is %q after the run stopped before \"start kube masters\"", s)
+		}
+		if !strings.Contains(out, "STEP [stop kubelet and kube-proxy] finished in the background") {
+			t.Errorf("the output does not show the background step finishing:\n%s", out)
+		}
+		// The operator does by hand what the step could not, and goes on.
+		sh(t, l, worker, "rm -f "+dropIn+" && systemctl daemon-reload && systemctl stop kubelet kube-proxy")
+		if out, err := cli(t, l, "restore", l.Opts.Name, "--snapshot", snap, "--yes", "--from-step", "start kube masters"); err != nil {
+			t.Fatalf("the advised resume failed: %v\n%s", err, out)
+		}
+		requireHealthy(t, l)
+		if after := monotonic(t, l, l.Masters()[0].Address, "kube-apiserver", "ActiveEnterTimestampMonotonic"); after == apiBefore {
+			t.Errorf("kube-apiserver was not restarted by the resumed run")
+		}
+		for _, h := range append(l.Masters(), l.Nodes()...) {
+			if s := sh(t, l, h.Address, "systemctl is-active kubelet kube-proxy"); s != "active\nactive" {
+				t.Errorf("%s: kubelet/kube-proxy after the resume: %s", h.Address, s)
+			}
+		}
+		for _, h := range etcd {
+			if k := keys(t, l, h.Address); !strings.Contains(k, "net-test3") {
+				t.Fatalf("%s lacks the snapshot's keys: %s", h.Address, k)
+			}
+		}
+		row(t, "a worker's kubelet refuses to stop (background step)", err, out, "healthy after stopping it by hand and --from-step 'start kube masters'")
+	})
 }

@@ -323,7 +323,7 @@ func readCerts(certs []*CertFile, s map[string]string) {
 // names: the unit, its files, then the certificates, in three round trips
 // and without running any etcd binary.
 func ReadCerts(ctx context.Context, conn transport.Conn) ([]*CertFile, error) {
-	cfg, _, err := readEtcdConfig(ctx, conn)
+	cfg, _, err := readEtcdConfig(ctx, conn, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -76,9 +76,7 @@ func (e *EtcdStop) Plan(ctx context.Context, env *orchestrator.Env, step *orches
 	}
 	sp := &orchestrator.StepPlan{}
 	// What the order would be now: a read-only status round.
-	sctx, cancel := context.WithTimeout(ctx, etcdStopStatusTimeout)
-	leader, _ := LeaderOf(e.leaderRound(sctx, env, members))
-	cancel()
+	leader, _ := LeaderOf(e.planStatus(ctx, env, members))
 	followers, last := StopOrder(inventoryNames(hosts), leader)
 	if last != "" {
 		sp.Notes = append(sp.Notes, fmt.Sprintf("leader now: %s (asked again when the step runs)", last),
@@ -327,6 +325,29 @@ func orNone(hosts []string) string {
 	return strings.Join(hosts, ", ")
 }
 
+// planStatus is who leads, for the plan's note: what preflight read with the
+// facts (moments ago, in the same planning), or a round of its own when the
+// facts lack it. A member whose etcd was not running then is not asked.
+func (e *EtcdStop) planStatus(ctx context.Context, env *orchestrator.Env, members []inventory.EtcdMember) []MemberStatus {
+	out := make([]MemberStatus, len(members))
+	for i, m := range members {
+		if f, err := e.r.Etcd(m.Host.Name); err == nil {
+			if st := f.LeaderStatus(); st != nil {
+				out[i] = *st
+				continue
+			}
+			if f.Active != "" && f.Active != "active" {
+				out[i] = MemberStatus{Host: m.Host.Name, Error: "etcd was " + f.Active + " when preflight read it"}
+				continue
+			}
+		}
+		sctx, cancel := context.WithTimeout(ctx, etcdStopStatusTimeout)
+		defer cancel()
+		return e.leaderRound(sctx, env, members)
+	}
+	return out
+}
+
 // leaderRound asks each member, on its own host and all at once, for
 // `etcdctl endpoint status` only (read-only): one etcdctl per host, the
 // least that tells who leads (a member that leads names itself).
@@ -347,20 +368,14 @@ func (e *EtcdStop) leaderRound(ctx context.Context, env *orchestrator.Env, membe
 		}
 		c := ClientFor(f)
 		out[i].Endpoint = c.Endpoint
-		r, err := conn.Run(ctx, c.Cmd("--dial-timeout=1s", "--command-timeout=2s", "-w", "json", "endpoint", "status"))
+		r, err := conn.Run(ctx, leaderStatusCommand(c))
 		switch {
 		case err != nil:
 			out[i].Error = err.Error()
 		case r.ExitCode != 0:
 			out[i].Error = fmt.Sprintf("etcdctl exited %d: %s", r.ExitCode, lastLine(string(r.Stderr)))
 		default:
-			var sj statusJSON
-			if err := json.Unmarshal(r.Stdout, &sj); err != nil || len(sj) == 0 {
-				out[i].Error = fmt.Sprintf("unreadable endpoint status from etcdctl: %v", err)
-				return nil
-			}
-			s := sj[0].Status
-			out[i].MemberID, out[i].ClusterID, out[i].Leader = s.Header.MemberID, s.Header.ClusterID, s.Leader
+			parseLeaderStatus(r.Stdout, &out[i])
 		}
 		return nil
 	})
@@ -370,6 +385,23 @@ func (e *EtcdStop) leaderRound(ctx context.Context, env *orchestrator.Env, membe
 		}
 	}
 	return out
+}
+
+// leaderStatusCommand asks one member for its own `endpoint status`, briefly.
+func leaderStatusCommand(c EtcdClient) string {
+	return c.Cmd("--dial-timeout=1s", "--command-timeout=2s", "-w", "json", "endpoint", "status")
+}
+
+// parseLeaderStatus reads leaderStatusCommand's output into ms: the member,
+// its cluster and whom it follows (or an Error).
+func parseLeaderStatus(out []byte, ms *MemberStatus) {
+	var sj statusJSON
+	if err := json.Unmarshal(out, &sj); err != nil || len(sj) == 0 {
+		ms.Error = fmt.Sprintf("unreadable endpoint status from etcdctl: %v", err)
+		return
+	}
+	s := sj[0].Status
+	ms.MemberID, ms.ClusterID, ms.Leader = s.Header.MemberID, s.Header.ClusterID, s.Leader
 }
 
 // runOn runs a command on one host; a non-zero exit is an error with its message.

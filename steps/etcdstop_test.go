@@ -243,3 +243,33 @@ func TestLeaderOf(t *testing.T) {
 		}
 	}
 }
+
+// The plan's leader note comes from what preflight read with the facts: no
+// round of its own then; a member whose etcd was not running is not asked.
+func TestEtcdStopPlanUsesTheGatheredLeader(t *testing.T) {
+	e, env, _, hosts := stopFixture("10.0.0.2")
+	for i, h := range hosts {
+		f := e.r.Host(h.Name).Etcd
+		f.Active = "active"
+		f.leader = &MemberStatus{Host: h.Name, MemberID: uint64(100 + i), Leader: 100}
+	}
+	env.Conns = conns{} // a status round would find no connection
+	sp, err := e.Plan(context.Background(), env, &orchestrator.Step{Name: "stop etcd", Action: "etcd-stop"}, hosts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if notes := strings.Join(sp.Notes, "\n"); !strings.Contains(notes, "leader now: 10.0.0.1") {
+		t.Errorf("plan notes do not name the gathered leader:\n%s", notes)
+	}
+	for _, h := range hosts {
+		f := e.r.Host(h.Name).Etcd
+		f.Active, f.leader = "inactive", nil
+	}
+	sp, err = e.Plan(context.Background(), env, &orchestrator.Step{Name: "stop etcd", Action: "etcd-stop"}, hosts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if notes := strings.Join(sp.Notes, "\n"); !strings.Contains(notes, "no member names a leader now") {
+		t.Errorf("with etcd stopped everywhere the plan should say no member leads:\n%s", notes)
+	}
+}

@@ -37,7 +37,24 @@ type EtcdFacts struct {
 	// MemberDir tells whether <data-dir>/member exists now.
 	MemberDir bool `json:"member_dir"`
 	WalDir    bool `json:"wal_dir_exists"`
+
+	// space is the space reading taken with the facts (nil when it could not
+	// be read); see Space.
+	space *HostSpace
+	// leader is the member's own `endpoint status` when GatherMore.Leader
+	// asked and etcd was running.
+	leader *MemberStatus
 }
+
+// LeaderStatus is what the member said of itself and its leader while the
+// facts were gathered: nil when it was not asked (etcd not running, or the
+// caller did not ask).
+func (f *EtcdFacts) LeaderStatus() *MemberStatus { return f.leader }
+
+// Space is the free space and leftovers measured when the facts were
+// gathered, or nil. It is as old as the facts: a step that needs the state of
+// the moment (after it changed something) measures again with ProbeSpace.
+func (f *EtcdFacts) Space() *HostSpace { return f.space }
 
 // RestoreTool is the command line that restores a snapshot on this host:
 // etcdutl where present; else etcdctl if it still has `snapshot restore` (before 3.6).
@@ -112,10 +129,35 @@ func catScript(name, path string) string {
 
 // GatherEtcd reads, without changing anything, how etcd is installed and
 // started on a host: the unit (with its environment and config files), the
-// tools and their versions, free space and what the data dir holds.
+// tools and their versions, free space and what the data dir holds. It takes
+// two round trips, three when the unit points at files of its own.
 func GatherEtcd(ctx context.Context, conn transport.Conn, h *inventory.Host) (*EtcdFacts, error) {
+	return GatherEtcdWith(ctx, conn, h, GatherMore{})
+}
+
+// GatherMore is what a caller adds to GatherEtcd's round trips (the round
+// trips are what a wide preflight waits on).
+type GatherMore struct {
+	// First is a script run in the first round trip; it prints "@@name"
+	// sections of its own, and Check gets them before anything of the unit
+	// is judged (with what the round trip wrote to stderr), so a host where
+	// commands do not run as root is reported as that, not as an unreadable
+	// unit.
+	First string
+	Check func(sections map[string]string, stderr string) error
+	// Leader asks a running member, in the last round trip, who leads
+	// (`etcdctl endpoint status`); see EtcdFacts.LeaderStatus.
+	Leader bool
+}
+
+// GatherEtcdWith is GatherEtcd with more asked in the same round trips.
+func GatherEtcdWith(ctx context.Context, conn transport.Conn, h *inventory.Host, more GatherMore) (*EtcdFacts, error) {
 	bin := binDir(h)
-	cfg, s, err := readEtcdConfig(ctx, conn, findToolScript(bin, "etcdutl"), findToolScript(bin, "etcdctl"))
+	extra := []string{findToolScript(bin, "etcdutl"), findToolScript(bin, "etcdctl")}
+	if more.First != "" {
+		extra = append([]string{more.First}, extra...)
+	}
+	cfg, s, err := readEtcdConfig(ctx, conn, more.Check, extra...)
 	if err != nil {
 		return nil, err
 	}
@@ -137,11 +179,33 @@ func GatherEtcd(ctx context.Context, conn transport.Conn, h *inventory.Host) (*E
 	fmt.Fprintf(&b3, "echo @@server; %s --version 2>&1 | head -n 3\n", transport.Quote(c.Binary))
 	certs := c.CertFiles()
 	b3.WriteString(certScript(certs))
+	// Free space and earlier runs' leftovers, in a subshell of its own (its
+	// helper functions stay there); it prints no "@@" lines of its own.
+	fmt.Fprintf(&b3, "echo @@space\n(\n%s)\n", SpaceScript(f, false))
+	askLeader := more.Leader && f.Active == "active" && f.Etcdctl != ""
+	if askLeader {
+		// stdout only: etcdctl 3.6 logs a warning about ETCDCTL_API on stderr.
+		fmt.Fprintf(&b3, "echo @@leader\nif out=$(%s 2>/dev/null); then printf '%%s\\n' \"$out\"; else echo \"etcdctl exited $?\"; echo @@noleader; fi\n", leaderStatusCommand(ClientFor(f)))
+	}
 	res, err := conn.Run(ctx, b3.String())
 	if err != nil {
 		return nil, err
 	}
 	s3 := sections(string(res.Stdout))
+	// Kept for preflight and the space step of the same plan; a reading
+	// that cannot be parsed is measured again by whoever needs it.
+	if hs, err := ParseSpace(s3["space"], f); err == nil {
+		f.space = hs
+	}
+	if askLeader {
+		ms := MemberStatus{Host: h.Name, Endpoint: ClientFor(f).Endpoint}
+		if _, failed := s3["noleader"]; failed {
+			ms.Error = "etcdctl endpoint status: " + strings.TrimSpace(s3["leader"])
+		} else {
+			parseLeaderStatus([]byte(s3["leader"]), &ms)
+		}
+		f.leader = &ms
+	}
 	f.ServerVersion = serverVersion(s3["server"])
 	if f.ServerVersion == "" {
 		f.ServerVersionOut = strings.TrimSpace(s3["server"])
@@ -178,7 +242,8 @@ func toolLines(sec string) (path, version string, fromPath bool) {
 // readEtcdConfig reads the etcd unit and the files it points at (two round
 // trips) and works out how it starts etcd. extra scripts run in the first
 // round; their sections are returned with the unit's and "active".
-func readEtcdConfig(ctx context.Context, conn transport.Conn, extra ...string) (*EtcdConfig, map[string]string, error) {
+// check, when set, judges the sections first.
+func readEtcdConfig(ctx context.Context, conn transport.Conn, check func(map[string]string, string) error, extra ...string) (*EtcdConfig, map[string]string, error) {
 	script := strings.Join(append([]string{
 		`echo @@unit; systemctl cat etcd.service 2>&1 || echo @@nounit`,
 		`echo @@active; systemctl is-active etcd.service 2>/dev/null || true`,
@@ -188,6 +253,11 @@ func readEtcdConfig(ctx context.Context, conn transport.Conn, extra ...string) (
 		return nil, nil, err
 	}
 	s := sections(string(res.Stdout))
+	if check != nil {
+		if err := check(s, strings.TrimSpace(string(res.Stderr))); err != nil {
+			return nil, nil, err
+		}
+	}
 	if _, missing := s["nounit"]; missing {
 		return nil, nil, fmt.Errorf("no etcd.service unit: %s", strings.TrimSpace(s["unit"]))
 	}

@@ -97,41 +97,46 @@ func (p *Preflight) host(ctx context.Context, env *orchestrator.Env, h *inventor
 	if err != nil {
 		return nil, err
 	}
-	var checks []string
-	// One round trip for root and the units.
+	// Root and the units: on an etcd host in the first round trip of what
+	// is gathered about etcd, elsewhere on their own.
 	var b strings.Builder
 	b.WriteString("echo @@uid; id -u\n")
 	for i, u := range units {
 		fmt.Fprintf(&b, "echo @@unit%d; systemctl cat -- %s >/dev/null 2>&1 && echo yes || echo no\n", i, transport.Quote(u+".service"))
 	}
-	res, err := conn.Run(ctx, b.String())
-	if err != nil {
-		return nil, err
-	}
-	if res.ExitCode != 0 {
-		return nil, fmt.Errorf("cannot run commands as root: %s", strings.TrimSpace(string(res.Stderr)))
-	}
-	s := sections(string(res.Stdout))
-	if strings.TrimSpace(s["uid"]) != "0" {
-		return nil, fmt.Errorf("commands run as uid %q, not root: set ansible_become=true with passwordless sudo, or connect as root", strings.TrimSpace(s["uid"]))
-	}
-	checks = append(checks, fmt.Sprintf("ssh as %s, root through %s", h.User, map[bool]string{true: "sudo", false: "login"}[h.Become || h.User != "root"]))
-	var missing []string
-	for i, u := range units {
-		if strings.TrimSpace(s[fmt.Sprintf("unit%d", i)]) != "yes" {
-			missing = append(missing, u+".service")
+	var checks []string
+	checkAccess := func(s map[string]string, stderr string) error {
+		uid, ran := s["uid"]
+		if !ran {
+			return fmt.Errorf("cannot run commands as root: %s", stderr)
 		}
-	}
-	if len(missing) > 0 {
-		return checks, fmt.Errorf("units not installed: %s (a later step stops or starts them; remove them from the playbook if this host does not run them)", strings.Join(missing, ", "))
-	}
-	if len(units) > 0 {
-		checks = append(checks, "units present: "+strings.Join(units, ", "))
+		if strings.TrimSpace(uid) != "0" {
+			return fmt.Errorf("commands run as uid %q, not root: set ansible_become=true with passwordless sudo, or connect as root", strings.TrimSpace(s["uid"]))
+		}
+		checks = append(checks, fmt.Sprintf("ssh as %s, root through %s", h.User, map[bool]string{true: "sudo", false: "login"}[h.Become || h.User != "root"]))
+		var missing []string
+		for i, u := range units {
+			if strings.TrimSpace(s[fmt.Sprintf("unit%d", i)]) != "yes" {
+				missing = append(missing, u+".service")
+			}
+		}
+		if len(missing) > 0 {
+			return fmt.Errorf("units not installed: %s (a later step stops or starts them; remove them from the playbook if this host does not run them)", strings.Join(missing, ", "))
+		}
+		if len(units) > 0 {
+			checks = append(checks, "units present: "+strings.Join(units, ", "))
+		}
+		return nil
 	}
 	if !h.InGroup(inventory.GroupEtcd) {
-		return checks, nil
+		res, err := conn.Run(ctx, b.String())
+		if err != nil {
+			return nil, err
+		}
+		return checks, checkAccess(sections(string(res.Stdout)), strings.TrimSpace(string(res.Stderr)))
 	}
-	f, err := GatherEtcd(ctx, conn, h)
+	// Who leads, for the stop step's plan, in the same round trips.
+	f, err := GatherEtcdWith(ctx, conn, h, GatherMore{First: b.String(), Check: checkAccess, Leader: true})
 	if err != nil {
 		return checks, err
 	}

@@ -41,7 +41,7 @@ type pushKey struct {
 const (
 	opPush = "push"
 	// autoGzipMin: below this the whole push is a few round trips either way.
-	autoGzipMin = 1
+	autoGzipMin = 1 << 20
 	// pushJoinWindow is how long the first host to reach the push waits for
 	// the others before the compressed stream starts without them.
 	pushJoinWindow = 2 * time.Second

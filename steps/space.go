@@ -240,6 +240,15 @@ func ProbeSpace(ctx context.Context, conn transport.Conn, f *EtcdFacts, alarms b
 	return hs, nil
 }
 
+// spaceOf is the reading taken with the facts (planning reads each host once),
+// or a new one when there is none.
+func spaceOf(ctx context.Context, conn transport.Conn, f *EtcdFacts) (*HostSpace, error) {
+	if hs := f.Space(); hs != nil {
+		return hs, nil
+	}
+	return ProbeSpace(ctx, conn, f, false)
+}
+
 // ClassifyLeftover says whether path is a dir ezrestore made beside etcd's
 // data on this host, and of which run: exactly <data-dir>/member.before-<token>,
 // <data-dir>/member.restored-<token>, <data-dir>/.ezrestore/<token>, or
@@ -388,7 +397,7 @@ func containsStr(list []string, s string) bool {
 // measures the staging, data and WAL filesystems, then the restore's needs
 // are checked against them. It returns the line for the plan, or the refusal.
 func PreflightSpace(ctx context.Context, conn transport.Conn, f *EtcdFacts, snapshotSize int64) (string, error) {
-	hs, err := ProbeSpace(ctx, conn, f, false)
+	hs, err := spaceOf(ctx, conn, f)
 	if err != nil {
 		return "", err
 	}
@@ -479,7 +488,7 @@ func (e *EtcdSpace) Plan(ctx context.Context, env *orchestrator.Env, step *orche
 			notes[i] = fmt.Sprintf("%s: %v", h.Name, err)
 			return nil
 		}
-		hs, err := ProbeSpace(ctx, conn, f, false)
+		hs, err := spaceOf(ctx, conn, f)
 		if err != nil {
 			notes[i] = fmt.Sprintf("%s: could not measure space: %v", h.Name, err)
 			return nil

@@ -72,14 +72,19 @@ func SystemdCommand(state string, units []string, noBlock bool) (string, error) 
 	q := transport.QuoteAll(units...)
 	switch state {
 	case "stopped":
-		return fmt.Sprintf("set -e\nsystemctl stop -- %s\nfor u in %s; do if systemctl is-active --quiet -- \"$u\"; then echo \"$u is still active after stop\" >&2; exit 1; fi; done", q, q), nil
+		// One is-active for all the units (it succeeds when any is still
+		// active); the per-unit loop runs only to name the culprit. Each
+		// systemctl is a process on the host: on a hundred small workers
+		// the calls saved are seconds of CPU.
+		return fmt.Sprintf("set -e\nsystemctl stop -- %[1]s\nif systemctl is-active --quiet -- %[1]s; then for u in %[1]s; do if systemctl is-active --quiet -- \"$u\"; then echo \"$u is still active after stop\" >&2; fi; done; exit 1; fi", q), nil
 	case "started":
 		if noBlock {
 			return fmt.Sprintf("systemctl start --no-block -- %s", q), nil
 		}
-		// is-active exits non-zero for any state but active: `|| true`
-		// keeps set -e from ending the script before the message.
-		return fmt.Sprintf("set -e\nsystemctl start -- %s\nfor u in %s; do s=$(systemctl is-active -- \"$u\" || true); if [ \"$s\" != active ]; then echo \"$u is $s after start; journalctl -u $u has the reason\" >&2; exit 1; fi; done", q, q), nil
+		// is-active prints one state per unit and exits non-zero unless all
+		// are active: `|| true` keeps set -e from ending the script before
+		// the message, and the loop names each unit that is not active.
+		return fmt.Sprintf("set -e\nsystemctl start -- %[1]s\nst=$(systemctl is-active -- %[1]s || true)\nif [ -n \"$(printf '%%s\\n' \"$st\" | grep -vx active || true)\" ]; then for u in %[1]s; do s=$(systemctl is-active -- \"$u\" || true); if [ \"$s\" != active ]; then echo \"$u is $s after start; journalctl -u $u has the reason\" >&2; fi; done; exit 1; fi", q), nil
 	}
 	return "", fmt.Errorf("params.state must be stopped or started, not %q", state)
 }

@@ -54,10 +54,12 @@ func main() {
 	flag.StringVar(&o.rate, "rate", "1gbit", "rate of the shaped link")
 	flag.Int64Var(&o.bigMiB, "big-mib", 0, "size of a big snapshot restored once (0: skip)")
 	flag.StringVar(&o.etcd, "etcd-version", "3.6", "etcd of the lab")
-	flag.StringVar(&o.lab, "lab", "", "use this lab (already up, 3 etcd hosts) instead of bringing one up and down")
+	flag.StringVar(&o.lab, "lab", "", "use this lab (already up, 3 etcd hosts) instead of bringing one up and down (no fleet part then)")
 	flag.StringVar(&o.labBase, "lab-base", "", "the --base of -lab")
 	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the fan-out part to this file")
 	flag.BoolVar(&o.shapedRaw, "shaped-raw", false, "also time the uncompressed one-pass push to the 3 hosts over the shaped link")
+	flag.IntVar(&o.fleet, "fleet", 100, "workers of the big lab compared with a 2-worker one (0: skip)")
+	flag.IntVar(&o.fleetRuns, "fleet-runs", 3, "restores on each fleet lab")
 	snapshotsOnly := flag.Bool("snapshots-only", false, "only write the snapshots the other flags ask for into -cache, then stop (no lab)")
 	flag.Parse()
 	if *snapshotsOnly {
@@ -85,6 +87,7 @@ type opts struct {
 	shapedRaw                bool
 	smallMiB, fanMiB, bigMiB int64
 	runs                     int
+	fleet, fleetRuns         int
 }
 
 // row is one line of the table.
@@ -155,11 +158,11 @@ func run(o opts) error {
 	}
 	defer l.Unshape(context.Background())
 
+	small, err := ensureSnapshot(ctx, o.cache, o.smallMiB)
+	if err != nil {
+		return err
+	}
 	if o.runs > 0 {
-		small, err := ensureSnapshot(ctx, o.cache, o.smallMiB)
-		if err != nil {
-			return err
-		}
 		if err := benchSmall(ctx, l, bin, small, o); err != nil {
 			return err
 		}
@@ -184,6 +187,17 @@ func run(o opts) error {
 		}
 		add(fmt.Sprintf("%d MiB restore: total/floor", o.bigMiB), "<= 1.2", fmt.Sprintf("%.2f (total %.1fs, floor %.1fs)", r.total.Seconds()/r.floor.Seconds(), r.total.Seconds(), r.floor.Seconds()), r.total.Seconds()/r.floor.Seconds()/1.2)
 		add(fmt.Sprintf("%d MiB restore: peak RSS of ezrestore", o.bigMiB), "< 100 MB", fmt.Sprintf("%.1f MB", float64(r.maxRSS)/1e6), float64(r.maxRSS)/100e6)
+	}
+	// The small lab goes first: the fleet labs need the machine to themselves.
+	// A lab given with -lab is not ours to take down, nor the machine's
+	// to fill with fleets.
+	if o.lab == "" {
+		l.Down(context.Background())
+	}
+	if o.fleet > 0 && o.lab == "" {
+		if err := benchFleet(ctx, bin, small, o); err != nil {
+			return err
+		}
 	}
 	printTable()
 	fmt.Printf("restorebench: wall clock of the whole bench %.0fs\n", time.Since(t0).Seconds())
@@ -230,6 +244,8 @@ type restoreRun struct {
 	total, floor, stop time.Duration
 	steps              map[string]time.Duration
 	maxRSS             int64
+	// cpu is the ezrestore process's own CPU time (user + system).
+	cpu time.Duration
 }
 
 // restoreOnce runs `ezrestore restore` as an operator would and reads its
@@ -247,6 +263,7 @@ func restoreOnce(ctx context.Context, l *lab.Lab, bin, snap string) (restoreRun,
 	}
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		r.maxRSS = ru.Maxrss * 1024
+		r.cpu = time.Duration(syscall.TimevalToNsec(ru.Utime) + syscall.TimevalToNsec(ru.Stime))
 	}
 	dirs, _ := filepath.Glob(filepath.Join(l.Dir.Path, "restores", "*"))
 	sort.Strings(dirs)
