@@ -127,7 +127,7 @@ func uploadGzipTo(ctx context.Context, conns []Conn, remotes []string, local str
 	}
 	what := fmt.Sprintf("push %s (gzip stream)", local)
 	if len(remotes) > 0 && remotes[0] == remotes[len(remotes)-1] {
-		what = fmt.Sprintf("upload %s to %s", local, remotes[0])
+		what = fmt.Sprintf("push %s to %s (gzip stream)", local, remotes[0])
 	}
 	streamTo(ctx, src, size, sinks, out, streamBuffer, wantSHA256, progress, what)
 	return out
@@ -181,7 +181,7 @@ func streamTo(ctx context.Context, src io.Reader, size int64, sinks []*streamSin
 			case sendErr != nil:
 				out[i].Err = fmt.Errorf("%s: %w", what, sendErr)
 			case err != nil:
-				out[i].Err = fmt.Errorf("%s: %w", what, err)
+				out[i].Err = fmt.Errorf("%s: the host's side ended without a status (connection lost? a .part may be left, never the final name): %w", what, err)
 			case res.ExitCode != 0:
 				out[i].Err = fmt.Errorf("%s: exit status %d: %s", what, res.ExitCode, strings.TrimSpace(string(res.Stderr)))
 			default:
