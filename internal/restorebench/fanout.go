@@ -192,11 +192,11 @@ func benchFanOut(ctx context.Context, l *lab.Lab, snap string, o opts) error {
 	add(fmt.Sprintf("%d MiB to 3 hosts, unshaped: gzip / uncompressed", mib), "-", fmt.Sprintf("%.2f (%.1fs vs %.1fs)", unshapedGz.Seconds()/d.Seconds(), unshapedGz.Seconds(), d.Seconds()), 0)
 
 	// 4. The shaped link: three parallel scp, then the stream.
-	if err := l.Shape(ctx, lab.ShapeSpec{Rate: o.rate}); err != nil {
+	if err := l.Shape(ctx, lab.ShapeSpec{Rate: o.rate, Delay: o.delay}); err != nil {
 		return err
 	}
 	defer l.Unshape(context.Background())
-	fmt.Printf("\n== fan-out of %s to %d etcd hosts over a %s link (htb on lo)\n", orchestrator.HumanBytes(size), len(conns), o.rate)
+	fmt.Printf("\n== fan-out of %s to %d etcd hosts over a %s link, delay %v (htb on lo)\n", orchestrator.HumanBytes(size), len(conns), o.rate, o.delay)
 	shaped0, _ := lab.ShapedBytes(ctx)
 	t0 := time.Now()
 	var wg sync.WaitGroup

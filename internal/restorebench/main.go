@@ -52,6 +52,7 @@ func main() {
 	flag.IntVar(&o.runs, "runs", 3, "restores of the small snapshot")
 	flag.Int64Var(&o.fanMiB, "fanout-mib", 512, "size of the snapshot sent over the shaped link (0: skip)")
 	flag.StringVar(&o.rate, "rate", "1gbit", "rate of the shaped link")
+	flag.DurationVar(&o.delay, "delay", 0, "one-way delay of the shaped link (an SSH channel's window bounds a stream to window/RTT)")
 	flag.Int64Var(&o.bigMiB, "big-mib", 0, "size of a big snapshot restored once (0: skip)")
 	flag.StringVar(&o.etcd, "etcd-version", "3.6", "etcd of the lab")
 	flag.StringVar(&o.lab, "lab", "", "use this lab (already up, 3 etcd hosts) instead of bringing one up and down (no fleet part then)")
@@ -85,6 +86,7 @@ type opts struct {
 	cache, bin, rate, etcd   string
 	lab, labBase, cpuprofile string
 	shapedRaw                bool
+	delay                    time.Duration
 	smallMiB, fanMiB, bigMiB int64
 	runs                     int
 	fleet, fleetRuns         int
