@@ -355,6 +355,11 @@ func TestPreflightFailuresChangeNothing(t *testing.T) {
 	refuse("name mismatch", []string{l.Opts.Name, "--snapshot", "good.db"}, "member unknown", "renamed-"+third)
 	sh(t, l, third, "sed -i 's/--name=renamed-/--name=etcd-/' /etc/systemd/system/etcd.service && systemctl daemon-reload")
 
+	// A unit the playbook stops is not installed on one host: named, alone.
+	sh(t, l, third, "mv /etc/systemd/system/kube-scheduler.service /root/kube-scheduler.service.hidden && systemctl daemon-reload")
+	refuse("missing unit", []string{l.Opts.Name, "--snapshot", "good.db"}, "host "+third, "units not installed: kube-scheduler.service (a later step")
+	sh(t, l, third, "mv /root/kube-scheduler.service.hidden /etc/systemd/system/kube-scheduler.service && systemctl daemon-reload && systemctl start kube-scheduler")
+
 	// No restore tool on one host.
 	sh(t, l, third, "mv /opt/kube/bin/etcdctl /opt/kube/bin/etcdctl.hidden; mv /usr/bin/etcdctl /usr/bin/etcdctl.hidden 2>/dev/null; true")
 	refuse("missing restore tool", []string{l.Opts.Name, "--snapshot", "good.db"}, "neither etcdutl nor etcdctl")

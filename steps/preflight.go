@@ -101,8 +101,18 @@ func (p *Preflight) host(ctx context.Context, env *orchestrator.Env, h *inventor
 	// is gathered about etcd, elsewhere on their own.
 	var b strings.Builder
 	b.WriteString("echo @@uid; id -u\n")
-	for i, u := range units {
-		fmt.Fprintf(&b, "echo @@unit%d; systemctl cat -- %s >/dev/null 2>&1 && echo yes || echo no\n", i, transport.Quote(u+".service"))
+	if len(units) > 0 {
+		// One systemctl for all the units (it fails if any is missing);
+		// one per unit only then, to name the missing ones.
+		var all []string
+		for _, u := range units {
+			all = append(all, u+".service")
+		}
+		fmt.Fprintf(&b, "echo @@units; if systemctl cat -- %s >/dev/null 2>&1; then echo all; else\n", transport.QuoteAll(all...))
+		for i, u := range units {
+			fmt.Fprintf(&b, "echo @@unit%d; systemctl cat -- %s >/dev/null 2>&1 && echo yes || echo no\n", i, transport.Quote(u+".service"))
+		}
+		b.WriteString("fi\n")
 	}
 	var checks []string
 	checkAccess := func(s map[string]string, stderr string) error {
@@ -116,7 +126,7 @@ func (p *Preflight) host(ctx context.Context, env *orchestrator.Env, h *inventor
 		checks = append(checks, fmt.Sprintf("ssh as %s, root through %s", h.User, map[bool]string{true: "sudo", false: "login"}[h.Become || h.User != "root"]))
 		var missing []string
 		for i, u := range units {
-			if strings.TrimSpace(s[fmt.Sprintf("unit%d", i)]) != "yes" {
+			if strings.TrimSpace(s["units"]) != "all" && strings.TrimSpace(s[fmt.Sprintf("unit%d", i)]) != "yes" {
 				missing = append(missing, u+".service")
 			}
 		}
