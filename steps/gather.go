@@ -173,21 +173,23 @@ func GatherEtcdWith(ctx context.Context, conn transport.Conn, h *inventory.Host,
 	if c.WalDir != "" {
 		fmt.Fprintf(&b3, "echo @@wal; [ -d %s ] && echo yes || echo no\n", transport.Quote(c.WalDir))
 	}
-	if f.Etcdutl != "" {
-		fmt.Fprintf(&b3, "echo @@bump; %s snapshot restore --help 2>&1 | grep -c -- --bump-revision || true\n", transport.Quote(f.Etcdutl))
-	}
-	fmt.Fprintf(&b3, "echo @@server; %s --version 2>&1 | head -n 3\n", transport.Quote(c.Binary))
 	certs := c.CertFiles()
 	b3.WriteString(certScript(certs))
 	// Free space and earlier runs' leftovers, in a subshell of its own (its
 	// helper functions stay there); it prints no "@@" lines of its own.
 	fmt.Fprintf(&b3, "echo @@space\n(\n%s)\n", SpaceScript(f, false))
+	// The etcd binaries each take tens of milliseconds to start: they run
+	// beside each other and beside the reads above.
+	parts := []string{b3.String(), fmt.Sprintf("echo @@server; %s --version 2>&1 | head -n 3", transport.Quote(c.Binary))}
+	if f.Etcdutl != "" {
+		parts = append(parts, fmt.Sprintf("echo @@bump; %s snapshot restore --help 2>&1 | grep -c -- --bump-revision || true", transport.Quote(f.Etcdutl)))
+	}
 	askLeader := more.Leader && f.Active == "active" && f.Etcdctl != ""
 	if askLeader {
 		// stdout only: etcdctl 3.6 logs a warning about ETCDCTL_API on stderr.
-		fmt.Fprintf(&b3, "echo @@leader\nif out=$(%s 2>/dev/null); then printf '%%s\\n' \"$out\"; else echo \"etcdctl exited $?\"; echo @@noleader; fi\n", leaderStatusCommand(ClientFor(f)))
+		parts = append(parts, fmt.Sprintf("echo @@leader\nif out=$(%s 2>/dev/null); then printf '%%s\\n' \"$out\"; else echo \"etcdctl exited $?\"; echo @@noleader; fi", leaderStatusCommand(ClientFor(f))))
 	}
-	res, err := conn.Run(ctx, b3.String())
+	res, err := conn.Run(ctx, concurrently(parts...))
 	if err != nil {
 		return nil, err
 	}
@@ -239,15 +241,37 @@ func toolLines(sec string) (path, version string, fromPath bool) {
 	return path, version, fromPath
 }
 
+// concurrently is a script that runs independent probe scripts at once on
+// the host and prints their outputs one after the other, in order. A probe
+// is mostly the start of a tool (etcd's binaries take 15-35 ms each just to
+// print their version): on a host with cores to spare the round trip takes
+// as long as the slowest probe, not their sum. Each probe's stdout waits in
+// a private temp dir; when no temp dir can be made they run one by one.
+func concurrently(parts ...string) string {
+	if len(parts) < 2 {
+		return strings.Join(parts, "\n")
+	}
+	var par, seq strings.Builder
+	for i, p := range parts {
+		fmt.Fprintf(&par, "(\n%s\n) > \"$zd/%d\" &\n", p, i)
+		fmt.Fprintf(&seq, "(\n%s\n)\n", p)
+	}
+	par.WriteString("wait\n")
+	for i := range parts {
+		fmt.Fprintf(&par, "cat -- \"$zd/%d\"\n", i)
+	}
+	par.WriteString("rm -rf -- \"$zd\"\n")
+	return "if zd=$(mktemp -d 2>/dev/null); then\n" + par.String() + "else\n" + seq.String() + "fi"
+}
+
 // readEtcdConfig reads the etcd unit and the files it points at (two round
 // trips) and works out how it starts etcd. extra scripts run in the first
 // round; their sections are returned with the unit's and "active".
 // check, when set, judges the sections first.
 func readEtcdConfig(ctx context.Context, conn transport.Conn, check func(map[string]string, string) error, extra ...string) (*EtcdConfig, map[string]string, error) {
-	script := strings.Join(append([]string{
-		`echo @@unit; systemctl cat etcd.service 2>&1 || echo @@nounit`,
-		`echo @@active; systemctl is-active etcd.service 2>/dev/null || true`,
-	}, extra...), "\n")
+	script := concurrently(append([]string{
+		"echo @@unit; systemctl cat etcd.service 2>&1 || echo @@nounit\necho @@active; systemctl is-active etcd.service 2>/dev/null || true",
+	}, extra...)...)
 	res, err := conn.Run(ctx, script)
 	if err != nil {
 		return nil, nil, err
