@@ -145,9 +145,13 @@ func (s *Session) explain(err error, recordDir string, recap *orchestrator.Recap
 		if swapped {
 			b.WriteString("\n\n" + SetAsideText(s.Restore))
 		}
-		b.WriteString(steps.StagedText(s.Env, s.Restore, s.reached(recap)))
+		if !s.cleanedUp(recap) {
+			b.WriteString(steps.StagedText(s.Env, s.Restore, s.reached(recap)))
+		}
 		resume := se.Step
-		if sp := s.Plan.Steps[se.Index]; sp.Background && sp.FinishBefore != "" {
+		// A background step after the swap is safe to run again with what
+		// follows it; one before it is not (the swap would run twice).
+		if sp := s.Plan.Steps[se.Index]; sp.Background && sp.FinishBefore != "" && (swapAt < 0 || se.Index < swapAt) {
 			// The steps after it ran (a swap may be among them): going on
 			// means finishing its part by hand, then the step that waited.
 			var failed []string
@@ -271,6 +275,20 @@ func (s *Session) readOnlyRun(recap *orchestrator.Recap) bool {
 		}
 	}
 	return true
+}
+
+// cleanedUp is true when this run's clean-up step removed the staged copies.
+func (s *Session) cleanedUp(recap *orchestrator.Recap) bool {
+	i := orchestrator.StepOf[*steps.EtcdCleanup](s.Env)
+	if i < 0 || recap == nil {
+		return false
+	}
+	for _, st := range recap.Steps {
+		if st.Name == s.Env.Playbook.Steps[i].Name {
+			return st.Status == orchestrator.StepOK
+		}
+	}
+	return false
 }
 
 // reached is the index of the last step this run started.
