@@ -165,6 +165,7 @@ func run(o opts) error {
 		return err
 	}
 	if o.runs > 0 {
+		fmt.Printf("restorebench: %s\n", settle(time.Minute))
 		if err := benchSmall(ctx, l, bin, small, o); err != nil {
 			return err
 		}
@@ -248,6 +249,9 @@ type restoreRun struct {
 	maxRSS             int64
 	// cpu is the ezrestore process's own CPU time (user + system).
 	cpu time.Duration
+	// before is the time until the run record's first event (start-up,
+	// connecting, planning); after, from its last one to the exit.
+	before, after time.Duration
 }
 
 // restoreOnce runs `ezrestore restore` as an operator would and reads its
@@ -278,13 +282,25 @@ func restoreOnce(ctx context.Context, l *lab.Lab, bin, snap string) (restoreRun,
 	}
 	defer f.Close()
 	r.steps = map[string]time.Duration{}
+	var first, last time.Time
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		var e event
-		if json.Unmarshal(sc.Bytes(), &e) == nil && e.Host == "" && strings.HasPrefix(e.Status, "end:") {
+		if json.Unmarshal(sc.Bytes(), &e) != nil {
+			continue
+		}
+		if first.IsZero() {
+			first = e.Time
+		}
+		last = e.Time
+		if e.Host == "" && strings.HasPrefix(e.Status, "end:") {
 			r.steps[e.Step] = time.Duration(e.Duration * float64(time.Second))
 		}
 	}
+	// Before the record's first event: start-up, connecting, planning,
+	// writing the record, the hosts' run locks; after its last: releasing
+	// the locks and exiting.
+	r.before, r.after = first.Sub(t0), t0.Add(r.total).Sub(last)
 	r.floor = r.steps["push snapshot"] + r.steps["restore snapshot"] + r.steps["start etcd"] + r.steps["wait for etcd health"]
 	r.stop = r.steps["stop etcd"]
 	if r.floor == 0 {
@@ -308,6 +324,9 @@ func benchSmall(ctx context.Context, l *lab.Lab, bin, snap string, o opts) error
 		fmt.Printf("  run %d: total %.3fs floor %.3fs (push %.3f, tool %.3f, start %.3f, health %.3f) total/floor %.2f; stop etcd %.3fs; peak RSS %.1f MB\n",
 			i+1, r.total.Seconds(), r.floor.Seconds(), r.steps["push snapshot"].Seconds(), r.steps["restore snapshot"].Seconds(),
 			r.steps["start etcd"].Seconds(), r.steps["wait for etcd health"].Seconds(), r.total.Seconds()/r.floor.Seconds(), r.stop.Seconds(), float64(r.maxRSS)/1e6)
+		fmt.Printf("         over the floor: start-up to first event %.3f (connect, plan, record, locks), stop kube masters %.3f, stop etcd %.3f, swap %.3f, start kube masters %.3f (background), clean-up %.3f, last event to exit %.3f; load %s\n",
+			r.before.Seconds(), r.steps["stop kube masters"].Seconds(), r.stop.Seconds(), r.steps["swap data dirs"].Seconds(),
+			r.steps["start kube masters"].Seconds(), r.steps["remove staged copies"].Seconds(), r.after.Seconds(), loadAvg())
 		runs = append(runs, r)
 	}
 	med := func(f func(restoreRun) time.Duration) time.Duration {
