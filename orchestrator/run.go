@@ -1,15 +1,13 @@
 package orchestrator
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
+	"github.com/ezrestore/ezrestore/internal/syncbuf"
 	"github.com/ezrestore/ezrestore/orchestrator/fanout"
 	"github.com/ezrestore/ezrestore/orchestrator/transport"
 )
@@ -32,7 +30,7 @@ func Run(ctx context.Context, env *Env, plan *Plan) (*Recap, error) {
 	if env.Out != nil {
 		// The tasks of a step, and a background step's end, print at once.
 		out := env.Out
-		env.Out = &syncWriter{w: out}
+		env.Out = &syncbuf.Writer{W: out}
 		defer func() { env.Out = out }()
 	}
 	var running []*background
@@ -106,7 +104,7 @@ func Run(ctx context.Context, env *Env, plan *Plan) (*Recap, error) {
 // background is a step running beside the ones after it.
 type background struct {
 	sp   *StepPlan
-	out  lockedWriter
+	out  syncbuf.Buffer
 	done chan struct{}
 	err  error
 	d    time.Duration
@@ -139,36 +137,6 @@ func (b *background) finish(env *Env, recap *Recap) {
 		status = StepFailed
 	}
 	recap.Steps = append(recap.Steps, StepRecap{Name: b.sp.Name, Status: status, Duration: b.d})
-}
-
-// syncWriter lets goroutines share a writer, one Write at a time.
-type syncWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (w *syncWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.w.Write(p)
-}
-
-// lockedWriter is a buffer that a step's parallel tasks write to at once.
-type lockedWriter struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (w *lockedWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.buf.Write(p)
-}
-
-func (w *lockedWriter) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.buf.String()
 }
 
 func runStep(ctx context.Context, env *Env, sp *StepPlan, recap *Recap) error {

@@ -1,18 +1,18 @@
 package transport
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/pkg/sftp"
+
+	"github.com/ezrestore/ezrestore/internal/syncbuf"
 )
 
 // sftpServerScript starts the host's sftp-server binary; run through sudo it
@@ -302,27 +302,6 @@ func (w *progressWriter) Write(b []byte) (int, error) {
 	return n, err
 }
 
-// lockedBuffer is a bytes.Buffer safe for the ssh library's copying goroutine and our reads.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// Bytes returns a copy of what was written so far.
-func (b *lockedBuffer) Bytes() []byte {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return bytes.Clone(b.buf.Bytes())
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// lockedBuffer is a buffer the ssh library's copying goroutine writes while
+// we read it.
+type lockedBuffer = syncbuf.Buffer

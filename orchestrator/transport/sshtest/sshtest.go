@@ -8,7 +8,6 @@ package sshtest
 
 import (
 	"bufio"
-	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -18,7 +17,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -26,6 +24,7 @@ import (
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 
+	"github.com/ezrestore/ezrestore/internal/syncbuf"
 	"github.com/ezrestore/ezrestore/inventory"
 )
 
@@ -71,7 +70,7 @@ type Server struct {
 	KnownHostsLine string
 
 	cmd *exec.Cmd
-	log *syncBuffer
+	log *syncbuf.Buffer
 }
 
 // Start runs a private sshd and stops it when t ends. Require(t) first.
@@ -82,7 +81,7 @@ func Start(t testing.TB) *Server {
 	if err := os.MkdirAll("/run/sshd", 0o755); err != nil {
 		t.Fatalf("sshtest: %v", err)
 	}
-	s := &Server{Dir: dir, log: &syncBuffer{}}
+	s := &Server{Dir: dir, log: &syncbuf.Buffer{}}
 	hostKey := filepath.Join(dir, "ssh_host_ed25519_key")
 	keygen(t, hostKey)
 	pub, err := os.ReadFile(hostKey + ".pub")
@@ -276,21 +275,4 @@ func waitBanner(addr string, exited <-chan struct{}) error {
 		time.Sleep(50 * time.Millisecond)
 	}
 	return fmt.Errorf("no SSH banner on %s within 10s", addr)
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
