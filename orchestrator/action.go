@@ -18,7 +18,7 @@ type Action interface {
 }
 
 // Executor is implemented by actions whose plans hold ops of a kind other than
-// the runner's own "run" and "upload" (a wait, a question to the operator).
+// the runner's own "run" (a push, a wait, a question to the operator).
 // conn is nil for ops not bound to a host (Task.Host == "").
 type Executor interface {
 	Exec(ctx context.Context, env *Env, task *Task, op *Op, conn transport.Conn) (OpResult, error)

@@ -72,7 +72,8 @@ type Op struct {
 	// Desc is a short human title; Cmd the exact remote command line.
 	Desc string `json:"desc,omitempty"`
 	Cmd  string `json:"cmd,omitempty"`
-	// Upload: Local file to Remote path with Mode, verified against SHA256.
+	// A file an action's op copies: Local to Remote with Mode, verified
+	// against SHA256 (the push step's).
 	Local  string `json:"local,omitempty"`
 	Remote string `json:"remote,omitempty"`
 	Mode   uint32 `json:"mode,omitempty"`
@@ -93,11 +94,8 @@ type OpResult struct {
 	Message string `json:"message,omitempty"`
 }
 
-// Op kinds the runner knows itself.
-const (
-	OpRun    = "run"
-	OpUpload = "upload"
-)
+// OpRun is the op kind the runner runs itself: a command on the host.
+const OpRun = "run"
 
 // WriteText prints the plan's generic part for a person: unreachable hosts,
 // warnings, and what runs where, in order. The caller prints its own header
@@ -160,21 +158,12 @@ func (op *Op) Line() string {
 			return fmt.Sprintf("# %s\n      $ %s", op.Desc, indentCont(op.Cmd))
 		}
 		return "$ " + indentCont(op.Cmd)
-	case OpUpload:
-		return fmt.Sprintf("upload %s -> %s (mode %04o), then check sha256 %s", op.Local, op.Remote, op.Mode, shortHash(op.SHA256))
 	default:
 		return fmt.Sprintf("%s: %s", op.Kind, op.Desc)
 	}
 }
 
 func indentCont(cmd string) string { return strings.ReplaceAll(cmd, "\n", "\n        ") }
-
-func shortHash(h string) string {
-	if len(h) > 16 {
-		return h[:16] + "…"
-	}
-	return h
-}
 
 // HumanBytes prints a size in binary units.
 func HumanBytes(n int64) string {

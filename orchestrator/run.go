@@ -226,8 +226,6 @@ func runTask(ctx context.Context, env *Env, sp *StepPlan, t *Task) (changed bool
 		switch op.Kind {
 		case OpRun:
 			res, err = runOp(steady, conn, op)
-		case OpUpload:
-			res, err = uploadOp(steady, env, conn, op)
 		default:
 			exec, ok := env.Actions[sp.Action].(Executor)
 			if !ok {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/ezrestore/ezrestore/inventory"
@@ -28,15 +27,6 @@ import (
 // unshaped loopback, where there is no link to save, it cost no more than the
 // uncompressed push (same CPU: less SSH crypto, inflate instead).
 type PushSnapshot struct{ r *Restore }
-
-// pushFanouts holds the compressed stream each restore's push gathers its
-// hosts into, by restore and snapshot.
-var pushFanouts sync.Map // pushKey -> *transport.GzipFanout
-
-type pushKey struct {
-	r      *Restore
-	sha256 string
-}
 
 const (
 	opPush = "push"
@@ -118,8 +108,7 @@ func (p *PushSnapshot) Exec(ctx context.Context, env *orchestrator.Env, t *orche
 		return res, nil
 	}
 	together, _ := strconv.Atoi(op.Args["together"])
-	f, _ := pushFanouts.LoadOrStore(pushKey{p.r, op.SHA256}, transport.NewGzipFanout(op.Local, mode, op.SHA256, together, pushJoinWindow))
-	r := f.(*transport.GzipFanout).Join(ctx, conn, op.Remote, progress)
+	r := p.r.pushFanout(op.Local, mode, op.SHA256, together).Join(ctx, conn, op.Remote, progress)
 	res := orchestrator.OpResult{Duration: r.Duration}
 	if r.Err != nil {
 		return res, r.Err

@@ -10,11 +10,13 @@ package steps
 
 import (
 	"fmt"
+	"os"
 	"sync"
 	"time"
 
 	"github.com/ezrestore/ezrestore/inventory"
 	"github.com/ezrestore/ezrestore/orchestrator"
+	"github.com/ezrestore/ezrestore/orchestrator/transport"
 )
 
 // Actions is every action the restore playbooks may use, by the name a
@@ -80,6 +82,20 @@ type Restore struct {
 
 	mu    sync.Mutex
 	hosts map[string]*HostState
+	// fanout is the compressed stream the push step's hosts join (one per
+	// run: every host gets the same snapshot).
+	fanout *transport.GzipFanout
+}
+
+// pushFanout is the run's compressed push stream, made by the first host
+// to reach the push.
+func (r *Restore) pushFanout(local string, mode os.FileMode, sha256 string, together int) *transport.GzipFanout {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.fanout == nil {
+		r.fanout = transport.NewGzipFanout(local, mode, sha256, together, pushJoinWindow)
+	}
+	return r.fanout
 }
 
 // HostState is what steps learned about one host, for later steps and the plan.
