@@ -17,7 +17,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -262,17 +261,9 @@ func fromMember(ctx context.Context, opts Options, cl *cluster.Cluster, conn tra
 	if _, err := run(ctx, conn, "etcdctl snapshot save", client.Cmd("snapshot", "save", remote)); err != nil {
 		return nil, err
 	}
-	out, err = run(ctx, conn, "size of the snapshot", "stat -c %s -- "+transport.Quote(remote))
+	size, remoteSum, err := transport.RemoteSizeSha256(ctx, conn, remote)
 	if err != nil {
-		return nil, err
-	}
-	size, err := strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64)
-	if err != nil {
-		return nil, fmt.Errorf("size of the snapshot: %q", out)
-	}
-	remoteSum, err := transport.RemoteSha256(ctx, conn, remote)
-	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("size and sha256 of the snapshot: %w", err)
 	}
 
 	backupDir := cl.BackupDir

@@ -211,16 +211,25 @@ func Fetch(ctx context.Context, url string, o FetchOptions) (*Fetched, error) {
 	if err != nil {
 		return nil, err
 	}
-	entries, err := r.List(ctx, false)
-	if err != nil {
-		return nil, err
-	}
-	prefix := offsite.Location{Bucket: r.Loc.Bucket, Prefix: r.Loc.Prefix}.String()
-	e, how, err := Resolve(entries, prefix, r.Loc.Name)
+	e, how, err := r.Pick(ctx, r.Loc.Name)
 	if err != nil {
 		return nil, err
 	}
 	return r.Fetch(ctx, *e, how, o)
+}
+
+// PrefixURL is the s3:// prefix r lists, without a snapshot name.
+func (r *Remote) PrefixURL() string {
+	return offsite.Location{Bucket: r.Loc.Bucket, Prefix: r.Loc.Prefix}.String()
+}
+
+// Pick lists r's prefix and chooses the snapshot spec names (see Resolve).
+func (r *Remote) Pick(ctx context.Context, spec string) (*RemoteEntry, string, error) {
+	entries, err := r.List(ctx, false)
+	if err != nil {
+		return nil, "", err
+	}
+	return Resolve(entries, r.PrefixURL(), spec)
 }
 
 // Fetch downloads entry e (see the package-level Fetch).

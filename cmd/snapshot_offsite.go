@@ -31,20 +31,18 @@ func remoteTargets(ctx context.Context, url string) ([]findTarget, error) {
 	if err != nil {
 		return nil, err
 	}
-	entries, err := r.List(ctx, false)
-	if err != nil {
-		return nil, err
-	}
-	prefix := offsite.Location{Bucket: r.Loc.Bucket, Prefix: r.Loc.Prefix}.String()
+	var entries []backup.RemoteEntry
 	if r.Loc.Name != "" {
-		e, _, err := backup.Resolve(entries, prefix, r.Loc.Name)
+		e, _, err := r.Pick(ctx, r.Loc.Name)
 		if err != nil {
 			return nil, err
 		}
 		entries = []backup.RemoteEntry{*e}
+	} else if entries, err = r.List(ctx, false); err != nil {
+		return nil, err
 	}
 	if len(entries) == 0 {
-		return nil, fmt.Errorf("no snapshots under %s", prefix)
+		return nil, fmt.Errorf("no snapshots under %s", r.PrefixURL())
 	}
 	var out []findTarget
 	for _, e := range entries {

@@ -29,12 +29,15 @@ const PollInterval = 250 * time.Millisecond
 // DefaultHealthTimeout bounds the wait when the operator sets none.
 const DefaultHealthTimeout = 120 * time.Second
 
-func (e *EtcdHealth) timeout() time.Duration {
-	if e.r.HealthTimeout > 0 {
-		return e.r.HealthTimeout
+// healthTimeout is the operator's --health-timeout, or the default.
+func healthTimeout(d time.Duration) time.Duration {
+	if d > 0 {
+		return d
 	}
 	return DefaultHealthTimeout
 }
+
+func (e *EtcdHealth) timeout() time.Duration { return healthTimeout(e.r.HealthTimeout) }
 
 func (e *EtcdHealth) Plan(ctx context.Context, env *orchestrator.Env, step *orchestrator.Step, hosts []*inventory.Host) (*orchestrator.StepPlan, error) {
 	var cmds []string

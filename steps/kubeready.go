@@ -218,12 +218,7 @@ const ReadyPoll = 500 * time.Millisecond
 
 const apiserverUnit = "kube-apiserver.service"
 
-func (k *KubeReady) timeout() time.Duration {
-	if k.r.HealthTimeout > 0 {
-		return k.r.HealthTimeout
-	}
-	return DefaultHealthTimeout
-}
+func (k *KubeReady) timeout() time.Duration { return healthTimeout(k.r.HealthTimeout) }
 
 func (k *KubeReady) Plan(ctx context.Context, env *orchestrator.Env, step *orchestrator.Step, hosts []*inventory.Host) (*orchestrator.StepPlan, error) {
 	k.r.Masters = APIServers(hosts)

@@ -316,12 +316,7 @@ type PutBackHealth struct{ rb *Rollback }
 
 const opPutBackHealth = "putback-health"
 
-func (p *PutBackHealth) timeout() time.Duration {
-	if p.rb.HealthTimeout > 0 {
-		return p.rb.HealthTimeout
-	}
-	return DefaultHealthTimeout
-}
+func (p *PutBackHealth) timeout() time.Duration { return healthTimeout(p.rb.HealthTimeout) }
 
 func (p *PutBackHealth) Plan(ctx context.Context, env *orchestrator.Env, step *orchestrator.Step, hosts []*inventory.Host) (*orchestrator.StepPlan, error) {
 	var notes []string

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -253,19 +254,32 @@ func (c *sshConn) Download(ctx context.Context, remote, local string, progress f
 
 // RemoteSha256 returns the hex sha256 of a file on the host, as sha256sum prints it.
 func RemoteSha256(ctx context.Context, c Conn, remote string) (string, error) {
-	res, err := c.Run(ctx, "sha256sum -- "+Quote(remote))
+	_, sum, err := RemoteSizeSha256(ctx, c, remote)
+	return sum, err
+}
+
+// RemoteSizeSha256 returns the size and hex sha256 of a file on the host,
+// in one round trip.
+func RemoteSizeSha256(ctx context.Context, c Conn, remote string) (int64, string, error) {
+	q := Quote(remote)
+	res, err := c.Run(ctx, "stat -c %s -- "+q+" && sha256sum -- "+q)
 	if err != nil {
-		return "", err
+		return 0, "", err
 	}
 	if res.ExitCode != 0 {
-		return "", fmt.Errorf("sha256sum %s: exit %d: %s", remote, res.ExitCode, firstLine(res.Stderr))
+		return 0, "", fmt.Errorf("sha256sum %s: exit %d: %s", remote, res.ExitCode, firstLine(res.Stderr))
 	}
-	f := strings.Fields(string(res.Stdout))
-	if len(f) == 0 || len(f[0]) != 64 {
-		return "", fmt.Errorf("sha256sum %s: unexpected output %q", remote, firstLine(res.Stdout))
+	lines := strings.SplitN(strings.TrimSpace(string(res.Stdout)), "\n", 2)
+	var f []string
+	if len(lines) == 2 {
+		f = strings.Fields(lines[1])
 	}
+	size, err := strconv.ParseInt(strings.TrimSpace(lines[0]), 10, 64)
 	// sha256sum escapes names with backslashes by prefixing the sum with '\'.
-	return strings.TrimPrefix(f[0], `\`), nil
+	if err != nil || len(f) == 0 || len(strings.TrimPrefix(f[0], `\`)) != 64 {
+		return 0, "", fmt.Errorf("sha256sum %s: unexpected output %q", remote, firstLine(res.Stdout))
+	}
+	return size, strings.TrimPrefix(f[0], `\`), nil
 }
 
 // progressReader counts bytes read. Size lets sftp's ReadFrom plan concurrent writes.
