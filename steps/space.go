@@ -101,21 +101,36 @@ func StagingRoot(f *EtcdFacts) string { return f.Config.DataDir + "/.ezrestore" 
 // filesystem (device, size, free) of the data, staging and WAL dirs, each
 // measured at its nearest existing ancestor, and size and mtime of every dir
 // an earlier run left. With alarms, etcd's active alarms too.
+//
+// It starts a fixed number of processes however many dirs earlier runs left
+// (one stat and one df for the filesystems, one du and one stat for all the
+// leftovers): a process per dir and measure cost a busy host tens of
+// milliseconds per dir, in the preflight every restore waits on.
 func SpaceScript(f *EtcdFacts, alarms bool) string {
 	q := transport.Quote
 	c := f.Config
 	var b strings.Builder
-	// fs ROLE PATH: "F role<TAB>dev<TAB>" then df's line for the nearest existing ancestor.
-	b.WriteString(`fs() { p=$2; while [ ! -e "$p" ]; do p=$(dirname -- "$p"); done; printf 'F %s\t%s\t' "$1" "$(stat -c %d -- "$p")"; df -Pk -- "$p" | tail -n 1; }` + "\n")
-	// ent KIND PATH: "E kind<TAB>KiB<TAB>mtime<TAB>path" for a real dir (no symlinks followed).
-	b.WriteString(`ent() { [ -d "$2" ] && [ ! -L "$2" ] || return 0; printf 'E %s\t%s\t%s\t%s\n' "$1" "$(du -sk -- "$2" | cut -f1)" "$(stat -c %Y -- "$2")" "$2"; }` + "\n")
-	fmt.Fprintf(&b, "fs data %s\nfs staging %s\n", q(c.DataDir), q(StagingRoot(f)))
+	// anc PATH sets p to PATH's nearest existing ancestor (PATH itself when it exists).
+	b.WriteString(`anc() { p=$1; while [ ! -e "$p" ]; do case $p in */*) p=${p%/*}; [ -n "$p" ] || p=/ ;; *) p=. ;; esac; done; }` + "\n")
+	roles := []string{"data", "staging"}
+	dirs := []string{c.DataDir, StagingRoot(f)}
 	if c.WalDir != "" {
-		fmt.Fprintf(&b, "fs wal %s\n", q(c.WalDir))
+		roles, dirs = append(roles, "wal"), append(dirs, c.WalDir)
 	}
+	// "R role..." then, per role in that order, "S dev" (stat) and df's line.
+	fmt.Fprintf(&b, "echo 'R %s'\n", strings.Join(roles, " "))
+	var args []string
+	for i, d := range dirs {
+		fmt.Fprintf(&b, "anc %s; a%d=$p\n", q(d), i)
+		args = append(args, fmt.Sprintf(`"$a%d"`, i))
+	}
+	fmt.Fprintf(&b, "stat -c 'S %%d' -- %[1]s\ndf -Pk -- %[1]s | tail -n +2\n", strings.Join(args, " "))
+	// "E kind<TAB>path" for each real dir (no symlinks followed), gathered in
+	// "$@"; then "U" and du's "KiB<TAB>path" lines, "T" and "mtime path" lines.
+	b.WriteString("set --\n")
 	// Globs follow the quoted prefix: quoted characters never expand.
 	glob := func(kind, prefix string) {
-		fmt.Fprintf(&b, "for p in %s*; do ent %s \"$p\"; done\n", q(prefix), q(kind))
+		fmt.Fprintf(&b, "for p in %s*; do if [ -d \"$p\" ] && [ ! -L \"$p\" ]; then printf 'E %%s\\t%%s\\n' %s \"$p\"; set -- \"$@\" \"$p\"; fi; done\n", q(prefix), q(kind))
 	}
 	glob(KindAside, c.DataDir+"/member.before-")
 	glob(KindRestored, c.DataDir+"/member.restored-")
@@ -125,6 +140,7 @@ func SpaceScript(f *EtcdFacts, alarms bool) string {
 		glob(KindRestoredWal, c.WalDir+".restored-")
 		glob(KindStagedWal, c.WalDir+".ezrestore-")
 	}
+	b.WriteString("if [ $# -gt 0 ]; then echo U; du -sk -- \"$@\"; echo T; stat -c '%Y %n' -- \"$@\"; fi\n")
 	if alarms {
 		if f.Etcdctl == "" {
 			b.WriteString("echo @@noetcdctl\n")
@@ -142,40 +158,64 @@ func ParseSpace(out string, f *EtcdFacts) (*HostSpace, error) {
 	hs := &HostSpace{Host: f.Host, DataDir: c.DataDir, WalDir: c.WalDir}
 	paths := map[string]string{"data": c.DataDir, "staging": StagingRoot(f), "wal": c.WalDir}
 	before, alarmPart, hasAlarms := strings.Cut(out, "@@alarms\n")
+	var roles, devs, dfs []string
+	type entry struct{ kind, path string }
+	var entries []entry
+	kib, mtime := map[string]string{}, map[string]string{}
+	part := ""
 	for _, line := range strings.Split(before, "\n") {
 		switch {
-		case strings.HasPrefix(line, "F "):
-			parts := strings.SplitN(line[2:], "\t", 3)
-			if len(parts) != 3 {
-				return nil, fmt.Errorf("unreadable filesystem line %q", line)
+		case line == "U" || line == "T":
+			part = line
+		case part == "U":
+			if n, p, ok := strings.Cut(line, "\t"); ok {
+				kib[p] = n
 			}
-			df := strings.Fields(parts[2])
-			if len(df) < 6 {
-				return nil, fmt.Errorf("unreadable df line %q", parts[2])
+		case part == "T":
+			if t, p, ok := strings.Cut(line, " "); ok {
+				mtime[p] = t
 			}
-			size, err1 := strconv.ParseInt(df[1], 10, 64)
-			free, err2 := strconv.ParseInt(df[3], 10, 64)
-			if err1 != nil || err2 != nil {
-				return nil, fmt.Errorf("unreadable df line %q", parts[2])
-			}
-			hs.FS = append(hs.FS, FSSpace{Role: parts[0], Path: paths[parts[0]], Dev: parts[1],
-				Mount: strings.Join(df[5:], " "), Size: size * 1024, Free: free * 1024})
+		case strings.HasPrefix(line, "R "):
+			roles = strings.Fields(line[2:])
+		case strings.HasPrefix(line, "S "):
+			devs = append(devs, strings.TrimSpace(line[2:]))
 		case strings.HasPrefix(line, "E "):
-			parts := strings.SplitN(line[2:], "\t", 4)
-			if len(parts) != 4 {
+			kind, p, ok := strings.Cut(line[2:], "\t")
+			if !ok {
 				return nil, fmt.Errorf("unreadable leftover line %q", line)
 			}
-			kb, err1 := strconv.ParseInt(parts[1], 10, 64)
-			mt, err2 := strconv.ParseInt(parts[2], 10, 64)
-			if err1 != nil || err2 != nil {
-				return nil, fmt.Errorf("unreadable leftover line %q", line)
-			}
-			l := Leftover{Kind: parts[0], Path: parts[3], Bytes: kb * 1024, ModTime: time.Unix(mt, 0).UTC()}
-			if kind, token, ok := ClassifyLeftover(l.Path, f); ok && kind == l.Kind {
-				l.Token = token
-			}
-			hs.Leftovers = append(hs.Leftovers, l)
+			entries = append(entries, entry{kind, p})
+		case len(roles) > 0 && len(dfs) < len(roles) && strings.TrimSpace(line) != "":
+			dfs = append(dfs, line)
 		}
+	}
+	if len(devs) != len(roles) || len(dfs) != len(roles) {
+		return nil, fmt.Errorf("the space probe measured %d and %d of %d filesystems (%s)", len(devs), len(dfs), len(roles), strings.Join(roles, ", "))
+	}
+	for i, role := range roles {
+		df := strings.Fields(dfs[i])
+		if len(df) < 6 {
+			return nil, fmt.Errorf("unreadable df line %q", dfs[i])
+		}
+		size, err1 := strconv.ParseInt(df[1], 10, 64)
+		free, err2 := strconv.ParseInt(df[3], 10, 64)
+		if err1 != nil || err2 != nil {
+			return nil, fmt.Errorf("unreadable df line %q", dfs[i])
+		}
+		hs.FS = append(hs.FS, FSSpace{Role: role, Path: paths[role], Dev: devs[i],
+			Mount: strings.Join(df[5:], " "), Size: size * 1024, Free: free * 1024})
+	}
+	for _, e := range entries {
+		kb, err1 := strconv.ParseInt(kib[e.path], 10, 64)
+		mt, err2 := strconv.ParseInt(mtime[e.path], 10, 64)
+		if err1 != nil || err2 != nil {
+			return nil, fmt.Errorf("no size or time read for the leftover %s", e.path)
+		}
+		l := Leftover{Kind: e.kind, Path: e.path, Bytes: kb * 1024, ModTime: time.Unix(mt, 0).UTC()}
+		if kind, token, ok := ClassifyLeftover(l.Path, f); ok && kind == l.Kind {
+			l.Token = token
+		}
+		hs.Leftovers = append(hs.Leftovers, l)
 	}
 	if strings.Contains(before, "@@noetcdctl") {
 		hs.AlarmError = "no etcdctl on the host"
