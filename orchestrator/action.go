@@ -64,6 +64,11 @@ type Env struct {
 	Record *Record
 	// Progress, when set, gives each upload a callback for the bytes sent to a host.
 	Progress func(host string) func(written int64)
+	// PlanGate, when set, is asked before each step is planned; an error
+	// stops the planning. A caller still preparing something that later
+	// steps need (a file being checked) lets the steps that do not need it
+	// plan meanwhile.
+	PlanGate func(step *Step, action Action) error
 }
 
 // Conn returns the connection to host or says why there is none. The error

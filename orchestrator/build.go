@@ -53,6 +53,11 @@ func BuildPlan(ctx context.Context, env *Env) (*Plan, error) {
 				Notes: []string{"no hosts in " + strings.Join(step.Hosts, ", ")}})
 			continue
 		}
+		if env.PlanGate != nil {
+			if err := env.PlanGate(step, action); err != nil {
+				return nil, err
+			}
+		}
 		sp, err := action.Plan(ctx, env, step, reachable)
 		if err != nil {
 			return nil, fmt.Errorf("step %q: %w", step.Name, err)

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/ezrestore/ezrestore/internal/probecache"
 	"io"
 	"os"
 	"path/filepath"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/ezrestore/ezrestore/cluster"
@@ -108,7 +110,8 @@ func prepare(ctx context.Context, req Request) (*Session, error) {
 	}
 	members := cl.Members
 	r := &steps.Restore{Members: members, BumpRevision: !req.NoBumpRevision,
-		HealthTimeout: req.HealthTimeout, Yes: req.Yes, Confirm: req.Confirm, NoAPICheck: req.NoAPICheck}
+		HealthTimeout: req.HealthTimeout, Yes: req.Yes, Confirm: req.Confirm, NoAPICheck: req.NoAPICheck,
+		Probes: probecache.Open(probecache.DefaultPath())}
 	if r.Expect, err = steps.ParseExpectations(req.Expect); err != nil {
 		return nil, err
 	}
@@ -133,35 +136,62 @@ func prepare(ctx context.Context, req Request) (*Session, error) {
 	}
 	s := &Session{Env: env, Restore: r, cluster: cl, req: req}
 
-	// Connecting waits on the network, checking the snapshot on the disk and
-	// the CPU (a full read and sha256): neither needs the other, so they
-	// overlap. A bad snapshot still fails before anything changes; the
-	// connections made meanwhile are closed with the session.
+	// Connecting and reading the hosts wait on the network, checking the
+	// snapshot on the disk and the CPU (a full read and sha256): they
+	// overlap. Preflight reads the hosts meanwhile and waits for the check
+	// only to judge the space; every later step plans once it is done. A bad
+	// snapshot still fails before anything changes, and cuts the rest short.
 	targets := orchestrator.HostsOf(cl.Inventory, playbookGroups(pb))
 	fmt.Fprintf(req.Out, "Connecting to %d hosts while checking the snapshot...\n", len(targets))
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	connected := make(chan *transport.Pool, 1)
-	go func() { connected <- cl.Connect(cctx, targets, req.Forks) }()
-	snap, snapErr := checkSnapshot(cl.BackupDir, req.Snapshot)
-	if snapErr != nil {
-		cancel() // no need to wait out a slow host
+	type checked struct {
+		ref *steps.SnapshotRef
+		err error
 	}
-	s.pool = <-connected
+	snapc := make(chan checked, 1)
+	go func() {
+		ref, err := checkSnapshot(cl.BackupDir, req.Snapshot)
+		if err != nil {
+			cancel() // no need to wait out a slow host
+		}
+		snapc <- checked{ref, err}
+	}()
+	var once sync.Once
+	var snap checked
+	r.SnapshotPending = func() error {
+		once.Do(func() {
+			snap = <-snapc
+			if snap.err == nil {
+				r.Snapshot = *snap.ref
+			}
+		})
+		return snap.err
+	}
+	env.PlanGate = func(_ *orchestrator.Step, a orchestrator.Action) error {
+		if _, reads := a.(*steps.Preflight); reads {
+			return nil
+		}
+		return r.SnapshotReady()
+	}
+	s.pool = cl.Connect(cctx, targets, req.Forks)
 	env.Conns, env.Unreachable = s.pool, s.pool.Failed()
-	if snapErr != nil {
-		return s, snapErr
-	}
-	r.Snapshot = *snap
 	if r.Token, err = chooseToken(req, cl.RecordDir); err != nil {
 		return s, err
 	}
 	fmt.Fprintf(req.Out, "Checking hosts and planning (read-only)...\n")
-	plan, err := orchestrator.BuildPlan(ctx, env)
+	plan, err := orchestrator.BuildPlan(cctx, env)
+	// The snapshot's own error comes first: the planning may only have
+	// been cut short by it.
+	if snapErr := r.SnapshotReady(); snapErr != nil {
+		return s, snapErr
+	}
 	if err != nil {
 		return s, err
 	}
 	plan.FromStep = req.FromStep
+	// Only a shortcut for the next run: a cache that cannot be written costs nothing now.
+	_ = r.Probes.Save()
 	plan.Warnings = append(plan.Warnings, r.Warnings...)
 	s.Plan = &Plan{Snapshot: r.Snapshot, Token: r.Token, Members: r.MemberPlans(), Plan: plan}
 	return s, nil

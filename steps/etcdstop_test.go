@@ -31,6 +31,8 @@ type etcdModel struct {
 	signalled  []string
 	failSignal string
 	waited     bool
+	// asked counts the `endpoint status` calls.
+	asked int
 }
 
 type modelConn struct {
@@ -44,6 +46,11 @@ type modelConn struct {
 func (c modelConn) Host() *inventory.Host { return c.h }
 func (c modelConn) Run(ctx context.Context, cmd string) (transport.Result, error) {
 	m := c.m
+	if strings.Contains(cmd, "endpoint") && strings.Contains(cmd, "status") {
+		m.mu.Lock()
+		m.asked++
+		m.mu.Unlock()
+	}
 	if strings.Contains(cmd, "systemctl stop --no-block") {
 		// The first phase: the member says whether it leads; if not, it is
 		// told to stop and the command returns once it is signalled.
@@ -271,5 +278,51 @@ func TestEtcdStopPlanUsesTheGatheredLeader(t *testing.T) {
 	}
 	if notes := strings.Join(sp.Notes, "\n"); !strings.Contains(notes, "no member names a leader now") {
 		t.Errorf("with etcd stopped everywhere the plan should say no member leads:\n%s", notes)
+	}
+}
+
+// gatheredLeader gives every member facts read `ago` by a preflight that
+// found leader leading.
+func gatheredLeader(e *EtcdStop, hosts []*inventory.Host, leader string, ago time.Duration) {
+	for i, h := range hosts {
+		f := e.r.Host(h.Name).Etcd
+		f.Active, f.at = "active", time.Now().Add(-ago)
+		var lead uint64
+		for j, h2 := range hosts {
+			if h2.Name == leader {
+				lead = uint64(100 + j)
+			}
+		}
+		f.leader = &MemberStatus{Host: h.Name, MemberID: uint64(100 + i), Leader: lead}
+	}
+}
+
+// A preflight reading of moments ago is used: no member is asked again, the
+// followers are signalled and the leader it named stops last.
+func TestEtcdStopGoesByAFreshReading(t *testing.T) {
+	e, env, m, hosts := stopFixture("10.0.0.2")
+	gatheredLeader(e, hosts, "10.0.0.2", time.Second)
+	_, res, err := planAndRun(t, e, env, hosts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.asked != 0 {
+		t.Errorf("asked etcd %d times, want none: preflight read the leader a second ago", m.asked)
+	}
+	if len(m.signalled) != 2 || slices.Contains(m.signalled, "10.0.0.2") || m.waited || len(m.stopped) != 3 {
+		t.Errorf("signalled %v (waited %v), stopped %v: want the two followers first, then all three stopped", m.signalled, m.waited, m.stopped)
+	}
+	if !strings.Contains(res.Stdout, "leader as preflight read it") || !strings.Contains(res.Message, "then the leader 10.0.0.2") {
+		t.Errorf("result %q / %q does not say it went by preflight's reading", res.Stdout, res.Message)
+	}
+
+	// A reading older than leaderFresh is not trusted: the members are asked.
+	e, env, m, hosts = stopFixture("10.0.0.3")
+	gatheredLeader(e, hosts, "10.0.0.2", leaderFresh+time.Second)
+	if _, _, err := planAndRun(t, e, env, hosts); err != nil {
+		t.Fatal(err)
+	}
+	if m.asked != 3 || slices.Contains(m.signalled, "10.0.0.3") || m.waited {
+		t.Errorf("asked %d, signalled %v (waited %v): want all three asked and the leader of run time (10.0.0.3) last", m.asked, m.signalled, m.waited)
 	}
 }

@@ -4,8 +4,11 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
+	"time"
 
+	"github.com/ezrestore/ezrestore/internal/probecache"
 	"github.com/ezrestore/ezrestore/inventory"
 	"github.com/ezrestore/ezrestore/orchestrator/transport"
 )
@@ -44,12 +47,17 @@ type EtcdFacts struct {
 	// leader is the member's own `endpoint status` when GatherMore.Leader
 	// asked and etcd was running.
 	leader *MemberStatus
+	// at is when the facts were gathered (their last round trip).
+	at time.Time
 }
 
 // LeaderStatus is what the member said of itself and its leader while the
 // facts were gathered: nil when it was not asked (etcd not running, or the
 // caller did not ask).
 func (f *EtcdFacts) LeaderStatus() *MemberStatus { return f.leader }
+
+// Gathered is when the facts were read (zero when they were built, not read).
+func (f *EtcdFacts) Gathered() time.Time { return f.at }
 
 // Space is the free space and leftovers measured when the facts were
 // gathered, or nil. It is as old as the facts: a step that needs the state of
@@ -114,10 +122,56 @@ func binDir(h *inventory.Host) string {
 
 // findToolScript prints "@@<tool>" then the tool's path, where it was found
 // ("from:bin_dir" or "from:path") and its version, preferring bin_dir: a
-// fallback to PATH is never silent.
-func findToolScript(bin, tool string) string {
+// fallback to PATH is never silent. The version comes from the probe cache
+// when the file is the one it remembers (see probes).
+func findToolScript(bin, tool string, pr *probes) string {
 	p := transport.Quote(bin + "/" + tool)
-	return fmt.Sprintf(`echo @@%[1]s; if [ -x %[2]s ]; then p=%[2]s; w=bin_dir; else p=$(command -v %[1]s 2>/dev/null || true); w=path; fi; if [ -n "$p" ]; then echo "$p"; echo "from:$w"; ETCDCTL_API=3 "$p" version 2>&1 | head -n 2; fi`, tool, p)
+	return fmt.Sprintf(`echo @@%[1]s; if [ -x %[2]s ]; then p=%[2]s; w=bin_dir; else p=$(command -v %[1]s 2>/dev/null || true); w=path; fi; if [ -n "$p" ]; then echo "$p"; echo "from:$w"; %[3]s; fi`,
+		tool, p, pr.script(tool+" version", `ETCDCTL_API=3 "$p" version 2>&1 | head -n 2`))
+}
+
+// probes asks a host for what its tools print, through the probe cache:
+// each probe's script reads the identity of the tool's file at "$p" first
+// and starts the tool only when the cache does not know that file.
+type probes struct {
+	cache *probecache.Cache
+	host  string
+	// want is what the cache held for each probe when its script was made.
+	want map[string][2]string // probe -> key, output
+}
+
+func newProbes(cache *probecache.Cache, h *inventory.Host) *probes {
+	return &probes{cache: cache, host: fmt.Sprintf("%s:%d", h.Address, h.Port), want: map[string][2]string{}}
+}
+
+// script prints "key:<path>|<identity>", then "cached:yes" when the cache
+// knows that file, else cmd's output. The tool's path is in $p.
+func (pr *probes) script(probe, cmd string) string {
+	key, out, _ := pr.cache.Get(pr.host, probe)
+	pr.want[probe] = [2]string{key, out}
+	// $k is never empty, so an empty key (nothing cached) never matches.
+	return fmt.Sprintf(`k="$p|$(stat -L -c '%%s %%Y %%Z %%i %%d' -- "$p" 2>/dev/null)"; echo "key:$k"; if [ "$k" = %s ]; then echo cached:yes; else %s; fi`,
+		transport.Quote(key), cmd)
+}
+
+// read turns a section that script wrote into what cmd would have printed
+// (the lines before the key line are kept), and a remember func that puts a
+// fresh answer in the cache: call it once the answer made sense.
+func (pr *probes) read(probe, sec string) (string, func()) {
+	nothing := func() {}
+	head, rest, ok := strings.Cut(sec, "key:")
+	if !ok {
+		return sec, nothing
+	}
+	key, out, _ := strings.Cut(rest, "\n")
+	if strings.TrimSpace(out) == "cached:yes" {
+		return head + pr.want[probe][1], nothing
+	}
+	_, identity, _ := strings.Cut(key, "|")
+	if strings.TrimSpace(identity) == "" {
+		return head + out, nothing
+	}
+	return head + out, func() { pr.cache.Put(pr.host, probe, key, out) }
 }
 
 // catScript prints "@@<name>" then the file's contents and a newline (a file
@@ -148,12 +202,16 @@ type GatherMore struct {
 	// Leader asks a running member, in the last round trip, who leads
 	// (`etcdctl endpoint status`); see EtcdFacts.LeaderStatus.
 	Leader bool
+	// Cache answers the version probes of tools that did not change since
+	// it last saw them (nil: every tool is started).
+	Cache *probecache.Cache
 }
 
 // GatherEtcdWith is GatherEtcd with more asked in the same round trips.
 func GatherEtcdWith(ctx context.Context, conn transport.Conn, h *inventory.Host, more GatherMore) (*EtcdFacts, error) {
 	bin := binDir(h)
-	extra := []string{findToolScript(bin, "etcdutl"), findToolScript(bin, "etcdctl")}
+	pr := newProbes(more.Cache, h)
+	extra := []string{findToolScript(bin, "etcdutl", pr), findToolScript(bin, "etcdctl", pr)}
 	if more.First != "" {
 		extra = append([]string{more.First}, extra...)
 	}
@@ -162,8 +220,16 @@ func GatherEtcdWith(ctx context.Context, conn transport.Conn, h *inventory.Host,
 		return nil, err
 	}
 	f := &EtcdFacts{Host: h.Name, BinDir: bin, Config: cfg, Active: strings.TrimSpace(s["active"])}
-	f.Etcdutl, f.EtcdutlVersion, f.EtcdutlFromPath = toolLines(s["etcdutl"])
-	f.Etcdctl, f.EtcdctlVersion, f.EtcdctlFromPath = toolLines(s["etcdctl"])
+	utl, rememberUtl := pr.read("etcdutl version", s["etcdutl"])
+	ctl, rememberCtl := pr.read("etcdctl version", s["etcdctl"])
+	f.Etcdutl, f.EtcdutlVersion, f.EtcdutlFromPath = toolLines(utl)
+	f.Etcdctl, f.EtcdctlVersion, f.EtcdctlFromPath = toolLines(ctl)
+	if f.EtcdutlVersion != "" {
+		rememberUtl()
+	}
+	if f.EtcdctlVersion != "" {
+		rememberCtl()
+	}
 
 	// Last round: the data dir's state, what the restore tool can do, the
 	// server's own version and the certificate files (never the keys).
@@ -180,9 +246,11 @@ func GatherEtcdWith(ctx context.Context, conn transport.Conn, h *inventory.Host,
 	fmt.Fprintf(&b3, "echo @@space\n(\n%s)\n", SpaceScript(f, false))
 	// The etcd binaries each take tens of milliseconds to start: they run
 	// beside each other and beside the reads above.
-	parts := []string{b3.String(), fmt.Sprintf("echo @@server; %s --version 2>&1 | head -n 3", transport.Quote(c.Binary))}
+	parts := []string{b3.String(), fmt.Sprintf("echo @@server; p=%s; %s", transport.Quote(c.Binary),
+		pr.script("etcd --version", `"$p" --version 2>&1 | head -n 3`))}
 	if f.Etcdutl != "" {
-		parts = append(parts, fmt.Sprintf("echo @@bump; %s snapshot restore --help 2>&1 | grep -c -- --bump-revision || true", transport.Quote(f.Etcdutl)))
+		parts = append(parts, fmt.Sprintf("echo @@bump; p=%s; %s", transport.Quote(f.Etcdutl),
+			pr.script("etcdutl bump-revision", `"$p" snapshot restore --help 2>&1 | grep -c -- --bump-revision || true`)))
 	}
 	askLeader := more.Leader && f.Active == "active" && f.Etcdctl != ""
 	if askLeader {
@@ -193,6 +261,7 @@ func GatherEtcdWith(ctx context.Context, conn transport.Conn, h *inventory.Host,
 	if err != nil {
 		return nil, err
 	}
+	f.at = time.Now()
 	s3 := sections(string(res.Stdout))
 	// Kept for preflight and the space step of the same plan; a reading
 	// that cannot be parsed is measured again by whoever needs it.
@@ -208,16 +277,23 @@ func GatherEtcdWith(ctx context.Context, conn transport.Conn, h *inventory.Host,
 		}
 		f.leader = &ms
 	}
-	f.ServerVersion = serverVersion(s3["server"])
+	server, rememberServer := pr.read("etcd --version", s3["server"])
+	f.ServerVersion = serverVersion(server)
 	if f.ServerVersion == "" {
-		f.ServerVersionOut = strings.TrimSpace(s3["server"])
+		f.ServerVersionOut = strings.TrimSpace(server)
+	} else {
+		rememberServer()
 	}
 	readCerts(certs, s3)
 	f.Certs = certs
 	f.MemberDir = strings.TrimSpace(s3["member"]) == "yes"
 	f.WalDir = strings.TrimSpace(s3["wal"]) == "yes"
-	bump := strings.TrimSpace(s3["bump"])
+	bump, rememberBump := pr.read("etcdutl bump-revision", s3["bump"])
+	bump = strings.TrimSpace(bump)
 	f.BumpRevision = bump != "" && bump != "0"
+	if _, err := strconv.Atoi(bump); err == nil {
+		rememberBump()
+	}
 	return f, nil
 }
 

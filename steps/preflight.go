@@ -81,6 +81,9 @@ func (p *Preflight) Plan(ctx context.Context, env *orchestrator.Env, step *orche
 		}
 	}
 	if len(problems) == 0 {
+		if err := p.r.SnapshotReady(); err != nil {
+			return nil, err
+		}
 		if err := p.checkMembersTogether(env); err != nil {
 			problems = append(problems, err)
 		}
@@ -146,14 +149,18 @@ func (p *Preflight) host(ctx context.Context, env *orchestrator.Env, h *inventor
 		return checks, checkAccess(sections(string(res.Stdout)), strings.TrimSpace(string(res.Stderr)))
 	}
 	// Who leads, for the stop step's plan, in the same round trips.
-	f, err := GatherEtcdWith(ctx, conn, h, GatherMore{First: b.String(), Check: checkAccess, Leader: true})
+	f, err := GatherEtcdWith(ctx, conn, h, GatherMore{First: b.String(), Check: checkAccess, Leader: true, Cache: p.r.Probes})
 	if err != nil {
 		return checks, err
 	}
 	p.r.Host(h.Name).Etcd = f
 	more, err := p.checkEtcdHost(h, f)
 	checks = append(checks, more...)
-	// Room for what the restore writes, on each filesystem it lands on.
+	// Room for what the restore writes, on each filesystem it lands on: the
+	// one judgment here that needs the snapshot, checked meanwhile.
+	if err := p.r.SnapshotReady(); err != nil {
+		return checks, err
+	}
 	space, spaceErr := PreflightSpace(ctx, conn, f, p.r.Snapshot.Size)
 	if spaceErr != nil {
 		return checks, errors.Join(err, spaceErr)

@@ -10,6 +10,7 @@ package steps
 
 import (
 	"fmt"
+	"github.com/ezrestore/ezrestore/internal/probecache"
 	"os"
 	"sync"
 	"time"
@@ -36,6 +37,16 @@ func Actions(r *Restore) orchestrator.Registry {
 		"kube-ready":    &KubeReady{r},
 		"kube-expect":   &KubeExpect{r},
 	}
+}
+
+// SnapshotReady returns once Snapshot is set (at once when it was set before
+// planning began), or with the error that the snapshot's check found. Safe
+// to call from many goroutines.
+func (r *Restore) SnapshotReady() error {
+	if r.SnapshotPending == nil {
+		return nil
+	}
+	return r.SnapshotPending()
 }
 
 // SnapshotRef is the one snapshot a restore pushes everywhere, as checked on the bastion.
@@ -65,6 +76,12 @@ type Restore struct {
 	Yes bool
 	// Confirm asks the operator to type yes; nil means there is no terminal.
 	Confirm func(summary string) (bool, error)
+	// Probes remembers tool versions between runs (nil: none kept); see
+	// internal/probecache.
+	Probes *probecache.Cache
+	// SnapshotPending, when set, means Snapshot is still being checked on
+	// the bastion while the hosts are read: SnapshotReady waits for it.
+	SnapshotPending func() error
 
 	// Kube is how to reach the apiservers (the cluster dir's
 	// kubectl.kubeconfig); nil when there is none, KubeMissing says why.
