@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/ezrestore/ezrestore/inventory"
 	"github.com/ezrestore/ezrestore/orchestrator"
@@ -78,13 +79,24 @@ func (s *Session) Execute(ctx context.Context) (*orchestrator.Recap, error) {
 	}
 	var progress *transport.TransferProgress
 	var once sync.Once
+	var bar atomic.Pointer[transport.TransferProgress]
 	env.Progress = func(host string) func(int64) {
 		once.Do(func() {
 			progress = transport.NewTransferProgress(
 				fmt.Sprintf("push %s", filepath.Base(r.Snapshot.Path)), r.Snapshot.Size, len(r.Members))
+			bar.Store(progress)
 		})
 		return progress.Host(host)
 	}
+	// The push runs beside other steps: their lines clear the bar first.
+	out := env.Out
+	env.Out = writerFunc(func(b []byte) (int, error) {
+		if p := bar.Load(); p != nil {
+			p.Clear()
+		}
+		return out.Write(b)
+	})
+	defer func() { env.Out = out }()
 	defer func() {
 		if progress != nil {
 			progress.Finish()
@@ -106,6 +118,11 @@ func (s *Session) Execute(ctx context.Context) (*orchestrator.Recap, error) {
 	fmt.Fprintf(env.Out, "Run record: %s\n", rec.Dir)
 	return recap, nil
 }
+
+// writerFunc is an io.Writer made of a func.
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
 
 // SetAsideText lists what the swap moves aside on each host and how to put it back.
 func (s *Session) SetAsideText() string { return SetAsideText(s.Restore) }
@@ -148,10 +165,10 @@ func (s *Session) explain(err error, recordDir string, recap *orchestrator.Recap
 		if !s.cleanedUp(recap) {
 			b.WriteString(steps.StagedText(s.Env, s.Restore, s.reached(recap)))
 		}
-		resume := se.Step
-		// A background step after the swap is safe to run again with what
-		// follows it; one before it is not (the swap would run twice).
-		if sp := s.Plan.Steps[se.Index]; sp.Background && sp.FinishBefore != "" && (swapAt < 0 || se.Index < swapAt) {
+		resume := s.resumeFrom(se.Step, recap)
+		// A background step that ran beside the swap cannot simply run again
+		// with what follows it (the swap would run twice).
+		if sp := s.Plan.Steps[se.Index]; s.besideSwap(sp) {
 			// The steps after it ran (a swap may be among them): going on
 			// means finishing its part by hand, then the step that waited.
 			var failed []string
@@ -168,13 +185,52 @@ func (s *Session) explain(err error, recordDir string, recap *orchestrator.Recap
 		if swapped {
 			b.WriteString("\n\n" + SetAsideText(s.Restore))
 		}
-		if i, err := s.Env.Playbook.StepIndex(ie.NextStep); err == nil {
+		resume := s.resumeFrom(ie.NextStep, recap)
+		if i, err := s.Env.Playbook.StepIndex(resume); err == nil {
 			b.WriteString(steps.StagedText(s.Env, s.Restore, i-1))
 		}
-		next(ie.NextStep, swapped)
+		next(resume, swapped)
 	}
 	fmt.Fprintf(&b, "\nRun record: %s", recordDir)
 	return &RunError{Err: err, Advice: b.String()}
+}
+
+// besideSwap is true for a background step that the run leaves running
+// across the swap (it starts before and is waited for after it), or any
+// background step when the playbook has no swap step to judge by.
+func (s *Session) besideSwap(sp *orchestrator.StepPlan) bool {
+	if !sp.Background || sp.FinishBefore == "" {
+		return false
+	}
+	swapAt := orchestrator.StepOf[*steps.EtcdSwap](s.Env)
+	if swapAt < 0 {
+		return true
+	}
+	until, err := s.Env.Playbook.StepIndex(sp.FinishBefore)
+	return sp.Index < swapAt && (err != nil || until > swapAt)
+}
+
+// resumeFrom is where a run that stopped at step goes on: that step, or an
+// earlier background step that failed (or was cut short) beside the steps
+// after it, when it is safe to run again from there (not beside the swap).
+// Pushing the snapshot runs beside the stops: a push that failed is resumed
+// from the push, not from the step that waited for it.
+func (s *Session) resumeFrom(step string, recap *orchestrator.Recap) string {
+	at, err := s.Env.Playbook.StepIndex(step)
+	if err != nil || recap == nil {
+		return step
+	}
+	for _, sp := range s.Plan.Steps {
+		if sp.Index >= at || !sp.Background || s.besideSwap(sp) {
+			continue
+		}
+		for _, st := range recap.Steps {
+			if st.Name == sp.Name && st.Status == orchestrator.StepFailed {
+				return sp.Name
+			}
+		}
+	}
+	return step
 }
 
 // ran is true when the recap shows the step started in this run.

@@ -90,14 +90,19 @@ func TestFaults(t *testing.T) {
 
 	t.Run("a host reboots mid-run; the resumed run stops its etcd before the swap", func(t *testing.T) {
 		victim := etcd[1].Address
-		// The push fails on one host: its staging dir's parent is a file.
-		sh(t, l, victim, "touch /var/lib/etcd/.ezrestore-blocker && rm -rf /var/lib/etcd/.ezrestore && mv /var/lib/etcd/.ezrestore-blocker /var/lib/etcd/.ezrestore")
+		// The restore tool fails on one host (a wrapper refuses `snapshot
+		// restore`; everything else, its version and --help included, goes
+		// to the real binary), after the push and the stops went through.
+		const wrap = `for t in etcdutl etcdctl; do b=/opt/kube/bin/$t; [ -x "$b" ] || continue; mv "$b" "$b.real"
+printf '#!/bin/sh\ncase " $* " in *" snapshot restore "*) case " $* " in *" --help "*) ;; *) echo "injected: the restore tool fails here" >&2; exit 1 ;; esac ;; esac\nexec %s.real "$@"\n' "$b" > "$b"; chmod 755 "$b"; done`
+		sh(t, l, victim, wrap)
 		out, err := cli(t, l, "restore", l.Opts.Name, "--snapshot", snap, "--yes")
+		sh(t, l, victim, `for t in etcdutl etcdctl; do b=/opt/kube/bin/$t; [ -x "$b.real" ] && mv -f "$b.real" "$b"; done; true`)
 		if err == nil {
-			t.Fatal("restore succeeded with a blocked staging dir")
+			t.Fatal("restore succeeded with a failing restore tool")
 		}
-		requireAll(t, "the failure", errorBlock(out), `step "push snapshot" failed on host `+victim,
-			"The old etcd data is still in place", "--from-step 'push snapshot'", "etcd on")
+		requireAll(t, "the failure", errorBlock(out), `step "restore snapshot" failed on host `+victim, "injected: the restore tool fails here",
+			"The old etcd data is still in place", "--from-step 'restore snapshot'", "etcd on")
 		// Power loss and reboot: the enabled etcd unit starts on the old data.
 		if err := l.Kill(ctx, victim); err != nil {
 			t.Fatal(err)
@@ -109,9 +114,10 @@ func TestFaults(t *testing.T) {
 		if state == "ActiveState=inactive" || state == "ActiveState=failed" {
 			t.Fatalf("after the reboot etcd should be running on the old data: %s", state)
 		}
-		sh(t, l, victim, "rm -f /var/lib/etcd/.ezrestore")
 		before := setAside(t, l, victim)
-		out, err = cli(t, l, "restore", l.Opts.Name, "--snapshot", snap, "--yes", "--from-step", "push snapshot")
+		// The advised resume starts after the stops: the swap itself finds
+		// etcd running again, stops it and says so.
+		out, err = cli(t, l, "restore", l.Opts.Name, "--snapshot", snap, "--yes", "--from-step", "restore snapshot")
 		if err != nil {
 			t.Fatalf("the advised resume failed: %v", err)
 		}

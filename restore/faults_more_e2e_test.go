@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -206,17 +207,24 @@ func TestFaultMatrix(t *testing.T) {
 		if err := l.Start(ctx, victim); err != nil {
 			t.Fatal(err)
 		}
-		out, err = cli(t, l, append(restoreArgs, "--from-step", "push snapshot", "--break-lock")...)
-		if err != nil {
-			t.Fatalf("resume after the reboot: %v", err)
+		// Its etcd came back with the host, on the old data; the resume
+		// (the push, then the stops beside it) stops it and sets that data
+		// aside before the swap.
+		asideBefore := setAside(t, l, victim)
+		if out, err := cli(t, l, append(restoreArgs, "--from-step", "push snapshot", "--break-lock")...); err != nil {
+			t.Fatalf("resume after the reboot: %v\n%s", err, out)
 		}
-		if !strings.Contains(out, "etcd was running again") {
-			t.Errorf("the swap on %s should say it stopped the etcd that came back with the host", victim)
+		if got := setAside(t, l, victim); got != asideBefore+1 {
+			t.Errorf("%s: %d set-aside dirs, want %d: the data its etcd ran on after the reboot must be set aside", victim, got, asideBefore+1)
 		}
 		requireKeysBack(t, l)
 	})
 
-	interrupt := func(t *testing.T, during, next string, prepare func()) {
+	// interrupt sends Ctrl-C while step during is under way and returns the
+	// step the advice resumes from, which must be one of next (a step in the
+	// background runs beside others: where the run stands when the signal
+	// lands depends on which of them is under way).
+	interrupt := func(t *testing.T, during string, next []string, prepare func()) string {
 		if prepare != nil {
 			prepare()
 		}
@@ -229,15 +237,22 @@ func TestFaultMatrix(t *testing.T) {
 		if err == nil {
 			t.Fatalf("Ctrl-C during %q: the restore ended well", during)
 		}
-		requireAll(t, "the interrupted run", errorBlock(out), "interrupted", "Where the cluster stands", "--from-step '"+next+"'")
-		row(t, "Ctrl-C during "+during, err, out, "healthy after --from-step '"+next+"'")
+		requireAll(t, "the interrupted run", errorBlock(out), "interrupted", "Where the cluster stands")
+		m := regexp.MustCompile(`--from-step '([^']+)'`).FindStringSubmatch(errorBlock(out))
+		if m == nil || !slices.Contains(next, m[1]) {
+			t.Fatalf("Ctrl-C during %q: the advice should resume from one of %q:\n%s", during, next, errorBlock(out))
+		}
+		row(t, "Ctrl-C during "+during, err, out, "healthy after --from-step '"+m[1]+"'")
+		return m[1]
 	}
 
 	t.Run("Ctrl-C during stop etcd", func(t *testing.T) {
 		// The stop takes well under a second; a slow unit stop on one host
 		// keeps the step under way when the interrupt comes.
 		slow := etcd[0].Address
-		interrupt(t, "stop etcd", "push snapshot", func() {
+		// The push, in the background beside the stops, has finished when
+		// the run stops: the restore is next.
+		next := interrupt(t, "stop etcd", []string{"restore snapshot"}, func() {
 			sh(t, l, slow, "mkdir -p /etc/systemd/system/etcd.service.d && printf '[Service]\\nExecStopPost=/bin/sleep 3\\n' > /etc/systemd/system/etcd.service.d/zz-slowstop.conf && systemctl daemon-reload")
 		})
 		sh(t, l, slow, "rm /etc/systemd/system/etcd.service.d/zz-slowstop.conf && systemctl daemon-reload")
@@ -246,15 +261,18 @@ func TestFaultMatrix(t *testing.T) {
 				t.Errorf("%s: the stop step did not finish: etcd is %s", h.Address, st)
 			}
 		}
-		if out, err := cli(t, l, append(restoreArgs, "--from-step", "push snapshot")...); err != nil {
+		if out, err := cli(t, l, append(restoreArgs, "--from-step", next)...); err != nil {
 			t.Fatalf("resume: %v\n%s", err, out)
 		}
 		requireKeysBack(t, l)
 	})
 
 	t.Run("Ctrl-C during push", func(t *testing.T) {
-		interrupt(t, "push snapshot", "restore snapshot", func() { slowSFTP(t, l, etcd[0].Address) })
-		if out, err := cli(t, l, append(restoreArgs, "--from-step", "restore snapshot")...); err != nil {
+		// The slowed push is still under way when the stops beside it end:
+		// it finishes (a step under way always does), and the run stops
+		// before the next step of the main line.
+		next := interrupt(t, "push snapshot", []string{"stop etcd", "restore snapshot"}, func() { slowSFTP(t, l, etcd[0].Address) })
+		if out, err := cli(t, l, append(restoreArgs, "--from-step", next)...); err != nil {
 			t.Fatalf("resume: %v\n%s", err, out)
 		}
 		requireKeysBack(t, l)
@@ -262,7 +280,7 @@ func TestFaultMatrix(t *testing.T) {
 
 	t.Run("Ctrl-C during the health wait", func(t *testing.T) {
 		slow := etcd[0].Address
-		interrupt(t, "wait for etcd health", "wait for etcd health", func() {
+		interrupt(t, "wait for etcd health", []string{"wait for etcd health"}, func() {
 			sh(t, l, slow, "mkdir -p /etc/systemd/system/etcd.service.d && printf '[Service]\\nExecStartPre=/bin/sleep 8\\n' > /etc/systemd/system/etcd.service.d/zz-slow.conf && systemctl daemon-reload")
 		})
 		sh(t, l, slow, "rm /etc/systemd/system/etcd.service.d/zz-slow.conf && systemctl daemon-reload")

@@ -6,6 +6,8 @@
 //     `ezrestore restore` command as a user runs it: its wall clock, its
 //     "stop etcd" step, and the floor (transfer + restore tool + etcd start
 //     to healthy, from the run record's events.jsonl) against the total;
+//     then (-seq-runs) the same with the push after the stops instead of
+//     beside them, for the stop on its own and what the overlap buys;
 //   - the snapshot fan-out to the three etcd hosts over a shaped link (the
 //     lab's `shape`, htb on lo): ezrestore's compressed stream
 //     (transport.UploadGzip) beside three parallel OpenSSH scp of the file,
@@ -38,10 +40,12 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/zstd"
+	"gopkg.in/yaml.v3"
 
 	"github.com/ezrestore/ezrestore/internal/etcdtest"
 	"github.com/ezrestore/ezrestore/lab"
 	"github.com/ezrestore/ezrestore/orchestrator"
+	"github.com/ezrestore/ezrestore/playbooks"
 )
 
 func main() {
@@ -50,6 +54,7 @@ func main() {
 	flag.StringVar(&o.bin, "bin", "bin/ezrestore", "the ezrestore binary to run")
 	flag.Int64Var(&o.smallMiB, "mib", 16, "size of the snapshot restored -runs times")
 	flag.IntVar(&o.runs, "runs", 3, "restores of the small snapshot")
+	flag.IntVar(&o.seqRuns, "seq-runs", 3, "restores of the small snapshot with the push after the stops, not beside them (0: skip)")
 	flag.Int64Var(&o.fanMiB, "fanout-mib", 512, "size of the snapshot sent over the shaped link (0: skip)")
 	flag.StringVar(&o.rate, "rate", "1gbit", "rate of the shaped link")
 	flag.DurationVar(&o.delay, "delay", 0, "one-way delay of the shaped link (an SSH channel's window bounds a stream to window/RTT)")
@@ -90,6 +95,7 @@ type opts struct {
 	smallMiB, fanMiB, bigMiB int64
 	runs                     int
 	fleet, fleetRuns         int
+	seqRuns                  int
 }
 
 // row is one line of the table.
@@ -256,9 +262,9 @@ type restoreRun struct {
 
 // restoreOnce runs `ezrestore restore` as an operator would and reads its
 // run record: the floor is transfer + restore tool + etcd start to healthy.
-func restoreOnce(ctx context.Context, l *lab.Lab, bin, snap string) (restoreRun, error) {
+func restoreOnce(ctx context.Context, l *lab.Lab, bin, snap string, extra ...string) (restoreRun, error) {
 	var r restoreRun
-	cmd := exec.CommandContext(ctx, bin, "--base", l.Opts.Base, "restore", l.Opts.Name, "--snapshot", snap, "--yes")
+	cmd := exec.CommandContext(ctx, bin, append([]string{"--base", l.Opts.Base, "restore", l.Opts.Name, "--snapshot", snap, "--yes"}, extra...)...)
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
 	t0 := time.Now()
@@ -315,11 +321,66 @@ func benchSmall(ctx context.Context, l *lab.Lab, bin, snap string, o opts) error
 		return err
 	}
 	fmt.Printf("\n== %d restores of a %s snapshot on lab %s (etcd %s), each the whole command\n", o.runs, orchestrator.HumanBytes(fi.Size()), l.Opts.Name, l.EtcdRelease)
+	runs, err := smallRuns(ctx, l, bin, snap, o.runs)
+	if err != nil {
+		return err
+	}
+	med := func(runs []restoreRun, f func(restoreRun) time.Duration) time.Duration {
+		var ds []time.Duration
+		for _, r := range runs {
+			ds = append(ds, f(r))
+		}
+		sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+		return ds[len(ds)/2]
+	}
+	stop := med(runs, func(r restoreRun) time.Duration { return r.stop })
+	over := med(runs, func(r restoreRun) time.Duration { return r.total - r.floor })
+	total := med(runs, func(r restoreRun) time.Duration { return r.total })
+	floor := med(runs, func(r restoreRun) time.Duration { return r.floor })
+	mib := o.smallMiB
+	add(fmt.Sprintf("%d MiB, 5 hosts: stop etcd, push beside it (median of %d)", mib, o.runs), "<= 0.3 s", fmt.Sprintf("%.3f s", stop.Seconds()), stop.Seconds()/0.3)
+	add(fmt.Sprintf("%d MiB, 5 hosts: wall clock - floor (median)", mib), "<= 1.0 s", fmt.Sprintf("%.3f s (total %.2f, floor %.2f)", over.Seconds(), total.Seconds(), floor.Seconds()), over.Seconds()/1.0)
+	add(fmt.Sprintf("%d MiB, 5 hosts: total/floor (median)", mib), "-", fmt.Sprintf("%.2f", total.Seconds()/floor.Seconds()), 0)
+	if o.seqRuns <= 0 {
+		return nil
+	}
+	// The built-in playbook pushes beside the stops; on the lab's two
+	// shared cores the push's CPU slows the stop. The same restore with the
+	// push after the stops shows the stop on its own, and what the overlap
+	// buys in total.
+	pb, err := sequentialPlaybook()
+	if err != nil {
+		return err
+	}
+	f, err := os.CreateTemp("", "restorebench-seq-*.yml")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.Write(pb); err != nil {
+		return err
+	}
+	f.Close()
+	fmt.Printf("\n== %d restores with the push after the stops (--playbook %s)\n", o.seqRuns, f.Name())
+	seq, err := smallRuns(ctx, l, bin, snap, o.seqRuns, "--playbook", f.Name())
+	if err != nil {
+		return err
+	}
+	seqStop := med(seq, func(r restoreRun) time.Duration { return r.stop })
+	seqTotal := med(seq, func(r restoreRun) time.Duration { return r.total })
+	seqOver := med(seq, func(r restoreRun) time.Duration { return r.total - r.floor })
+	add(fmt.Sprintf("%d MiB, 5 hosts: stop etcd alone, push after (median of %d)", mib, o.seqRuns), "<= 0.3 s", fmt.Sprintf("%.3f s", seqStop.Seconds()), seqStop.Seconds()/0.3)
+	add(fmt.Sprintf("%d MiB, 5 hosts: total, push beside / after the stops", mib), "-", fmt.Sprintf("%.2f (%.2fs vs %.2fs; over the floor %.2fs after)", total.Seconds()/seqTotal.Seconds(), total.Seconds(), seqTotal.Seconds(), seqOver.Seconds()), 0)
+	return nil
+}
+
+// smallRuns restores snap n times and prints each run's parts.
+func smallRuns(ctx context.Context, l *lab.Lab, bin, snap string, n int, extra ...string) ([]restoreRun, error) {
 	var runs []restoreRun
-	for i := 0; i < o.runs; i++ {
-		r, err := restoreOnce(ctx, l, bin, snap)
+	for i := 0; i < n; i++ {
+		r, err := restoreOnce(ctx, l, bin, snap, extra...)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		fmt.Printf("  run %d: total %.3fs floor %.3fs (push %.3f, tool %.3f, start %.3f, health %.3f) total/floor %.2f; stop etcd %.3fs; peak RSS %.1f MB\n",
 			i+1, r.total.Seconds(), r.floor.Seconds(), r.steps["push snapshot"].Seconds(), r.steps["restore snapshot"].Seconds(),
@@ -329,23 +390,62 @@ func benchSmall(ctx context.Context, l *lab.Lab, bin, snap string, o opts) error
 			r.steps["start kube masters"].Seconds(), r.steps["remove staged copies"].Seconds(), r.after.Seconds(), loadAvg())
 		runs = append(runs, r)
 	}
-	med := func(f func(restoreRun) time.Duration) time.Duration {
-		var ds []time.Duration
-		for _, r := range runs {
-			ds = append(ds, f(r))
-		}
-		sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
-		return ds[len(ds)/2]
+	return runs, nil
+}
+
+// sequentialPlaybook is the built-in restore playbook with the push moved
+// after "stop etcd" and run in the foreground, as it ran before the overlap.
+func sequentialPlaybook() ([]byte, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(playbooks.Restore, &doc); err != nil {
+		return nil, err
 	}
-	stop := med(func(r restoreRun) time.Duration { return r.stop })
-	over := med(func(r restoreRun) time.Duration { return r.total - r.floor })
-	total := med(func(r restoreRun) time.Duration { return r.total })
-	floor := med(func(r restoreRun) time.Duration { return r.floor })
-	mib := o.smallMiB
-	add(fmt.Sprintf("%d MiB, 5 hosts: stop etcd (median of %d)", mib, o.runs), "<= 0.3 s", fmt.Sprintf("%.3f s", stop.Seconds()), stop.Seconds()/0.3)
-	add(fmt.Sprintf("%d MiB, 5 hosts: wall clock - floor (median)", mib), "<= 1.0 s", fmt.Sprintf("%.3f s (total %.2f, floor %.2f)", over.Seconds(), total.Seconds(), floor.Seconds()), over.Seconds()/1.0)
-	add(fmt.Sprintf("%d MiB, 5 hosts: total/floor (median)", mib), "-", fmt.Sprintf("%.2f", total.Seconds()/floor.Seconds()), 0)
-	return nil
+	root := doc.Content[0]
+	var steps *yaml.Node
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		if root.Content[i].Value == "steps" {
+			steps = root.Content[i+1]
+		}
+	}
+	if steps == nil {
+		return nil, fmt.Errorf("the built-in playbook has no steps")
+	}
+	name := func(n *yaml.Node) string {
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == "name" {
+				return n.Content[i+1].Value
+			}
+		}
+		return ""
+	}
+	var push *yaml.Node
+	var rest []*yaml.Node
+	for _, st := range steps.Content {
+		if name(st) == "push snapshot" {
+			push = st
+			continue
+		}
+		rest = append(rest, st)
+	}
+	if push == nil {
+		return nil, fmt.Errorf("the built-in playbook has no step \"push snapshot\"")
+	}
+	var kept []*yaml.Node
+	for i := 0; i+1 < len(push.Content); i += 2 {
+		if k := push.Content[i].Value; k != "background" && k != "finish_before" {
+			kept = append(kept, push.Content[i], push.Content[i+1])
+		}
+	}
+	push.Content = kept
+	var out []*yaml.Node
+	for _, st := range rest {
+		out = append(out, st)
+		if name(st) == "stop etcd" {
+			out = append(out, push)
+		}
+	}
+	steps.Content = out
+	return yaml.Marshal(&doc)
 }
 
 func fileSHA256(path string) (string, error) {

@@ -152,6 +152,17 @@ func (p *TransferProgress) Done() int64 {
 	return p.done
 }
 
+// Clear erases the bar from its line until its next update draws it again:
+// call it before other output goes to the same terminal (a transfer that
+// runs beside other steps), so their lines do not land on the bar's.
+func (p *TransferProgress) Clear() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.bar != nil && !p.bar.IsFinished() {
+		p.bar.Clear()
+	}
+}
+
 // Finish ends the bar's line; call it once the transfers are over, failed or not.
 func (p *TransferProgress) Finish() {
 	p.mu.Lock()

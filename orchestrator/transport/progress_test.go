@@ -111,3 +111,30 @@ func TestTransferProgressManyHostsShowsCountAndSlowest(t *testing.T) {
 		t.Errorf("describe = %q, want %q", got, want)
 	}
 }
+
+// Clear blanks the bar's line (other output is about to land there) and the
+// next update draws it again.
+func TestTransferProgressClearBlanksTheLine(t *testing.T) {
+	var out bytes.Buffer
+	p := newTransferProgress(&out, true, "push", 1000, 1)
+	h := p.Host("h")
+	h(100)
+	drawn := out.Len()
+	p.Clear()
+	cleared := out.String()[drawn:]
+	if !strings.HasPrefix(cleared, "\r") || !strings.HasSuffix(cleared, "\r") || strings.Trim(cleared, "\r ") != "" {
+		t.Fatalf("Clear wrote %q, want the line blanked", cleared)
+	}
+	time.Sleep(250 * time.Millisecond) // the bar's redraw throttle
+	h(600)
+	if !strings.Contains(out.String()[drawn+len(cleared):], "push") {
+		t.Errorf("the bar was not drawn again after Clear: %q", out.String())
+	}
+	p.Finish()
+	silent := newTransferProgress(&out, false, "push", 10, 1)
+	n := out.Len()
+	silent.Clear()
+	if out.Len() != n {
+		t.Errorf("a silent progress wrote on Clear")
+	}
+}

@@ -187,8 +187,12 @@ const pushExitDamaged = 3
 // several times less CPU than gzip(1) and coreutils' sha256sum, which matters
 // when the same cores also decompress for other hosts or run etcd; else
 // pushShell, the same contract with tee, gzip and sha256sum.
+//
+// It runs at a lower CPU priority (nice 10, when renice is there): a push
+// may run beside a live etcd, or beside the steps that stop it, which wait
+// on a few milliseconds of CPU each and should not wait on the inflating.
 func pushCommand(remote string, mode os.FileMode, size int64, want string, gz bool) string {
-	return "if command -v python3 >/dev/null 2>&1; then\n" + pushPython(remote, mode, size, want, gz) + "\nfi\n" + pushShell(remote, mode, size, want, gz)
+	return "renice -n 10 -p $$ >/dev/null 2>&1 || :\nif command -v python3 >/dev/null 2>&1; then\n" + pushPython(remote, mode, size, want, gz) + "\nfi\n" + pushShell(remote, mode, size, want, gz)
 }
 
 // pushPythonScript is pushPython's program; its arguments are part, final,
