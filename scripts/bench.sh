@@ -3,7 +3,9 @@
 #   restorebench: on a lab of its own (3 etcd/master hosts, 2 nodes, etcd 3.6):
 #     3 restores of a 16 MiB snapshot, each the whole `ezrestore restore`
 #     command: stop etcd, wall clock minus the floor (transfer + restore tool +
-#     etcd start-to-healthy, from the run record); the snapshot fan-out to the
+#     etcd start-to-healthy, from the run record); 3 more with the push after
+#     the stops instead of beside them (-seq-runs), for the stop on its own
+#     and what the overlap buys on these two cores; the snapshot fan-out to the
 #     etcd hosts stage by stage (the bastion's compressor alone, the host's
 #     inflate+write+hash alone, the stream and the uncompressed push on the
 #     unshaped link, with bastion and machine CPU), then over a link shaped to
