@@ -187,8 +187,7 @@ const (
 // ask the member itself who leads (`etcdctl endpoint status`, printed for
 // the record); a leader only says so; any other member (a follower, or one
 // that does not answer or knows no leader) asks systemd to stop its units
-// without waiting and waits until they left the active state, which means
-// systemd has sent the stop signal.
+// without waiting (signalCommand).
 func askAndSignalCommand(c EtcdClient, units []string) string {
 	status := c.Cmd("--dial-timeout=1s", "--command-timeout=2s", "-w", "json", "endpoint", "status")
 	return fmt.Sprintf(`st=$(%s 2>&1); rc=$?
@@ -201,14 +200,13 @@ if [ "$rc" -eq 0 ] && [ -n "$me" ] && [ "$me" = "$ld" ]; then echo %s; exit 0; f
 }
 
 // signalCommand tells a follower's systemd to stop its units without
-// waiting, and waits until they left the active state (systemd has sent the
-// stop signal).
+// waiting for the stop to end. systemctl returns once the stop job is
+// queued, and systemd starts it at once (the unit is "deactivating" by the
+// time a process could ask); the leader's head start (leaderHeadStart) is
+// counted from this command's return. A unit that cannot be stopped (missing,
+// RefuseManualStop=) fails here, and the leader is then left running.
 func signalCommand(units []string) string {
-	q := transport.QuoteAll(units...)
-	return fmt.Sprintf(`echo %s
-systemctl stop --no-block -- %s || exit 1
-for u in %s; do i=0; while [ "$(systemctl is-active -- "$u")" = active ] && [ $i -lt 500 ]; do sleep 0.01; i=$((i+1)); done; done`,
-		transport.Quote(roleFollower), q, q)
+	return fmt.Sprintf("echo %s\nsystemctl stop --no-block -- %s", transport.Quote(roleFollower), transport.QuoteAll(units...))
 }
 
 // knownLeader is the leader as this run's preflight read it, when it read
