@@ -179,7 +179,7 @@ func TestRestoreSeedScenario(t *testing.T) {
 		}
 	}
 	// Who leads now, read in preflight's round trips (etcd is healthy here).
-	if !regexp.MustCompile(`leader now: 127\.[0-9.]+ \(asked again when the step runs\)`).MatchString(out) {
+	if !regexp.MustCompile(`leader now: 127\.[0-9.]+ \(the step goes by this reading when it runs within 30s of it, else it asks again\)`).MatchString(out) {
 		t.Errorf("plan does not name the current leader")
 	}
 	requireUnchanged(t, l, before, "plan")

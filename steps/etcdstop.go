@@ -94,7 +94,7 @@ func (e *EtcdStop) Plan(ctx context.Context, env *orchestrator.Env, step *orches
 	leader, _ := LeaderOf(e.planStatus(ctx, env, members))
 	followers, last := StopOrder(inventoryNames(hosts), leader)
 	if last != "" {
-		sp.Notes = append(sp.Notes, fmt.Sprintf("leader now: %s (asked again when the step runs)", last),
+		sp.Notes = append(sp.Notes, fmt.Sprintf("leader now: %s (the step goes by this reading when it runs within %s of it, else it asks again)", last, leaderFresh),
 			fmt.Sprintf("order: followers %s first, all at once, then the leader %s", strings.Join(followers, ", "), last))
 	} else {
 		sp.Notes = append(sp.Notes, "no member names a leader now: if none does when the step runs, all are stopped at once")
