@@ -93,6 +93,13 @@ func runs(l *lab.Lab) map[string]bool {
 // waitStep waits until a run not in before shows step started.
 func waitStep(t *testing.T, l *lab.Lab, before map[string]bool, step string) {
 	t.Helper()
+	waitEvent(t, l, before, step, "start")
+}
+
+// waitEvent waits until a run not in before has the event status of step
+// in its record ("start", "end:ok").
+func waitEvent(t *testing.T, l *lab.Lab, before map[string]bool, step, status string) {
+	t.Helper()
 	dir := filepath.Join(l.Dir.Path, "restores")
 	deadline := time.Now().Add(2 * time.Minute)
 	for time.Now().Before(deadline) {
@@ -105,13 +112,13 @@ func waitStep(t *testing.T, l *lab.Lab, before map[string]bool, step string) {
 		sort.Strings(fresh)
 		if len(fresh) > 0 {
 			ev, _ := os.ReadFile(filepath.Join(dir, fresh[len(fresh)-1], "events.jsonl"))
-			if strings.Contains(string(ev), `"step":"`+step+`","status":"start"`) {
+			if strings.Contains(string(ev), `"step":"`+step+`","status":"`+status+`"`) {
 				return
 			}
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	t.Fatalf("step %q never started", step)
+	t.Fatalf("step %q never reached %q", step, status)
 }
 
 // copyCluster copies the lab's cluster dir to a new base as an operator's
@@ -168,8 +175,10 @@ func TestFaultMatrix(t *testing.T) {
 		slowSFTP(t, l, victim)
 		before := runs(l)
 		run := start(t, l, restoreArgs...)
+		// The push (slowed) runs beside the stops: the fault comes once
+		// they are over, while the push alone is under way.
 		waitStep(t, l, before, "push snapshot")
-		time.Sleep(500 * time.Millisecond)
+		waitEvent(t, l, before, "stop etcd", "end:ok")
 		// Every SSH session on the host ends, ours among them.
 		l.Exec(ctx, victim, "pkill -f 'sshd: root@' || true")
 		out, err := run.wait(t)
@@ -194,7 +203,7 @@ func TestFaultMatrix(t *testing.T) {
 		before := runs(l)
 		run := start(t, l, restoreArgs...)
 		waitStep(t, l, before, "push snapshot")
-		time.Sleep(500 * time.Millisecond)
+		waitEvent(t, l, before, "stop etcd", "end:ok")
 		if err := l.Kill(ctx, victim); err != nil {
 			t.Fatal(err)
 		}

@@ -338,26 +338,64 @@ func (c *sshConn) run(ctx context.Context, line string) (Result, error) {
 	if err := ctx.Err(); err != nil {
 		return res, err
 	}
-	sess, err := c.client.NewSession()
-	if err != nil {
-		return res, fmt.Errorf("open session: %w", err)
-	}
-	defer sess.Close()
+	timer := time.NewTimer(c.opts.CommandTimeout)
+	defer timer.Stop()
+	// Opening a session and starting the command each wait for the host's
+	// answer, which a host whose sshd lost its session process may never
+	// send while the TCP connection stays up (until the keepalive gives up).
+	// They wait here beside the context and the timeout, like the command.
 	// Locked: after a cancel the library may still be copying output while we read it.
 	var stdout, stderr lockedBuffer
-	sess.Stdout, sess.Stderr = &stdout, &stderr
-	if err := sess.Start(line); err != nil {
-		return res, fmt.Errorf("start command: %w", err)
+	type started struct {
+		sess *ssh.Session
+		err  error
 	}
+	startc := make(chan started, 1)
+	go func() {
+		sess, err := c.client.NewSession()
+		if err != nil {
+			startc <- started{nil, fmt.Errorf("open session: %w", err)}
+			return
+		}
+		sess.Stdout, sess.Stderr = &stdout, &stderr
+		if err := sess.Start(line); err != nil {
+			sess.Close()
+			startc <- started{nil, fmt.Errorf("start command: %w", err)}
+			return
+		}
+		startc <- started{sess, nil}
+	}()
+	var sess *ssh.Session
+	giveUp := func() {
+		// The open may still succeed: close that session when it does.
+		go func() {
+			if st := <-startc; st.sess != nil {
+				abort(st.sess)
+			}
+		}()
+	}
+	select {
+	case st := <-startc:
+		if st.err != nil {
+			return res, st.err
+		}
+		sess = st.sess
+	case <-ctx.Done():
+		giveUp()
+		return res, ctx.Err()
+	case <-timer.C:
+		giveUp()
+		return res, fmt.Errorf("no answer to opening a session after %s: %w", c.opts.CommandTimeout, context.DeadlineExceeded)
+	}
+	defer sess.Close()
 	waited := make(chan error, 1)
 	go func() { waited <- sess.Wait() }()
 
-	timer := time.NewTimer(c.opts.CommandTimeout)
-	defer timer.Stop()
 	finish := func() Result {
 		res.Stdout, res.Stderr, res.Duration = stdout.Bytes(), stderr.Bytes(), time.Since(start)
 		return res
 	}
+	var err error
 	select {
 	case err = <-waited:
 	case <-ctx.Done():

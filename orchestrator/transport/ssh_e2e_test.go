@@ -5,7 +5,9 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -271,4 +273,37 @@ func TestSSHBecome(t *testing.T) {
 			t.Errorf("got %v, want ErrSudoPassword naming the host", err)
 		}
 	})
+}
+
+// A host whose sshd session process stopped answering (the TCP connection
+// stays up: nothing closes it) does not hang a command: opening its session
+// waits beside the context, as the command itself does.
+func TestRunReturnsWhenTheSessionIsNeverOpened(t *testing.T) {
+	srv, opts := e2eServer(t)
+	c := dialT(t, srv.Host("root"), opts)
+	if _, err := c.Run(context.Background(), "true"); err != nil {
+		t.Fatal(err)
+	}
+	// Freeze every process under the listener (the connection's monitor
+	// and its session process), never the listener itself.
+	out, err := exec.Command("sh", "-c", fmt.Sprintf(`d() { for c in $(pgrep -P "$1"); do echo "$c"; d "$c"; done; }; d %d`, srv.PID())).Output()
+	pids := strings.Fields(string(out))
+	if err != nil || len(pids) == 0 {
+		t.Fatalf("no process of the connection under sshd %d: %v", srv.PID(), err)
+	}
+	for _, p := range pids {
+		exec.Command("kill", "-STOP", p).Run()
+	}
+	t.Cleanup(func() {
+		for _, p := range pids {
+			exec.Command("kill", "-CONT", p).Run()
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	t0 := time.Now()
+	_, err = c.Run(ctx, "true")
+	if !errors.Is(err, context.DeadlineExceeded) || time.Since(t0) > 5*time.Second {
+		t.Fatalf("Run on a host that never answers: %v after %v, want the context's deadline within seconds", err, time.Since(t0))
+	}
 }

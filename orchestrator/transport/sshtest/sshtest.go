@@ -177,6 +177,10 @@ func Start(t testing.TB) *Server {
 // Log returns what sshd printed so far.
 func (s *Server) Log() string { return s.log.String() }
 
+// PID is the listening sshd's process ID (its connections' processes are
+// its descendants).
+func (s *Server) PID() int { return s.cmd.Process.Pid }
+
 // WriteKnownHosts writes a known_hosts file (0600) that trusts this server.
 func (s *Server) WriteKnownHosts(t testing.TB, path string) {
 	t.Helper()
