@@ -77,16 +77,15 @@ func (s *Session) Execute(ctx context.Context) (*orchestrator.Recap, error) {
 			return nil, &unchanged{fmt.Errorf("run record %s: %w", rec.Dir, err)}
 		}
 	}
-	var progress *transport.TransferProgress
+	// One bar for the push to every member, made when the push starts.
 	var once sync.Once
 	var bar atomic.Pointer[transport.TransferProgress]
 	env.Progress = func(host string) func(int64) {
 		once.Do(func() {
-			progress = transport.NewTransferProgress(
-				fmt.Sprintf("push %s", filepath.Base(r.Snapshot.Path)), r.Snapshot.Size, len(r.Members))
-			bar.Store(progress)
+			bar.Store(transport.NewTransferProgress(
+				fmt.Sprintf("push %s", filepath.Base(r.Snapshot.Path)), r.Snapshot.Size, len(r.Members)))
 		})
-		return progress.Host(host)
+		return bar.Load().Host(host)
 	}
 	// The push runs beside other steps: their lines clear the bar first.
 	out := env.Out
@@ -98,8 +97,8 @@ func (s *Session) Execute(ctx context.Context) (*orchestrator.Recap, error) {
 	})
 	defer func() { env.Out = out }()
 	defer func() {
-		if progress != nil {
-			progress.Finish()
+		if p := bar.Load(); p != nil {
+			p.Finish()
 		}
 	}()
 	fmt.Fprintf(env.Out, "Run %s: record in %s\n", env.RunID, rec.Dir)
@@ -221,42 +220,35 @@ func (s *Session) resumeFrom(step string, recap *orchestrator.Recap) string {
 		return step
 	}
 	for _, sp := range s.Plan.Steps {
-		if sp.Index >= at || !sp.Background || s.besideSwap(sp) {
-			continue
-		}
-		for _, st := range recap.Steps {
-			if st.Name == sp.Name && st.Status == orchestrator.StepFailed {
-				return sp.Name
-			}
+		if sp.Index < at && sp.Background && !s.besideSwap(sp) && stepStatus(recap, sp.Name) == orchestrator.StepFailed {
+			return sp.Name
 		}
 	}
 	return step
 }
 
-// ran is true when the recap shows the step started in this run.
-func (s *Session) ran(recap *orchestrator.Recap, step string) bool {
+// stepStatus is the step's status in the recap ("" when it has none).
+func stepStatus(recap *orchestrator.Recap, step string) string {
 	if recap == nil {
-		return false
+		return ""
 	}
 	for _, st := range recap.Steps {
 		if st.Name == step {
-			return st.Status == orchestrator.StepOK || st.Status == orchestrator.StepFailed
+			return st.Status
 		}
 	}
-	return false
+	return ""
+}
+
+// ran is true when the recap shows the step started in this run.
+func (s *Session) ran(recap *orchestrator.Recap, step string) bool {
+	st := stepStatus(recap, step)
+	return st == orchestrator.StepOK || st == orchestrator.StepFailed
 }
 
 // before is true when the step was left out as before --from-step.
 func (s *Session) before(recap *orchestrator.Recap, step string) bool {
-	if recap == nil {
-		return false
-	}
-	for _, st := range recap.Steps {
-		if st.Name == step {
-			return st.Status == orchestrator.StepBefore
-		}
-	}
-	return false
+	return stepStatus(recap, step) == orchestrator.StepBefore
 }
 
 // standing says which units this run left stopped on which hosts, from the
@@ -336,15 +328,7 @@ func (s *Session) readOnlyRun(recap *orchestrator.Recap) bool {
 // cleanedUp is true when this run's clean-up step removed the staged copies.
 func (s *Session) cleanedUp(recap *orchestrator.Recap) bool {
 	i := orchestrator.StepOf[*steps.EtcdCleanup](s.Env)
-	if i < 0 || recap == nil {
-		return false
-	}
-	for _, st := range recap.Steps {
-		if st.Name == s.Env.Playbook.Steps[i].Name {
-			return st.Status == orchestrator.StepOK
-		}
-	}
-	return false
+	return i >= 0 && stepStatus(recap, s.Env.Playbook.Steps[i].Name) == orchestrator.StepOK
 }
 
 // reached is the index of the last step this run started.

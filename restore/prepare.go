@@ -4,15 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/ezrestore/ezrestore/internal/probecache"
 	"io"
 	"os"
 	"path/filepath"
 	"sort"
-	"sync"
 	"time"
 
 	"github.com/ezrestore/ezrestore/cluster"
+	"github.com/ezrestore/ezrestore/internal/probecache"
 	"github.com/ezrestore/ezrestore/orchestrator"
 	"github.com/ezrestore/ezrestore/orchestrator/transport"
 	"github.com/ezrestore/ezrestore/playbooks"
@@ -145,28 +144,21 @@ func prepare(ctx context.Context, req Request) (*Session, error) {
 	fmt.Fprintf(req.Out, "Connecting to %d hosts while checking the snapshot...\n", len(targets))
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	type checked struct {
-		ref *steps.SnapshotRef
-		err error
-	}
-	snapc := make(chan checked, 1)
+	checked := make(chan struct{})
+	var snapErr error
 	go func() {
+		defer close(checked)
 		ref, err := checkSnapshot(cl.BackupDir, req.Snapshot)
 		if err != nil {
+			snapErr = err
 			cancel() // no need to wait out a slow host
+			return
 		}
-		snapc <- checked{ref, err}
+		r.Snapshot = *ref
 	}()
-	var once sync.Once
-	var snap checked
 	r.SnapshotPending = func() error {
-		once.Do(func() {
-			snap = <-snapc
-			if snap.err == nil {
-				r.Snapshot = *snap.ref
-			}
-		})
-		return snap.err
+		<-checked
+		return snapErr
 	}
 	env.PlanGate = func(_ *orchestrator.Step, a orchestrator.Action) error {
 		if _, reads := a.(*steps.Preflight); reads {

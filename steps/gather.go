@@ -136,19 +136,19 @@ func findToolScript(bin, tool string, pr *probes) string {
 type probes struct {
 	cache *probecache.Cache
 	host  string
-	// want is what the cache held for each probe when its script was made.
-	want map[string][2]string // probe -> key, output
+	// cached is what the cache held for each probe when its script was made.
+	cached map[string]string
 }
 
 func newProbes(cache *probecache.Cache, h *inventory.Host) *probes {
-	return &probes{cache: cache, host: fmt.Sprintf("%s:%d", h.Address, h.Port), want: map[string][2]string{}}
+	return &probes{cache: cache, host: fmt.Sprintf("%s:%d", h.Address, h.Port), cached: map[string]string{}}
 }
 
 // script prints "key:<path>|<identity>", then "cached:yes" when the cache
 // knows that file, else cmd's output. The tool's path is in $p.
 func (pr *probes) script(probe, cmd string) string {
 	key, out, _ := pr.cache.Get(pr.host, probe)
-	pr.want[probe] = [2]string{key, out}
+	pr.cached[probe] = out
 	// $k is never empty, so an empty key (nothing cached) never matches.
 	return fmt.Sprintf(`k="$p|$(stat -L -c '%%s %%Y %%Z %%i %%d' -- "$p" 2>/dev/null)"; echo "key:$k"; if [ "$k" = %s ]; then echo cached:yes; else %s; fi`,
 		transport.Quote(key), cmd)
@@ -165,7 +165,7 @@ func (pr *probes) read(probe, sec string) (string, func()) {
 	}
 	key, out, _ := strings.Cut(rest, "\n")
 	if strings.TrimSpace(out) == "cached:yes" {
-		return head + pr.want[probe][1], nothing
+		return head + pr.cached[probe], nothing
 	}
 	_, identity, _ := strings.Cut(key, "|")
 	if strings.TrimSpace(identity) == "" {

@@ -97,6 +97,18 @@ func (h *HostSpace) FSOf(role string) (FSSpace, bool) {
 // StagingRoot is where every run stages its copies on a host.
 func StagingRoot(f *EtcdFacts) string { return f.Config.DataDir + "/.ezrestore" }
 
+// spaceRole is a dir whose filesystem the space probe measures.
+type spaceRole struct{ name, path string }
+
+// spaceRoles are the dirs SpaceScript measures and ParseSpace reads, in order.
+func spaceRoles(f *EtcdFacts) []spaceRole {
+	roles := []spaceRole{{"data", f.Config.DataDir}, {"staging", StagingRoot(f)}}
+	if f.Config.WalDir != "" {
+		roles = append(roles, spaceRole{"wal", f.Config.WalDir})
+	}
+	return roles
+}
+
 // SpaceScript is the one read-only round trip that measures a host: the
 // filesystem (device, size, free) of the data, staging and WAL dirs, each
 // measured at its nearest existing ancestor, and size and mtime of every dir
@@ -112,16 +124,10 @@ func SpaceScript(f *EtcdFacts, alarms bool) string {
 	var b strings.Builder
 	// anc PATH sets p to PATH's nearest existing ancestor (PATH itself when it exists).
 	b.WriteString(`anc() { p=$1; while [ ! -e "$p" ]; do case $p in */*) p=${p%/*}; [ -n "$p" ] || p=/ ;; *) p=. ;; esac; done; }` + "\n")
-	roles := []string{"data", "staging"}
-	dirs := []string{c.DataDir, StagingRoot(f)}
-	if c.WalDir != "" {
-		roles, dirs = append(roles, "wal"), append(dirs, c.WalDir)
-	}
-	// "R role..." then, per role in that order, "S dev" (stat) and df's line.
-	fmt.Fprintf(&b, "echo 'R %s'\n", strings.Join(roles, " "))
+	// Per role of spaceRoles, in that order: "S dev" (stat), then df's line.
 	var args []string
-	for i, d := range dirs {
-		fmt.Fprintf(&b, "anc %s; a%d=$p\n", q(d), i)
+	for i, r := range spaceRoles(f) {
+		fmt.Fprintf(&b, "anc %s; a%d=$p\n", q(r.path), i)
 		args = append(args, fmt.Sprintf(`"$a%d"`, i))
 	}
 	fmt.Fprintf(&b, "stat -c 'S %%d' -- %[1]s\ndf -Pk -- %[1]s | tail -n +2\n", strings.Join(args, " "))
@@ -156,9 +162,9 @@ func SpaceScript(f *EtcdFacts, alarms bool) string {
 func ParseSpace(out string, f *EtcdFacts) (*HostSpace, error) {
 	c := f.Config
 	hs := &HostSpace{Host: f.Host, DataDir: c.DataDir, WalDir: c.WalDir}
-	paths := map[string]string{"data": c.DataDir, "staging": StagingRoot(f), "wal": c.WalDir}
+	roles := spaceRoles(f)
 	before, alarmPart, hasAlarms := strings.Cut(out, "@@alarms\n")
-	var roles, devs, dfs []string
+	var devs, dfs []string
 	type entry struct{ kind, path string }
 	var entries []entry
 	kib, mtime := map[string]string{}, map[string]string{}
@@ -175,8 +181,6 @@ func ParseSpace(out string, f *EtcdFacts) (*HostSpace, error) {
 			if t, p, ok := strings.Cut(line, " "); ok {
 				mtime[p] = t
 			}
-		case strings.HasPrefix(line, "R "):
-			roles = strings.Fields(line[2:])
 		case strings.HasPrefix(line, "S "):
 			devs = append(devs, strings.TrimSpace(line[2:]))
 		case strings.HasPrefix(line, "E "):
@@ -185,12 +189,12 @@ func ParseSpace(out string, f *EtcdFacts) (*HostSpace, error) {
 				return nil, fmt.Errorf("unreadable leftover line %q", line)
 			}
 			entries = append(entries, entry{kind, p})
-		case len(roles) > 0 && len(dfs) < len(roles) && strings.TrimSpace(line) != "":
+		case len(dfs) < len(roles) && strings.TrimSpace(line) != "":
 			dfs = append(dfs, line)
 		}
 	}
 	if len(devs) != len(roles) || len(dfs) != len(roles) {
-		return nil, fmt.Errorf("the space probe measured %d and %d of %d filesystems (%s)", len(devs), len(dfs), len(roles), strings.Join(roles, ", "))
+		return nil, fmt.Errorf("the space probe measured %d and %d of %d filesystems", len(devs), len(dfs), len(roles))
 	}
 	for i, role := range roles {
 		df := strings.Fields(dfs[i])
@@ -202,7 +206,7 @@ func ParseSpace(out string, f *EtcdFacts) (*HostSpace, error) {
 		if err1 != nil || err2 != nil {
 			return nil, fmt.Errorf("unreadable df line %q", dfs[i])
 		}
-		hs.FS = append(hs.FS, FSSpace{Role: role, Path: paths[role], Dev: devs[i],
+		hs.FS = append(hs.FS, FSSpace{Role: role.name, Path: role.path, Dev: devs[i],
 			Mount: strings.Join(df[5:], " "), Size: size * 1024, Free: free * 1024})
 	}
 	for _, e := range entries {

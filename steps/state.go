@@ -10,11 +10,11 @@ package steps
 
 import (
 	"fmt"
-	"github.com/ezrestore/ezrestore/internal/probecache"
 	"os"
 	"sync"
 	"time"
 
+	"github.com/ezrestore/ezrestore/internal/probecache"
 	"github.com/ezrestore/ezrestore/inventory"
 	"github.com/ezrestore/ezrestore/orchestrator"
 	"github.com/ezrestore/ezrestore/orchestrator/transport"

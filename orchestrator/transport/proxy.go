@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/ezrestore/ezrestore/internal/syncbuf"
 )
 
 // procConn is a ProxyCommand run as OpenSSH runs it: through sh -c with
@@ -19,7 +21,7 @@ type procConn struct {
 	line   string
 	stdin  io.WriteCloser
 	stdout io.ReadCloser
-	stderr *lockedBuffer
+	stderr *syncbuf.Buffer
 	exited chan struct{}
 	// waitErr is cmd.Wait's result, set before exited closes.
 	waitErr error
@@ -62,7 +64,7 @@ func startProxyCommand(r *Route) (net.Conn, error) {
 	// OpenSSH runs "exec <command>" with the user's shell; sh is what
 	// Ansible's ProxyCommands are written for.
 	cmd := exec.Command("/bin/sh", "-c", "exec "+line)
-	c := &procConn{cmd: cmd, line: line, stderr: &lockedBuffer{}, exited: make(chan struct{})}
+	c := &procConn{cmd: cmd, line: line, stderr: &syncbuf.Buffer{}, exited: make(chan struct{})}
 	var err error
 	if c.stdin, err = cmd.StdinPipe(); err != nil {
 		return nil, &proxyError{msg: fmt.Sprintf("ProxyCommand %q: %v", line, err)}

@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/ezrestore/ezrestore/internal/syncbuf"
 	"github.com/ezrestore/ezrestore/inventory"
 )
 
@@ -345,7 +346,7 @@ func (c *sshConn) run(ctx context.Context, line string) (Result, error) {
 	// send while the TCP connection stays up (until the keepalive gives up).
 	// They wait here beside the context and the timeout, like the command.
 	// Locked: after a cancel the library may still be copying output while we read it.
-	var stdout, stderr lockedBuffer
+	var stdout, stderr syncbuf.Buffer
 	type started struct {
 		sess *ssh.Session
 		err  error

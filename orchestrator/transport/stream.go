@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/gzip"
+
+	"github.com/ezrestore/ezrestore/internal/syncbuf"
 )
 
 // Compressed fan-out: the bastion reads and compresses the file once and
@@ -392,7 +394,7 @@ func (c *sshConn) startStdin(ctx context.Context, line string) (*streamSink, err
 		sess.Close()
 		return nil, fmt.Errorf("open session: %w", err)
 	}
-	var stdout, stderr lockedBuffer
+	var stdout, stderr syncbuf.Buffer
 	sess.Stdout, sess.Stderr = &stdout, &stderr
 	if err := sess.Start(line); err != nil {
 		sess.Close()

@@ -72,7 +72,7 @@ func (c *sshConn) openSFTP(ctx context.Context) (*sftpSession, error) {
 		sess.Close()
 		return nil, fmt.Errorf("open sftp session: %w", err)
 	}
-	var stderr lockedBuffer
+	var stderr syncbuf.Buffer
 	sess.Stderr = &stderr
 	// Always root here: Upload's contract is a file written as root, whatever become_user says.
 	if err := sess.Start("sudo -n -- sh -c " + Quote(sftpServerScript)); err != nil {
@@ -315,7 +315,3 @@ func (w *progressWriter) Write(b []byte) (int, error) {
 	}
 	return n, err
 }
-
-// lockedBuffer is a buffer the ssh library's copying goroutine writes while
-// we read it.
-type lockedBuffer = syncbuf.Buffer
