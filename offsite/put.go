@@ -12,6 +12,7 @@ import (
 	"os"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
@@ -101,13 +102,24 @@ func (s *Store) multipart(ctx context.Context, key string, r io.Reader, first []
 	}
 	uploadID := cr.UploadId
 	abort := func(cause error) error {
-		// Without the abort the store keeps the parts (and bills them).
+		// Without the abort the store keeps the parts (and bills them). A
+		// part the store was still receiving when the upload was aborted
+		// may bring the upload back (S3 says to abort again until it is
+		// gone): it is checked and aborted up to three times.
 		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30e9)
 		defer cancel()
-		if _, aerr := s.client.AbortMultipartUpload(actx, &s3.AbortMultipartUploadInput{Bucket: &s.Bucket, Key: &key, UploadId: uploadID}); aerr != nil {
-			return fmt.Errorf("%w (aborting the multipart upload %s also failed: %v)", cause, aws.ToString(uploadID), s.wrap("abort", key, aerr))
+		for try := 1; ; try++ {
+			if _, aerr := s.client.AbortMultipartUpload(actx, &s3.AbortMultipartUploadInput{Bucket: &s.Bucket, Key: &key, UploadId: uploadID}); aerr != nil {
+				return fmt.Errorf("%w (aborting the multipart upload %s also failed: %v)", cause, aws.ToString(uploadID), s.wrap("abort", key, aerr))
+			}
+			if !s.uploadOpen(actx, key, aws.ToString(uploadID)) {
+				return cause
+			}
+			if try == 3 {
+				return fmt.Errorf("%w (the multipart upload %s is still listed after 3 aborts)", cause, aws.ToString(uploadID))
+			}
+			time.Sleep(250 * time.Millisecond)
 		}
-		return cause
 	}
 
 	ctx, cancel := context.WithCancel(ctx)
@@ -193,6 +205,21 @@ func (s *Store) multipart(ctx context.Context, key string, r io.Reader, first []
 		return 0, abort(s.wrap("put", key, fmt.Errorf("completing the multipart upload: %w", err)))
 	}
 	return size, nil
+}
+
+// uploadOpen says whether the store still lists the multipart upload id of
+// key (false when it cannot tell: the abort itself was accepted).
+func (s *Store) uploadOpen(ctx context.Context, key, id string) bool {
+	out, err := s.client.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: &s.Bucket, Prefix: &key})
+	if err != nil {
+		return false
+	}
+	for _, u := range out.Uploads {
+		if aws.ToString(u.UploadId) == id {
+			return true
+		}
+	}
+	return false
 }
 
 // partSizeFor grows the part size until a stream of about size bytes fits
