@@ -12,7 +12,7 @@ import (
 
 	"github.com/ezrestore/ezrestore/cluster"
 	"github.com/ezrestore/ezrestore/lab"
-	"github.com/ezrestore/ezrestore/lab/labtest"
+	"github.com/ezrestore/ezrestore/internal/testkit/labtest"
 )
 
 // Backup reaches hosts exactly as restore does (both open the cluster through

@@ -22,10 +22,10 @@ import (
 
 	"github.com/ezrestore/ezrestore/cluster"
 	"github.com/ezrestore/ezrestore/inventory"
-	"github.com/ezrestore/ezrestore/orchestrator/transport"
 	"github.com/ezrestore/ezrestore/runlock"
 	"github.com/ezrestore/ezrestore/snapshot"
 	"github.com/ezrestore/ezrestore/steps"
+	"github.com/ezrestore/ezrestore/transport"
 )
 
 // cleanupTimeout bounds removing the host's temporary dir, which happens even

@@ -12,7 +12,7 @@ import (
 
 	"github.com/ezrestore/ezrestore/cluster"
 	"github.com/ezrestore/ezrestore/lab"
-	"github.com/ezrestore/ezrestore/lab/labtest"
+	"github.com/ezrestore/ezrestore/internal/testkit/labtest"
 	"github.com/ezrestore/ezrestore/snapshot"
 )
 

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/ezrestore/ezrestore/offsite"
 	etcdverify "github.com/ezrestore/ezrestore/verify"
 )
 
@@ -100,8 +101,8 @@ func finish(ctx context.Context, o Options, res *Result) error {
 		return fmt.Errorf("backup %s is filed, but pruning failed: %w", res.Path, err)
 	}
 	if o.Offsite != nil {
-		r := &Remote{Loc: o.Offsite.Loc, Store: o.Offsite.Store}
-		remote, err := r.Prune(ctx, o.Retention, false)
+		r := &offsite.Remote{Loc: o.Offsite.Loc, Store: o.Offsite.Store}
+		remote, err := PruneRemote(ctx, r, o.Retention, false)
 		if remote != nil {
 			res.Retention = append(res.Retention, remote)
 		}

@@ -94,9 +94,6 @@ func (o *Offsite) freeKey(ctx context.Context, name string, taken time.Time) (st
 	return "", fmt.Errorf("%s: too many backups in one minute", o.Loc)
 }
 
-// sidecarLimit bounds a sidecar read from the store.
-const sidecarLimit = 1 << 20
-
 // Upload copies the filed backup at path (whose sidecar is side) to the
 // prefix: the file, encrypted when recipients are set, streamed into the
 // store and read back, then the sidecar with the stored object's size and

@@ -9,6 +9,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/ezrestore/ezrestore/offsite"
 	"github.com/ezrestore/ezrestore/snapshot"
 )
 
@@ -105,13 +106,13 @@ func PruneLocal(dir string, p snapshot.Retention, dryRun bool) (*Pruning, error)
 // tell apart keep the order they were taken in (snapshot_<t>-2.db after
 // snapshot_<t>.db). Nanoseconds change no hour, day or week.
 func orderTime(t time.Time, name string) time.Time {
-	return t.Local().Add(time.Duration(seq(name)) * time.Microsecond)
+	return t.Local().Add(time.Duration(snapshot.BackupSeq(name)) * time.Microsecond)
 }
 
 // Prune applies p to the snapshot objects of the prefix and, unless
 // dryRun, deletes those it does not keep with their sidecars. The newest is
 // always kept.
-func (r *Remote) Prune(ctx context.Context, p snapshot.Retention, dryRun bool) (*Pruning, error) {
+func PruneRemote(ctx context.Context, r *offsite.Remote, p snapshot.Retention, dryRun bool) (*Pruning, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
@@ -120,7 +121,7 @@ func (r *Remote) Prune(ctx context.Context, p snapshot.Retention, dryRun bool) (
 	if err != nil {
 		return nil, err
 	}
-	byName := map[string]RemoteEntry{}
+	byName := map[string]offsite.RemoteEntry{}
 	var items []snapshot.RetentionItem
 	for i, e := range entries {
 		// List's order (newest first) decides ties the times leave.
@@ -137,16 +138,8 @@ func (r *Remote) Prune(ctx context.Context, p snapshot.Retention, dryRun bool) (
 		if d.Keep {
 			continue
 		}
-		e := byName[d.Name]
-		// The object first: a sidecar left alone is harmless, an object
-		// without its sidecar could not be checked on download.
-		if err := r.Store.Delete(ctx, e.key); err != nil {
+		if err := r.Delete(ctx, byName[d.Name]); err != nil {
 			return res, err
-		}
-		if e.sidecar != "" {
-			if err := r.Store.Delete(ctx, e.sidecar); err != nil {
-				return res, err
-			}
 		}
 		res.Removed = append(res.Removed, d.Name)
 	}

@@ -16,7 +16,7 @@ import (
 	"strings"
 
 	"github.com/ezrestore/ezrestore/inventory"
-	"github.com/ezrestore/ezrestore/orchestrator/transport"
+	"github.com/ezrestore/ezrestore/transport"
 )
 
 // Selector is how an operator names a cluster and how to reach its hosts.

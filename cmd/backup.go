@@ -260,10 +260,10 @@ nor any file not named snapshot_<time>.db. --dry-run removes nothing.`,
 				all = append(all, local)
 			}
 			if err == nil && to != "" {
-				var r *backup.Remote
-				if r, err = backup.OpenRemote(cmd.Context(), to, offsite.Options{}); err == nil {
+				var r *offsite.Remote
+				if r, err = offsite.OpenRemote(cmd.Context(), to, offsite.Options{}); err == nil {
 					var remote *backup.Pruning
-					remote, err = r.Prune(cmd.Context(), policy, dryRun)
+					remote, err = backup.PruneRemote(cmd.Context(), r, policy, dryRun)
 					if remote != nil {
 						all = append(all, remote)
 					}

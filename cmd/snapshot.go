@@ -11,7 +11,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/ezrestore/ezrestore/backup"
 	"github.com/ezrestore/ezrestore/offsite"
 	"github.com/ezrestore/ezrestore/orchestrator"
 	"github.com/ezrestore/ezrestore/snapshot"
@@ -99,7 +98,7 @@ func localSnapshot(cmd *cobra.Command, arg, identity string) (path string, done 
 	if !offsite.IsURL(arg) {
 		return arg, func() {}, nil
 	}
-	f, err := backup.Fetch(cmd.Context(), arg, backup.FetchOptions{Identity: identity})
+	f, err := offsite.Fetch(cmd.Context(), arg, offsite.FetchOptions{Identity: identity})
 	if err != nil {
 		return "", nil, err
 	}

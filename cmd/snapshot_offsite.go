@@ -20,24 +20,24 @@ import (
 // findTarget is a local file or an offsite object to search.
 type findTarget struct {
 	local  snapshot.Target
-	remote *backup.Remote
-	entry  backup.RemoteEntry
+	remote *offsite.Remote
+	entry  offsite.RemoteEntry
 }
 
 // remoteTargets lists what an s3:// argument names: one snapshot, or every
 // snapshot of a prefix, newest first.
 func remoteTargets(ctx context.Context, url string) ([]findTarget, error) {
-	r, err := backup.OpenRemote(ctx, url, offsite.Options{})
+	r, err := offsite.OpenRemote(ctx, url, offsite.Options{})
 	if err != nil {
 		return nil, err
 	}
-	var entries []backup.RemoteEntry
+	var entries []offsite.RemoteEntry
 	if r.Loc.Name != "" {
 		e, _, err := r.Pick(ctx, r.Loc.Name)
 		if err != nil {
 			return nil, err
 		}
-		entries = []backup.RemoteEntry{*e}
+		entries = []offsite.RemoteEntry{*e}
 	} else if entries, err = r.List(ctx, false); err != nil {
 		return nil, err
 	}
@@ -53,7 +53,7 @@ func remoteTargets(ctx context.Context, url string) ([]findTarget, error) {
 
 // findRemote downloads one offsite snapshot, searches it and removes it.
 func findRemote(ctx context.Context, t findTarget, pattern, identity string, report func(snapshot.FindResult)) snapshot.FindTally {
-	f, err := t.remote.Fetch(ctx, t.entry, "", backup.FetchOptions{Identity: identity})
+	f, err := t.remote.Fetch(ctx, t.entry, "", offsite.FetchOptions{Identity: identity})
 	if err != nil {
 		tm := t.entry.Time
 		report(snapshot.FindResult{File: t.entry.URL, Time: &tm, Matches: []snapshot.Match{}, Error: err.Error()})
@@ -68,7 +68,7 @@ func findRemote(ctx context.Context, t findTarget, pattern, identity string, rep
 
 // remoteRow is one offsite snapshot as `snapshots s3://...` shows it.
 type remoteRow struct {
-	backup.RemoteEntry
+	offsite.RemoteEntry
 	// Revision and Keys are from the checked download, else the sidecar.
 	Revision int64 `json:"revision"`
 	Keys     int   `json:"keys"`
@@ -87,7 +87,7 @@ const (
 // every file.
 func listRemote(cmd *cobra.Command, url, identity string, listOnly bool, output string) error {
 	ctx := cmd.Context()
-	r, err := backup.OpenRemote(ctx, url, offsite.Options{})
+	r, err := offsite.OpenRemote(ctx, url, offsite.Options{})
 	if err != nil {
 		return err
 	}
@@ -158,8 +158,8 @@ func printRemoteRows(w io.Writer, rows []remoteRow) {
 }
 
 // checkRemote downloads e and checks it as the local catalog would.
-func checkRemote(ctx context.Context, r *backup.Remote, e backup.RemoteEntry, identity string, row *remoteRow) string {
-	f, err := r.Fetch(ctx, e, "", backup.FetchOptions{Identity: identity})
+func checkRemote(ctx context.Context, r *offsite.Remote, e offsite.RemoteEntry, identity string, row *remoteRow) string {
+	f, err := r.Fetch(ctx, e, "", offsite.FetchOptions{Identity: identity})
 	if err != nil {
 		if errors.Is(err, offsite.ErrDamaged) {
 			return "damaged: " + err.Error()

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ezrestore/ezrestore/orchestrator/transport"
+	"github.com/ezrestore/ezrestore/transport"
 )
 
 // SSHArgs are the OpenSSH client arguments that reach host addr as root with

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/ezrestore/ezrestore/lab"
-	"github.com/ezrestore/ezrestore/lab/labtest"
+	"github.com/ezrestore/ezrestore/internal/testkit/labtest"
 )
 
 // TestKubeReal brings the default lab up with the real control plane on

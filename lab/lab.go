@@ -20,7 +20,7 @@
 // reads etcd with its own etcdctl command and health check, and must not
 // import restore, steps, backup or snapshot. It imports inventory (it writes
 // the cluster dir ezrestore reads) and orchestrator for shell quoting only.
-// Tests bring a lab up through lab/labtest.
+// Tests bring a lab up through internal/testkit/labtest.
 package lab
 
 import (

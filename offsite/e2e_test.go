@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/ezrestore/ezrestore/internal/s3test"
+	"github.com/ezrestore/ezrestore/internal/testkit/s3test"
 	"github.com/ezrestore/ezrestore/seal"
 )
 

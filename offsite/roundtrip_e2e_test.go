@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ezrestore/ezrestore/internal/etcdtest"
-	"github.com/ezrestore/ezrestore/internal/s3test"
+	"github.com/ezrestore/ezrestore/internal/testkit/etcdtest"
+	"github.com/ezrestore/ezrestore/internal/testkit/s3test"
 	"github.com/ezrestore/ezrestore/seal"
 	"github.com/ezrestore/ezrestore/verify"
 )

@@ -7,7 +7,7 @@ import (
 	"sort"
 
 	"github.com/ezrestore/ezrestore/inventory"
-	"github.com/ezrestore/ezrestore/orchestrator/transport"
+	"github.com/ezrestore/ezrestore/transport"
 )
 
 // Action is what a playbook step does. Its Plan turns the step into concrete

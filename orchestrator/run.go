@@ -7,9 +7,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ezrestore/ezrestore/fanout"
 	"github.com/ezrestore/ezrestore/internal/syncbuf"
-	"github.com/ezrestore/ezrestore/orchestrator/fanout"
-	"github.com/ezrestore/ezrestore/orchestrator/transport"
+	"github.com/ezrestore/ezrestore/transport"
 )
 
 // DefaultForks is how many hosts work at once when the caller sets no bound.

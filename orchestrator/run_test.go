@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/ezrestore/ezrestore/inventory"
-	"github.com/ezrestore/ezrestore/orchestrator/transport"
+	"github.com/ezrestore/ezrestore/transport"
 )
 
 // fakeConn records commands; a command containing "fail" exits 1.

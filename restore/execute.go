@@ -13,8 +13,8 @@ import (
 
 	"github.com/ezrestore/ezrestore/inventory"
 	"github.com/ezrestore/ezrestore/orchestrator"
-	"github.com/ezrestore/ezrestore/orchestrator/transport"
 	"github.com/ezrestore/ezrestore/steps"
+	"github.com/ezrestore/ezrestore/transport"
 )
 
 // RunError is a restore that failed or was interrupted after it started

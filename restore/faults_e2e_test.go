@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/ezrestore/ezrestore/lab"
-	"github.com/ezrestore/ezrestore/lab/labtest"
+	"github.com/ezrestore/ezrestore/internal/testkit/labtest"
 )
 
 // errorBlock is what the command printed after "ezrestore: ", its error.

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/ezrestore/ezrestore/lab"
-	"github.com/ezrestore/ezrestore/lab/labtest"
+	"github.com/ezrestore/ezrestore/internal/testkit/labtest"
 )
 
 // TestRestoreThroughTheAPI is the seed's story on a real Kubernetes control

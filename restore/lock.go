@@ -10,8 +10,8 @@ import (
 	"github.com/ezrestore/ezrestore/cluster"
 	"github.com/ezrestore/ezrestore/inventory"
 	"github.com/ezrestore/ezrestore/orchestrator"
-	"github.com/ezrestore/ezrestore/orchestrator/transport"
 	"github.com/ezrestore/ezrestore/runlock"
+	"github.com/ezrestore/ezrestore/transport"
 )
 
 // Lock is a run's lock on one cluster (runlock.Run): the bastion file in the

@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/ezrestore/ezrestore/lab"
-	"github.com/ezrestore/ezrestore/lab/labtest"
+	"github.com/ezrestore/ezrestore/internal/testkit/labtest"
 	"github.com/ezrestore/ezrestore/runlock"
 )
 

@@ -20,7 +20,7 @@ import (
 	"time"
 
 	"github.com/ezrestore/ezrestore/lab"
-	"github.com/ezrestore/ezrestore/lab/labtest"
+	"github.com/ezrestore/ezrestore/internal/testkit/labtest"
 )
 
 func TestPreflightVersionsAndCertificates(t *testing.T) {

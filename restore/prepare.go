@@ -13,10 +13,10 @@ import (
 	"github.com/ezrestore/ezrestore/cluster"
 	"github.com/ezrestore/ezrestore/internal/probecache"
 	"github.com/ezrestore/ezrestore/orchestrator"
-	"github.com/ezrestore/ezrestore/orchestrator/transport"
 	"github.com/ezrestore/ezrestore/playbooks"
 	"github.com/ezrestore/ezrestore/snapshot"
 	"github.com/ezrestore/ezrestore/steps"
+	"github.com/ezrestore/ezrestore/transport"
 )
 
 // Request is what the operator asked for.

@@ -14,9 +14,9 @@ import (
 
 	"github.com/ezrestore/ezrestore/cluster"
 	"github.com/ezrestore/ezrestore/orchestrator"
-	"github.com/ezrestore/ezrestore/orchestrator/transport"
 	"github.com/ezrestore/ezrestore/playbooks"
 	"github.com/ezrestore/ezrestore/steps"
+	"github.com/ezrestore/ezrestore/transport"
 )
 
 // RollbackRequest is what the operator asked to put back.

@@ -7,7 +7,6 @@ package restore
 import (
 	"context"
 
-	"github.com/ezrestore/ezrestore/backup"
 	"github.com/ezrestore/ezrestore/offsite"
 )
 
@@ -15,11 +14,11 @@ import (
 // local copy; it returns nil for a local one. A missing or wrong
 // identity, an unknown name or a damaged object is an error here, before
 // any host is contacted.
-func fetchSnapshot(ctx context.Context, req *Request) (*backup.Fetched, error) {
+func fetchSnapshot(ctx context.Context, req *Request) (*offsite.Fetched, error) {
 	if !offsite.IsURL(req.Snapshot) {
 		return nil, nil
 	}
-	f, err := backup.Fetch(ctx, req.Snapshot, backup.FetchOptions{Identity: req.AgeIdentity})
+	f, err := offsite.Fetch(ctx, req.Snapshot, offsite.FetchOptions{Identity: req.AgeIdentity})
 	if err != nil {
 		return nil, err
 	}
@@ -29,7 +28,7 @@ func fetchSnapshot(ctx context.Context, req *Request) (*backup.Fetched, error) {
 
 // describeFetched says in the plan where the snapshot came from and what
 // was checked, rather than naming the temp file only.
-func describeFetched(s *Session, f *backup.Fetched) {
+func describeFetched(s *Session, f *offsite.Fetched) {
 	if f == nil {
 		return
 	}

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/ezrestore/ezrestore/lab"
-	"github.com/ezrestore/ezrestore/lab/labtest"
+	"github.com/ezrestore/ezrestore/internal/testkit/labtest"
 )
 
 // duKiB is what the lab measures under a glob on a host, in KiB (0 for none).

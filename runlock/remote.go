@@ -11,8 +11,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ezrestore/ezrestore/orchestrator/fanout"
-	"github.com/ezrestore/ezrestore/orchestrator/transport"
+	"github.com/ezrestore/ezrestore/fanout"
+	"github.com/ezrestore/ezrestore/transport"
 )
 
 // remoteTimeout bounds one lock command on a host (take, refresh, release).

@@ -7,7 +7,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/ezrestore/ezrestore/orchestrator/transport"
+	"github.com/ezrestore/ezrestore/transport"
 )
 
 // Run is one run's whole lock: the file on the bastion, taken first (a

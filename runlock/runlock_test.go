@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/ezrestore/ezrestore/inventory"
-	"github.com/ezrestore/ezrestore/orchestrator/transport"
+	"github.com/ezrestore/ezrestore/transport"
 )
 
 // deadPID is a pid that existed and is gone: a finished child's.

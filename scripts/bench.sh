@@ -21,12 +21,12 @@
 # no benchmark. The machine is shared: read the load average in the table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-go run ./internal/restorebench -bin bin/ezrestore "$@"
-go run ./snapshot/internal/bench -bin bin/ezrestore
+go run ./bench/restorebench -bin bin/ezrestore "$@"
+go run ./bench/snapshotbench -bin bin/ezrestore
 
 # --- offsite (issue 11) ------------------------------------------------------
 # A 1 GiB snapshot-sized file encrypted with age and uploaded (multipart, read
 # back and compared) to versitygw on 127.0.0.1, beside `age` + `cp` of the same
 # file; the uploader's peak RSS (targets: within 1.5x, under 150 MB); and the
 # way back (download + decrypt) beside `age -d`.
-go run ./offsite/internal/bench
+go run ./bench/offsitebench

@@ -39,6 +39,15 @@ func BackupName(t time.Time, n int) string {
 	return fmt.Sprintf("snapshot_%s-%d.db", t.Format(nameTimeLayout), n)
 }
 
+// BackupSeq is a backup's number within its minute (snapshot_<time>-N.db),
+// 1 for the first or a name without one.
+func BackupSeq(name string) int {
+	if _, n, ok := BackupTime(name); ok {
+		return n
+	}
+	return 1
+}
+
 // BackupTime is the time in a backup's name (snapshot_<YYYYmmddHHMM>[-N].db,
 // also with a trailing .age), local time, and its sequence number within the
 // minute; ok is false for any other name.

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ezrestore/ezrestore/internal/etcdtest"
+	"github.com/ezrestore/ezrestore/internal/testkit/etcdtest"
 )
 
 func at(hour, min int) time.Time { return time.Date(2026, 11, 21, hour, min, 0, 0, time.Local) }

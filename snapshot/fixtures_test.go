@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ezrestore/ezrestore/internal/etcdtest"
+	"github.com/ezrestore/ezrestore/internal/testkit/etcdtest"
 )
 
 // fixtures are snapshots written by a real etcd, made once per test process.

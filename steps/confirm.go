@@ -7,7 +7,7 @@ import (
 
 	"github.com/ezrestore/ezrestore/inventory"
 	"github.com/ezrestore/ezrestore/orchestrator"
-	"github.com/ezrestore/ezrestore/orchestrator/transport"
+	"github.com/ezrestore/ezrestore/transport"
 )
 
 // Confirm asks the operator to type "yes" before the first change, unless

@@ -9,7 +9,7 @@ import (
 	"strings"
 
 	"github.com/ezrestore/ezrestore/inventory"
-	"github.com/ezrestore/ezrestore/orchestrator/transport"
+	"github.com/ezrestore/ezrestore/transport"
 )
 
 // MemberStatus is one member's own view of the cluster, as its host's

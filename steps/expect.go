@@ -10,8 +10,8 @@ import (
 
 	"github.com/ezrestore/ezrestore/inventory"
 	"github.com/ezrestore/ezrestore/orchestrator"
-	"github.com/ezrestore/ezrestore/orchestrator/transport"
 	"github.com/ezrestore/ezrestore/snapshot"
+	"github.com/ezrestore/ezrestore/transport"
 )
 
 // Expectation is one object the operator expects back after the restore

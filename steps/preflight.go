@@ -8,10 +8,10 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/ezrestore/ezrestore/fanout"
 	"github.com/ezrestore/ezrestore/inventory"
 	"github.com/ezrestore/ezrestore/orchestrator"
-	"github.com/ezrestore/ezrestore/orchestrator/fanout"
-	"github.com/ezrestore/ezrestore/orchestrator/transport"
+	"github.com/ezrestore/ezrestore/transport"
 )
 
 // Preflight checks every host before anything changes, read-only and in

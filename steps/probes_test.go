@@ -10,7 +10,7 @@ import (
 
 	"github.com/ezrestore/ezrestore/internal/probecache"
 	"github.com/ezrestore/ezrestore/inventory"
-	"github.com/ezrestore/ezrestore/orchestrator/transport"
+	"github.com/ezrestore/ezrestore/transport"
 )
 
 // A tool the cache knows is not started again; one whose file changed is,

@@ -7,7 +7,7 @@ import (
 
 	"github.com/ezrestore/ezrestore/inventory"
 	"github.com/ezrestore/ezrestore/orchestrator"
-	"github.com/ezrestore/ezrestore/orchestrator/transport"
+	"github.com/ezrestore/ezrestore/transport"
 )
 
 // EtcdRestore restores the pushed snapshot on each etcd host into its staging

@@ -2,7 +2,7 @@ package steps
 
 import (
 	"fmt"
-	"github.com/ezrestore/ezrestore/orchestrator/transport"
+	"github.com/ezrestore/ezrestore/transport"
 	"regexp"
 )
 

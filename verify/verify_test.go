@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ezrestore/ezrestore/internal/etcdtest"
+	"github.com/ezrestore/ezrestore/internal/testkit/etcdtest"
 )
 
 // snapshotOf runs a real etcd, writes keys (and deletes some, so that the

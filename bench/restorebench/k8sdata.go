@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ezrestore/ezrestore/internal/etcdtest"
+	"github.com/ezrestore/ezrestore/internal/testkit/etcdtest"
 )
 
 // k8sObject makes one value shaped like what a Kubernetes API server keeps in

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ezrestore/ezrestore/orchestrator/transport/sshtest"
+	"github.com/ezrestore/ezrestore/internal/testkit/sshtest"
 )
 
 // BenchmarkUploadVsScp sends the same file to the same private sshd with

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ezrestore/ezrestore/orchestrator/transport/sshtest"
+	"github.com/ezrestore/ezrestore/internal/testkit/sshtest"
 )
 
 // randomFile writes size random bytes to a new file and returns its path and sha256.

@@ -1,4 +1,4 @@
-package backup
+package offsite
 
 // Reading offsite copies back: listing a prefix, choosing one (a name,
 // latest, before:<time>), downloading it into a private temp file, checked
@@ -16,7 +16,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ezrestore/ezrestore/offsite"
 	"github.com/ezrestore/ezrestore/seal"
 	"github.com/ezrestore/ezrestore/snapshot"
 )
@@ -43,20 +42,33 @@ type RemoteEntry struct {
 // Key is the object's key in its bucket.
 func (e *RemoteEntry) Key() string { return e.key }
 
+// Delete removes a listed snapshot object and its sidecar: the object
+// first, since a sidecar left alone is harmless while an object without its
+// sidecar could not be checked on download.
+func (r *Remote) Delete(ctx context.Context, e RemoteEntry) error {
+	if err := r.Store.Delete(ctx, e.key); err != nil {
+		return err
+	}
+	if e.sidecar != "" {
+		return r.Store.Delete(ctx, e.sidecar)
+	}
+	return nil
+}
+
 // Remote is an opened offsite location, for reading.
 type Remote struct {
-	Loc   offsite.Location
-	Store *offsite.Store
+	Loc   Location
+	Store *Store
 }
 
 // OpenRemote parses an s3:// URL (a prefix, or a prefix and a snapshot
 // name or selector) and opens its store. It does not contact the store.
-func OpenRemote(ctx context.Context, url string, o offsite.Options) (*Remote, error) {
-	loc, err := offsite.ParseURL(url)
+func OpenRemote(ctx context.Context, url string, o Options) (*Remote, error) {
+	loc, err := ParseURL(url)
 	if err != nil {
 		return nil, err
 	}
-	st, err := offsite.OpenURL(ctx, loc, o)
+	st, err := OpenURL(ctx, loc, o)
 	if err != nil {
 		return nil, err
 	}
@@ -93,15 +105,6 @@ func (r *Remote) List(ctx context.Context, withMeta bool) ([]RemoteEntry, error)
 	return out, nil
 }
 
-// seq is a backup's number within its minute (snapshot_<time>-N.db), 1 for
-// the first or a name without one.
-func seq(name string) int {
-	if _, n, ok := snapshot.BackupTime(name); ok {
-		return n
-	}
-	return 1
-}
-
 // sortRemote puts the newest first: by time, then by the sequence within
 // one minute, then by when the store got it.
 func sortRemote(out []RemoteEntry) {
@@ -110,8 +113,8 @@ func sortRemote(out []RemoteEntry) {
 		if !a.Time.Equal(b.Time) {
 			return a.Time.After(b.Time)
 		}
-		if seq(a.Name) != seq(b.Name) {
-			return seq(a.Name) > seq(b.Name)
+		if snapshot.BackupSeq(a.Name) != snapshot.BackupSeq(b.Name) {
+			return snapshot.BackupSeq(a.Name) > snapshot.BackupSeq(b.Name)
 		}
 		if !a.stored.Equal(b.stored) {
 			return a.stored.After(b.stored)
@@ -171,7 +174,7 @@ type FetchOptions struct {
 	// Identity is the --age-identity file, needed for an encrypted object.
 	Identity string
 	// Store overrides the AWS resolution of the store.
-	Store offsite.Options
+	Store Options
 	// Dir is where the private temp dir is made (default os.TempDir()).
 	Dir string
 }
@@ -186,7 +189,7 @@ type Fetched struct {
 	Entry RemoteEntry
 	// How says how it was chosen and what was checked, for a plan.
 	How string
-	dl  *offsite.Download
+	dl  *Download
 }
 
 // Remove deletes the temp dir and everything in it.
@@ -196,9 +199,6 @@ func (f *Fetched) Remove() error {
 	}
 	return f.dl.Remove()
 }
-
-// ErrDamaged marks an offsite object that is not what was stored.
-var ErrDamaged = offsite.ErrDamaged
 
 // Fetch resolves url (s3://BUCKET/PREFIX[/NAME|latest|before:<time>]) and
 // downloads the snapshot it names. An encrypted object is refused before
@@ -220,7 +220,7 @@ func Fetch(ctx context.Context, url string, o FetchOptions) (*Fetched, error) {
 
 // PrefixURL is the s3:// prefix r lists, without a snapshot name.
 func (r *Remote) PrefixURL() string {
-	return offsite.Location{Bucket: r.Loc.Bucket, Prefix: r.Loc.Prefix}.String()
+	return Location{Bucket: r.Loc.Bucket, Prefix: r.Loc.Prefix}.String()
 }
 
 // Pick lists r's prefix and chooses the snapshot spec names (see Resolve).
@@ -251,7 +251,7 @@ func (r *Remote) Fetch(ctx context.Context, e RemoteEntry, how string, o FetchOp
 			return nil, fmt.Errorf("%s: %w", e.URL, err)
 		}
 	}
-	var want offsite.Object
+	var want Object
 	checked := "no sidecar in the store: the download is checked by the snapshot's own sha256 trailer only"
 	if e.sidecar != "" {
 		m, err := r.sidecar(ctx, e.sidecar)
@@ -262,12 +262,12 @@ func (r *Remote) Fetch(ctx context.Context, e RemoteEntry, how string, o FetchOp
 		if !m.Time.IsZero() {
 			e.Time = m.Time
 		}
-		want = offsite.Object{Size: m.ObjectSize, SHA256: m.ObjectSHA256}
+		want = Object{Size: m.ObjectSize, SHA256: m.ObjectSHA256}
 		if want.SHA256 != "" {
 			checked = "stored bytes match the sidecar's sha256"
 		}
 	}
-	gopt := offsite.GetOptions{Dir: o.Dir, Want: want}
+	gopt := GetOptions{Dir: o.Dir, Want: want}
 	if ids != nil {
 		gopt.Decode = func(src io.Reader) (io.Reader, error) { return seal.Decrypt(src, ids) }
 		checked += ", decrypted with " + ids.Path
@@ -276,10 +276,10 @@ func (r *Remote) Fetch(ctx context.Context, e RemoteEntry, how string, o FetchOp
 	if err != nil {
 		// Past the header, a failed read that is neither the store's nor
 		// the disk's is age refusing a chunk: the object was altered.
-		var se *offsite.Error
+		var se *Error
 		var pe *fs.PathError
 		if ids != nil && !errors.As(err, &se) && !errors.As(err, &pe) && ctx.Err() == nil {
-			return nil, fmt.Errorf("%s: %w: it does not decrypt (%v); it was altered or cut short in the store, pick another with `ezrestore snapshots`", e.URL, offsite.ErrDamaged, err)
+			return nil, fmt.Errorf("%s: %w: it does not decrypt (%v); it was altered or cut short in the store, pick another with `ezrestore snapshots`", e.URL, ErrDamaged, err)
 		}
 		return nil, err
 	}
@@ -296,3 +296,6 @@ func (r *Remote) Fetch(ctx context.Context, e RemoteEntry, how string, o FetchOp
 	}
 	return f, nil
 }
+
+// sidecarLimit bounds a sidecar read from the store.
+const sidecarLimit = 1 << 20

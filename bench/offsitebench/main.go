@@ -5,7 +5,7 @@
 // that uploads (issue 11's target: under 150 MB, within 1.5x of cp + age).
 // It also times the way back (download, decrypt) against `age -d`.
 //
-//	go run ./offsite/internal/bench [-size 1073741824] [-runs 2]
+//	go run ./bench/offsitebench [-size 1073741824] [-runs 2]
 //
 // Run from the source tree (the S3 server is built from lab/s3build). The
 // machine is shared and noisy: read the ratios, not single timings.
@@ -27,7 +27,7 @@ import (
 	"time"
 
 	"filippo.io/age"
-	"github.com/ezrestore/ezrestore/internal/s3test"
+	"github.com/ezrestore/ezrestore/internal/testkit/s3test"
 	"github.com/ezrestore/ezrestore/offsite"
 	"github.com/ezrestore/ezrestore/seal"
 )

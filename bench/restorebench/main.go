@@ -42,7 +42,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"gopkg.in/yaml.v3"
 
-	"github.com/ezrestore/ezrestore/internal/etcdtest"
+	"github.com/ezrestore/ezrestore/internal/testkit/etcdtest"
 	"github.com/ezrestore/ezrestore/lab"
 	"github.com/ezrestore/ezrestore/orchestrator"
 	"github.com/ezrestore/ezrestore/playbooks"

@@ -5,8 +5,8 @@ import (
 	"errors"
 	"sync"
 
+	"github.com/ezrestore/ezrestore/fanout"
 	"github.com/ezrestore/ezrestore/inventory"
-	"github.com/ezrestore/ezrestore/orchestrator/fanout"
 )
 
 // Pool holds one connection per reachable host, opened once and reused by

@@ -16,7 +16,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/ezrestore/ezrestore/inventory"
-	"github.com/ezrestore/ezrestore/orchestrator/transport/sshtest"
+	"github.com/ezrestore/ezrestore/internal/testkit/sshtest"
 )
 
 // jumpPair starts a jump sshd and a target sshd, a known_hosts file that

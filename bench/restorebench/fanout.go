@@ -17,7 +17,7 @@ import (
 	"github.com/ezrestore/ezrestore/inventory"
 	"github.com/ezrestore/ezrestore/lab"
 	"github.com/ezrestore/ezrestore/orchestrator"
-	"github.com/ezrestore/ezrestore/orchestrator/transport"
+	"github.com/ezrestore/ezrestore/transport"
 )
 
 // benchFanOut sends the snapshot to the three etcd hosts, stage by stage so

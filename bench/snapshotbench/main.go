@@ -12,7 +12,7 @@
 // runs on 127.0.0.1 with its data dir in /dev/shm while writing, so the
 // benchmark does not wait on fsync; the snapshots are then saved to the cache.
 //
-//	go run ./snapshot/internal/bench -bin bin/ezrestore
+//	go run ./bench/snapshotbench -bin bin/ezrestore
 package main
 
 import (
@@ -31,7 +31,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/ezrestore/ezrestore/internal/etcdtest"
+	"github.com/ezrestore/ezrestore/internal/testkit/etcdtest"
 	"github.com/ezrestore/ezrestore/snapshot"
 )
 

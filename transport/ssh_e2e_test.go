@@ -18,7 +18,7 @@ import (
 	"golang.org/x/crypto/ssh/knownhosts"
 
 	"github.com/ezrestore/ezrestore/inventory"
-	"github.com/ezrestore/ezrestore/orchestrator/transport/sshtest"
+	"github.com/ezrestore/ezrestore/internal/testkit/sshtest"
 )
 
 // e2eServer starts a private sshd and returns it with options that trust it.
