@@ -21,10 +21,10 @@ import (
 	"time"
 
 	"github.com/ezrestore/ezrestore/cluster"
+	"github.com/ezrestore/ezrestore/etcdhost"
 	"github.com/ezrestore/ezrestore/inventory"
 	"github.com/ezrestore/ezrestore/runlock"
 	"github.com/ezrestore/ezrestore/snapshot"
-	"github.com/ezrestore/ezrestore/steps"
 	"github.com/ezrestore/ezrestore/transport"
 )
 
@@ -222,22 +222,22 @@ func errorLines(out []byte) string {
 }
 
 // fromMember takes, downloads and files a backup from member m. It reaches
-// etcd the way the member's own unit sets it up (steps.GatherEtcd), with the
+// etcd the way the member's own unit sets it up (etcdhost.GatherEtcd), with the
 // one etcdctl command line and status reader the restore uses.
 func fromMember(ctx context.Context, opts Options, cl *cluster.Cluster, conn transport.Conn, m inventory.EtcdMember) (*Result, error) {
-	facts, err := steps.GatherEtcd(ctx, conn, m.Host)
+	facts, err := etcdhost.GatherEtcd(ctx, conn, m.Host)
 	if err != nil {
 		return nil, fmt.Errorf("reading the etcd unit: %w", err)
 	}
 	if facts.Etcdctl == "" {
 		return nil, errors.New("no etcdctl in bin_dir or PATH")
 	}
-	client := steps.ClientFor(facts)
+	client := etcdhost.ClientFor(facts)
 	// A member that cannot serve a quorum read is not one to back up from.
 	if _, err := run(ctx, conn, "etcd health", client.Cmd("--dial-timeout=2s", "--command-timeout=5s", "endpoint", "health")); err != nil {
 		return nil, err
 	}
-	st := steps.QueryMember(ctx, conn, m.Host.Name, client)
+	st := etcdhost.QueryMember(ctx, conn, m.Host.Name, client)
 	version := st.Version
 
 	out, err := run(ctx, conn, "make a private temporary dir", "umask 077 && mktemp -d /tmp/ezrestore-backup.XXXXXXXX")

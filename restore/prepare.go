@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ezrestore/ezrestore/cluster"
+	"github.com/ezrestore/ezrestore/etcdhost"
 	"github.com/ezrestore/ezrestore/internal/probecache"
 	"github.com/ezrestore/ezrestore/orchestrator"
 	"github.com/ezrestore/ezrestore/playbooks"
@@ -245,7 +246,7 @@ func checkSnapshot(backupDir, spec string) (*steps.SnapshotRef, error) {
 // paths on the hosts are named after it); else a fresh one.
 func chooseToken(req Request, recordDir string) (string, error) {
 	if req.Token != "" {
-		return req.Token, steps.ValidToken(req.Token)
+		return req.Token, etcdhost.ValidToken(req.Token)
 	}
 	if req.FromStep != "" {
 		t, run, err := lastToken(recordDir)
