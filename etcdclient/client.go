@@ -31,7 +31,7 @@ import (
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
 
-	"github.com/ezrestore/ezrestore/steps"
+	"github.com/ezrestore/ezrestore/etcdhost"
 	"github.com/ezrestore/ezrestore/transport"
 )
 
@@ -72,11 +72,11 @@ func Dial(ctx context.Context, conn transport.Conn) (*Client, error) {
 	if !ok {
 		return fail("connect", errors.New("this connection cannot forward a TCP connection"))
 	}
-	cfg, err := steps.ReadEtcdConfig(ctx, conn)
+	cfg, err := etcdhost.ReadEtcdConfig(ctx, conn)
 	if err != nil {
 		return fail("read etcd.service", err)
 	}
-	endpoint := steps.FirstURL(cfg.ClientURLs)
+	endpoint := etcdhost.FirstURL(cfg.ClientURLs)
 	u, err := url.Parse(endpoint)
 	if err != nil || u.Host == "" {
 		return fail("read etcd.service", fmt.Errorf("advertised client URL %q (%s) is not a URL", endpoint, cfg.From["advertise-client-urls"]))
@@ -143,7 +143,7 @@ func DialAny(ctx context.Context, conns []transport.Conn) (*Client, error) {
 // readTLS reads the unit's client certificate, key and CA over conn (as
 // root: the key is the member's) and builds the client's TLS setup, the
 // member's certificate checked against the CA for serverName.
-func readTLS(ctx context.Context, conn transport.Conn, cfg *steps.EtcdConfig, serverName string) (*tls.Config, error) {
+func readTLS(ctx context.Context, conn transport.Conn, cfg *etcdhost.EtcdConfig, serverName string) (*tls.Config, error) {
 	t := &tls.Config{ServerName: serverName, MinVersion: tls.VersionTLS12}
 	files := []struct{ flag, path string }{{"trusted-ca-file", cfg.TrustedCAFile}, {"cert-file", cfg.CertFile}, {"key-file", cfg.KeyFile}}
 	var script strings.Builder
