@@ -68,6 +68,7 @@ and systemd-nspawn.`,
 	up.Flags().StringVar(&opts.EtcdWALDir, "etcd-wal-dir", "", "put etcd's WAL in this dir on the hosts (--wal-dir); empty keeps it in the data dir")
 	up.Flags().BoolVar(&opts.JumpHost, "jump-host", false, "add a jump host: the other hosts accept SSH only from it, and the hosts file reaches them through it (ProxyJump)")
 	up.Flags().StringVar(&opts.EtcdVersion, "etcd-version", "", "3.4 (Debian's), or 3.5, 3.6, 3.7 (latest patch, built from the Go module proxy); default 3.6 with --kube real, 3.4 with --kube stand-in")
+	up.Flags().BoolVar(&opts.Kubeadm, "kubeadm", false, "kubeadm-shaped: real kubelets and containerd on every host, etcd and the control plane as static pods (/etc/kubernetes/manifests), kubeadm's paths, a kubespray-style inventory")
 	up.Flags().StringVar(&opts.Kube, "kube", lab.KubeReal, "control plane on masters: real (Kubernetes v"+lab.KubeVersion+", built once per machine) or stand-in (units that only stay alive; light)")
 	up.PreRun = func(cmd *cobra.Command, _ []string) {
 		if !cmd.Flags().Changed("nodes") {
@@ -198,6 +199,7 @@ and systemd-nspawn.`,
 	}
 
 	var buildVersion, buildKube string
+	var buildKubelet bool
 	build := &cobra.Command{
 		Use:   "build",
 		Short: "Fill the caches `lab up` needs (base root filesystem, etcd, Kubernetes) without bringing a lab up",
@@ -221,6 +223,13 @@ and systemd-nspawn.`,
 					return err
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "kubernetes v%s: %s\n", lab.KubeVersion, kdir)
+				if buildKubelet {
+					kdir, err := lab.EnsureKubelet(cmd.Context(), cmd.OutOrStdout())
+					if err != nil {
+						return err
+					}
+					fmt.Fprintf(cmd.OutOrStdout(), "kubelet v%s: %s\n", lab.KubeVersion, kdir)
+				}
 			case lab.KubeStandIn:
 			default:
 				return fmt.Errorf("--kube %q: use %s or %s", buildKube, lab.KubeReal, lab.KubeStandIn)
@@ -236,6 +245,7 @@ and systemd-nspawn.`,
 		},
 	}
 	build.Flags().StringVar(&buildVersion, "etcd-version", "", "also build this etcd minor (3.5, 3.6, 3.7); default 3.6 with --kube real")
+	build.Flags().BoolVar(&buildKubelet, "kubeadm", false, "also build what `lab up --kubeadm` needs: the kubelet v"+lab.KubeVersion+" (minutes, once per machine)")
 	build.Flags().StringVar(&buildKube, "kube", lab.KubeReal, "real: also build Kubernetes v"+lab.KubeVersion+" (many minutes, once per machine); stand-in: do not")
 
 	var spec lab.ShapeSpec

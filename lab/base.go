@@ -33,6 +33,10 @@ var basePackages = []string{
 	"etcd-server", "etcd-client", "iproute2", "procps",
 	// Ansible's modules need a Python on the managed hosts.
 	"python3",
+	// kubeadm-shaped labs (lab up --kubeadm, kubeadm.go): a real container
+	// runtime for the kubelet, and a static busybox the lab's images are
+	// made of. Other labs never start them.
+	"containerd", "runc", "busybox-static",
 }
 
 // baseSetup runs inside the fresh root filesystem (chroot). Everything that
@@ -49,6 +53,8 @@ rm -f /etc/systemd/system/multi-user.target.wants/etcd.service
 printf '# ezrestore lab: etcd is configured in /etc/systemd/system/etcd.service only.\n' > /etc/default/etcd
 rm -rf /var/lib/etcd
 mkdir -m 0700 /var/lib/etcd
+# containerd runs on kubeadm-shaped lab hosts only, which enable it.
+rm -f /etc/systemd/system/multi-user.target.wants/containerd.service
 # Nothing may reach outside the machine or bind fixed ports on shared loopback.
 for u in apt-daily.timer apt-daily-upgrade.timer systemd-timesyncd.service \
 	systemd-networkd.service systemd-networkd.socket systemd-resolved.service \

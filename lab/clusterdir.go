@@ -82,6 +82,10 @@ func (l *Lab) writeClusterDir(s *hostSecrets) error {
 			return err
 		}
 	}
+	hostsINI := l.hostsINI()
+	if l.kubeadm() {
+		hostsINI = l.kubeadmHostsINI()
+	}
 	var kh strings.Builder
 	for _, h := range l.Hosts {
 		fmt.Fprintf(&kh, "%s %s\n", h.Address, s.hostKeys[h.Address].Public)
@@ -90,7 +94,7 @@ func (l *Lab) writeClusterDir(s *hostSecrets) error {
 		path string
 		data []byte
 	}{
-		{d.Hosts(), []byte(l.hostsINI())},
+		{d.Hosts(), []byte(hostsINI)},
 		{d.Config(), []byte(l.configYML())},
 		{d.PrivateKey(), s.clientKey.Private},
 		{d.PrivateKey() + ".pub", []byte(s.clientKey.Public + " ezrestore-lab\n")},

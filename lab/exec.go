@@ -121,7 +121,12 @@ func (l *Lab) EtcdctlEnv(addr string) []string {
 }
 
 // EtcdctlCmd is EtcdctlCmd for the lab's etcd version.
-func (l *Lab) EtcdctlCmd(addr string) string { return etcdctlCmd(l.EtcdctlEnv(addr), addr) }
+func (l *Lab) EtcdctlCmd(addr string) string {
+	if l.kubeadm() {
+		return kubeadmEtcdctlCmd(addr)
+	}
+	return etcdctlCmd(l.EtcdctlEnv(addr), addr)
+}
 
 func etcdctlCmd(env []string, addr string) string {
 	q := append([]string{}, env...)
@@ -219,7 +224,7 @@ func (l *Lab) EtcdHealth(ctx context.Context) *Health {
 	hl := &Health{Members: res}
 	var want []string
 	for _, h := range hosts {
-		want = append(want, EtcdMemberName(h.Address)+"=https://"+h.Address+":2380")
+		want = append(want, l.MemberName(h.Address)+"=https://"+h.Address+":2380")
 	}
 	sort.Strings(want)
 	leaders, clusters := map[uint64]bool{}, map[uint64]bool{}
@@ -233,8 +238,8 @@ func (l *Lab) EtcdHealth(ctx context.Context) *Health {
 		if strings.Join(m.MemberList, " ") != strings.Join(want, " ") {
 			hl.Problems = append(hl.Problems, fmt.Sprintf("%s lists members %v, want %v", m.Address, m.MemberList, want))
 		}
-		if m.Name != "" && m.Name != EtcdMemberName(m.Address) {
-			hl.Problems = append(hl.Problems, fmt.Sprintf("%s is member %s, want %s", m.Address, m.Name, EtcdMemberName(m.Address)))
+		if m.Name != "" && m.Name != l.MemberName(m.Address) {
+			hl.Problems = append(hl.Problems, fmt.Sprintf("%s is member %s, want %s", m.Address, m.Name, l.MemberName(m.Address)))
 		}
 	}
 	if len(leaders) != 1 || leaders[0] {

@@ -22,6 +22,7 @@ type hostSecrets struct {
 	certs     *certs
 	clientKey *sshKey
 	hostKeys  map[string]*sshKey // by address
+	kubeadm   *kubeadmCerts      // Options.Kubeadm only
 }
 
 // etcdUnit renders kubeasz's etcd.service for host h. Unlike kubeasz it does
@@ -150,6 +151,9 @@ func (l *Lab) writeHostFiles(h Host, root string, s *hostSecrets, etcdBin string
 		{"etc/kubernetes/ssl/etcd-key.pem", string(s.certs.EtcdKey), 0o600},
 	}
 	for _, f := range files {
+		if h.Kubeadm && strings.HasPrefix(f.rel, "etc/kubernetes/ssl/") {
+			continue // kubeadm's hosts have no kubeasz ssl dir
+		}
 		if err := writeFile(p(f.rel), []byte(f.data), f.mode); err != nil {
 			return err
 		}
@@ -158,6 +162,9 @@ func (l *Lab) writeHostFiles(h Host, root string, s *hostSecrets, etcdBin string
 		rel  string
 		mode os.FileMode
 	}{{"root/.ssh", 0o700}, {"home/ops/.ssh", 0o700}, {"etc/kubernetes/ssl", 0o700}} {
+		if h.Kubeadm && d.rel == "etc/kubernetes/ssl" {
+			continue
+		}
 		if err := os.Chmod(p(d.rel), d.mode); err != nil {
 			return err
 		}
@@ -180,6 +187,13 @@ func (l *Lab) writeHostFiles(h Host, root string, s *hostSecrets, etcdBin string
 	}
 	etcdUnitPath := filepath.Join(units, "etcd.service")
 	_ = os.Remove(etcdUnitPath)
+	if h.Kubeadm {
+		// etcd is a static pod; Debian's etcd.service is masked.
+		if err := os.Symlink("/dev/null", etcdUnitPath); err != nil {
+			return err
+		}
+		return l.writeKubeadmHost(h, root, s, etcdBin)
+	}
 	if h.In("etcd") {
 		if err := writeFile(etcdUnitPath, []byte(l.etcdUnit(h)), 0o644); err != nil {
 			return err

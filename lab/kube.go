@@ -200,7 +200,49 @@ func buildKube(ctx context.Context, dir string) error {
 		return err
 	}
 	defer b.Close()
-	run, tmp, logPath := b.Go, b.Tmp, b.LogPath
+	tmp, logPath := b.Tmp, b.LogPath
+	v := "v" + KubeVersion
+	if err := pinKubernetes(b); err != nil {
+		return err
+	}
+	bin := filepath.Join(tmp, "bin")
+	if err := os.MkdirAll(bin, 0o755); err != nil {
+		return err
+	}
+	date := time.Now().UTC().Format("2006-01-02T15:04:05Z")
+	if _, err := b.Go("build", "-trimpath", "-ldflags="+kubeLDFlags(date), "-o", filepath.Join(bin, "kube"), "./kube"); err != nil {
+		return err
+	}
+	for _, c := range kubeCommands {
+		if err := os.Symlink("kube", filepath.Join(bin, c)); err != nil {
+			return err
+		}
+	}
+	// The build must answer to its names and say its version.
+	for _, c := range kubeCommands {
+		args := []string{"--version"}
+		if c == "kubectl" {
+			args = []string{"version", "--client"}
+		}
+		cmd := exec.CommandContext(ctx, filepath.Join(bin, c), args...)
+		got, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(got), v) {
+			return fmt.Errorf("built %s does not say it is %s: %s %v (log: %s)", c, v, got, err, logPath)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(bin, ".ezrestore-kube"), []byte(v+"\n"), 0o644); err != nil {
+		return err
+	}
+	_ = os.RemoveAll(dir)
+	return os.Rename(bin, dir)
+}
+
+// pinKubernetes makes the scratch module require k8s.io/kubernetes at
+// KubeVersion, with each staging module its go.mod replaces pinned to the
+// published v0.Y.Z, and tidies it. The control plane and the kubelet builds
+// share it, and so share Go's build cache.
+func pinKubernetes(b *scratchBuild) error {
+	run, logPath := b.Go, b.LogPath
 	v := "v" + KubeVersion
 	out, err := run("mod", "download", "-json", "k8s.io/kubernetes@"+v)
 	if err != nil {
@@ -230,34 +272,5 @@ func buildKube(ctx context.Context, dir string) error {
 	if _, err := run("mod", "tidy"); err != nil {
 		return err
 	}
-	bin := filepath.Join(tmp, "bin")
-	if err := os.MkdirAll(bin, 0o755); err != nil {
-		return err
-	}
-	date := time.Now().UTC().Format("2006-01-02T15:04:05Z")
-	if _, err := run("build", "-trimpath", "-ldflags="+kubeLDFlags(date), "-o", filepath.Join(bin, "kube"), "./kube"); err != nil {
-		return err
-	}
-	for _, c := range kubeCommands {
-		if err := os.Symlink("kube", filepath.Join(bin, c)); err != nil {
-			return err
-		}
-	}
-	// The build must answer to its names and say its version.
-	for _, c := range kubeCommands {
-		args := []string{"--version"}
-		if c == "kubectl" {
-			args = []string{"version", "--client"}
-		}
-		cmd := exec.CommandContext(ctx, filepath.Join(bin, c), args...)
-		got, err := cmd.CombinedOutput()
-		if err != nil || !strings.Contains(string(got), v) {
-			return fmt.Errorf("built %s does not say it is %s: %s %v (log: %s)", c, v, got, err, logPath)
-		}
-	}
-	if err := os.WriteFile(filepath.Join(bin, ".ezrestore-kube"), []byte(v+"\n"), 0o644); err != nil {
-		return err
-	}
-	_ = os.RemoveAll(dir)
-	return os.Rename(bin, dir)
+	return nil
 }

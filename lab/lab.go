@@ -66,6 +66,10 @@ type Options struct {
 	// Kube is KubeReal to run the real control plane on masters (etcd 3.6 by
 	// default then), or KubeStandIn ("" means KubeStandIn) for stand-ins.
 	Kube string
+	// Kubeadm makes the lab kubeadm-shaped (kubeadm.go): real kubelets and
+	// containerd on every master and node, etcd and the control plane as
+	// static pods. It implies Kube KubeReal.
+	Kubeadm bool `json:",omitempty"`
 	// Out receives progress lines; nil is silent.
 	Out io.Writer `json:"-"`
 }
@@ -78,6 +82,9 @@ type Host struct {
 	Address string
 	// Groups are the kubeasz groups the host is in.
 	Groups []string
+	// Kubeadm is true for a kubeadm lab's masters and nodes: they run
+	// containerd and a real kubelet (kubeadm.go).
+	Kubeadm bool `json:",omitempty"`
 }
 
 // In reports whether the host is in group.
@@ -101,6 +108,10 @@ type Lab struct {
 	EtcdRelease string
 	// KubeBin is the cached kube build the masters run (KubeReal only).
 	KubeBin string `json:",omitempty"`
+	// KubeletBin and ImagesDir are the cached kubelet build and image tars
+	// a kubeadm lab's hosts use (Options.Kubeadm only).
+	KubeletBin string `json:",omitempty"`
+	ImagesDir  string `json:",omitempty"`
 	// BaseRoot is the cached root filesystem the hosts' overlays sit on.
 	BaseRoot string
 	// Created is when the lab was brought up.
@@ -148,6 +159,15 @@ func (o *Options) normalize() error {
 	if o.EtcdWALDir != "" && (!filepath.IsAbs(o.EtcdWALDir) || filepath.Clean(o.EtcdWALDir) == EtcdDataDir ||
 		strings.HasPrefix(filepath.Clean(o.EtcdWALDir)+"/", EtcdDataDir+"/member/")) {
 		return fmt.Errorf("--etcd-wal-dir %q: an absolute path outside %s/member", o.EtcdWALDir, EtcdDataDir)
+	}
+	if o.Kubeadm {
+		if o.SeparateEtcd || o.JumpHost || o.EtcdWALDir != "" {
+			return fmt.Errorf("--kubeadm: a kubeadm lab has stacked etcd on the control plane, no jump host and no separate WAL dir")
+		}
+		if o.Kube == KubeStandIn {
+			return fmt.Errorf("--kubeadm runs the real control plane as static pods; --kube stand-in does not go with it")
+		}
+		o.Kube = KubeReal
 	}
 	switch o.Kube {
 	case "", KubeStandIn:
@@ -204,6 +224,11 @@ func topology(o Options) []Host {
 		add("master", o.Etcd, inventory.GroupEtcd, inventory.GroupMaster)
 	}
 	add("node", o.Nodes, inventory.GroupNode)
+	if o.Kubeadm {
+		for i := range hosts {
+			hosts[i].Kubeadm = true
+		}
+	}
 	return withJumpHost(o, hosts)
 }
 
@@ -242,6 +267,10 @@ func EtcdMemberName(addr string) string { return "etcd-" + addr }
 // KubeUnits are the Kubernetes units a host runs (real or stand-ins, see the package doc).
 func (h Host) KubeUnits() []string {
 	var u []string
+	if h.Kubeadm {
+		// The control plane and etcd are the kubelet's static pods.
+		return []string{"containerd", "kubelet"}
+	}
 	if h.In(inventory.GroupMaster) {
 		u = append(u, "kube-apiserver", "kube-controller-manager", "kube-scheduler")
 	}
@@ -254,7 +283,7 @@ func (h Host) KubeUnits() []string {
 // Units are every lab unit on the host, etcd first where it runs.
 func (h Host) Units() []string {
 	var u []string
-	if h.In(inventory.GroupEtcd) {
+	if h.In(inventory.GroupEtcd) && !h.Kubeadm {
 		u = append(u, "etcd")
 	}
 	return append(append(u, "ssh"), h.KubeUnits()...)

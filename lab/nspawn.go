@@ -314,7 +314,7 @@ func (l *Lab) cgroupDirs(h Host) []string {
 	for _, root := range cgroupHierarchies() {
 		out = append(out, filepath.Join(root, "ezrestore-lab", l.Opts.Name, h.Machine))
 	}
-	return out
+	return append(out, l.v1Cgroups(h)...)
 }
 
 // cgroupParents serializes, within this process, creating host cgroups and
@@ -340,6 +340,9 @@ func (l *Lab) makeCgroups(h Host) ([]string, error) {
 				break
 			}
 			time.Sleep(10 * time.Millisecond)
+		}
+		if err == nil {
+			err = initCpuset(d)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("cgroup for %s: %w", h.Machine, err)

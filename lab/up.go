@@ -128,6 +128,11 @@ func Up(ctx context.Context, opts Options) (*Lab, error) {
 	if opts.EtcdVersion == "" {
 		l.EtcdRelease = DebianEtcdVersion(l.BaseRoot)
 	}
+	if l.kubeadm() {
+		if err := l.ensureKubeadm(ctx, etcdBin); err != nil {
+			return nil, err
+		}
+	}
 
 	if err := os.MkdirAll(l.runtime(), 0o700); err != nil {
 		return nil, err
@@ -157,6 +162,11 @@ func Up(ctx context.Context, opts Options) (*Lab, error) {
 			masterIPs = append(masterIPs, h.Address)
 		}
 		if err := s.certs.addKubeCerts(masterIPs); err != nil {
+			return fail(err)
+		}
+	}
+	if l.kubeadm() {
+		if s.kubeadm, err = s.certs.addKubeadmCerts(l.Hosts); err != nil {
 			return fail(err)
 		}
 	}
@@ -207,7 +217,7 @@ func Up(ctx context.Context, opts Options) (*Lab, error) {
 func sameShape(a, b Options) bool {
 	return a.Etcd == b.Etcd && a.Nodes == b.Nodes && a.Masters == b.Masters &&
 		a.SeparateEtcd == b.SeparateEtcd && a.EtcdVersion == b.EtcdVersion && a.EtcdWALDir == b.EtcdWALDir &&
-		a.JumpHost == b.JumpHost &&
+		a.JumpHost == b.JumpHost && a.Kubeadm == b.Kubeadm &&
 		a.Kube == b.Kube
 }
 
@@ -232,6 +242,9 @@ func (l *Lab) checkAddresses() error {
 		ports := []string{"22", "2379", "2380"}
 		if l.realKube() && h.In(inventory.GroupMaster) {
 			ports = append(ports, kubePorts()...)
+		}
+		if h.Kubeadm {
+			ports = append(ports, kubeadmPorts(h)...)
 		}
 		for _, port := range ports {
 			addr := net.JoinHostPort(h.Address, port)
