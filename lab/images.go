@@ -52,6 +52,7 @@ type imageSpec struct {
 	Name       string
 	Files      []imageFile
 	Entrypoint []string
+	Cmd        []string
 	Env        []string
 }
 
@@ -84,8 +85,8 @@ func labImages(baseRoot, etcdBin, etcdRelease string) []imageSpec {
 	path := "PATH=/usr/local/bin:/usr/bin:/bin"
 	return []imageSpec{
 		{Name: PauseImage, Files: bb, Entrypoint: pauseLoop, Env: []string{path}},
-		{Name: BusyboxImage, Files: bb, Entrypoint: []string{"/bin/sh"}, Env: []string{path}},
-		{Name: EtcdImage(etcdRelease), Files: etcd, Entrypoint: nil, Env: []string{path}},
+		{Name: BusyboxImage, Files: bb, Cmd: []string{"sh"}, Env: []string{path}},
+		{Name: EtcdImage(etcdRelease), Files: etcd, Env: []string{path}},
 	}
 }
 
@@ -98,8 +99,11 @@ func imageFileName(name string) string {
 // ImagesDir is where the lab's image tars are cached: they depend on the
 // base (busybox) and the etcd build, both named by the dir.
 func ImagesDir(etcdRelease string) string {
-	return filepath.Join(CacheDir, "lab", "images-"+BaseHash()+"-etcd"+etcdRelease)
+	return filepath.Join(CacheDir, "lab", "images"+imagesRecipe+"-"+BaseHash()+"-etcd"+etcdRelease)
 }
+
+// imagesRecipe is bumped whenever labImages or the image format changes.
+const imagesRecipe = "2"
 
 // EnsureImages writes the lab's image tars unless cached, and returns their dir.
 func EnsureImages(ctx context.Context, baseRoot, etcdBin, etcdRelease string, out io.Writer) (string, error) {
@@ -238,7 +242,7 @@ func writeOCIImage(spec imageSpec, path string) error {
 	config, err := json.Marshal(map[string]any{
 		"architecture": runtime.GOARCH,
 		"os":           "linux",
-		"config":       map[string]any{"Entrypoint": spec.Entrypoint, "Env": spec.Env, "WorkingDir": "/"},
+		"config":       map[string]any{"Entrypoint": spec.Entrypoint, "Cmd": spec.Cmd, "Env": spec.Env, "WorkingDir": "/"},
 		"rootfs":       map[string]any{"type": "layers", "diff_ids": []string{layerDigest}},
 		"history":      []map[string]any{{"created_by": "ezrestore lab (lab/images.go)"}},
 	})
