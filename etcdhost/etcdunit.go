@@ -32,6 +32,10 @@ type EtcdConfig struct {
 
 	// QuotaBackendBytes is --quota-backend-bytes as written ("" when unset: etcd's default).
 	QuotaBackendBytes string `json:"quota_backend_bytes,omitempty"`
+
+	// StaticPod is set when etcd is a static pod of the kubelet (the settings
+	// then come from its manifest, manifest.go), nil for a systemd unit.
+	StaticPod *StaticPod `json:"static_pod,omitempty"`
 }
 
 // etcdSettings are the flags a restore reads, and their config-file keys.

@@ -237,8 +237,11 @@ func GatherEtcdWith(ctx context.Context, conn transport.Conn, h *inventory.Host,
 	fmt.Fprintf(&b3, "echo @@space\n(\n%s)\n", SpaceScript(f, false))
 	// The etcd binaries each take tens of milliseconds to start: they run
 	// beside each other and beside the reads above.
-	parts := []string{b3.String(), fmt.Sprintf("echo @@server; p=%s; %s", transport.Quote(c.Binary),
-		pr.script("etcd --version", `"$p" --version 2>&1 | head -n 3`))}
+	parts := []string{b3.String()}
+	if c.StaticPod == nil {
+		parts = append(parts, fmt.Sprintf("echo @@server; p=%s; %s", transport.Quote(c.Binary),
+			pr.script("etcd --version", `"$p" --version 2>&1 | head -n 3`)))
+	}
 	if f.Etcdutl != "" {
 		parts = append(parts, fmt.Sprintf("echo @@bump; p=%s; %s", transport.Quote(f.Etcdutl),
 			pr.script("etcdutl bump-revision", `"$p" snapshot restore --help 2>&1 | grep -c -- --bump-revision || true`)))
@@ -268,12 +271,20 @@ func GatherEtcdWith(ctx context.Context, conn transport.Conn, h *inventory.Host,
 		}
 		f.Leader = &ms
 	}
-	server, rememberServer := pr.read("etcd --version", s3["server"])
-	f.ServerVersion = serverVersion(server)
-	if f.ServerVersion == "" {
-		f.ServerVersionOut = strings.TrimSpace(server)
+	if sp := c.StaticPod; sp != nil {
+		// The binary is in the image: its tag says the version.
+		f.ServerVersion = sp.ImageVersion
+		if f.ServerVersion == "" {
+			f.ServerVersionOut = "image " + sp.Image + " names no etcd version in its tag"
+		}
 	} else {
-		rememberServer()
+		server, rememberServer := pr.read("etcd --version", s3["server"])
+		f.ServerVersion = serverVersion(server)
+		if f.ServerVersion == "" {
+			f.ServerVersionOut = strings.TrimSpace(server)
+		} else {
+			rememberServer()
+		}
 	}
 	readCerts(certs, s3)
 	f.Certs = certs
@@ -338,6 +349,7 @@ func concurrently(parts ...string) string {
 func readEtcdConfig(ctx context.Context, conn transport.Conn, check func(map[string]string, string) error, extra ...string) (*EtcdConfig, map[string]string, error) {
 	script := concurrently(append([]string{
 		"echo @@unit; systemctl cat etcd.service 2>&1 || echo @@nounit\necho @@active; systemctl is-active etcd.service 2>/dev/null || true",
+		staticPodProbeScript(),
 	}, extra...)...)
 	res, err := conn.Run(ctx, script)
 	if err != nil {
@@ -348,6 +360,9 @@ func readEtcdConfig(ctx context.Context, conn transport.Conn, check func(map[str
 		if err := check(s, strings.TrimSpace(string(res.Stderr))); err != nil {
 			return nil, nil, err
 		}
+	}
+	if sp, ok, err := staticPodConfig(ctx, conn, s); ok || err != nil {
+		return sp, s, err
 	}
 	if _, missing := s["nounit"]; missing {
 		return nil, nil, fmt.Errorf("no etcd.service unit: %s", strings.TrimSpace(s["unit"]))

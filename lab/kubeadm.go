@@ -338,6 +338,11 @@ func (l *Lab) kubeadmHostsINI() string {
 	for _, g := range l.kubeadmGroups() {
 		fmt.Fprintf(&b, "\n%s\n[%s]\n", g.comment, g.ini)
 		for _, h := range l.group(g.group) {
+			if g.group == inventory.GroupEtcd {
+				// kubeadm names a member after its node, not its address.
+				fmt.Fprintf(&b, "%s etcd_member_name=%s\n", h.Address, h.Machine)
+				continue
+			}
 			b.WriteString(h.Address + "\n")
 		}
 	}

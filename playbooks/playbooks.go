@@ -18,6 +18,15 @@ var Restore []byte
 // RestoreName is the name errors about the embedded playbook use.
 const RestoreName = "playbooks/restore.yml (built in)"
 
+// RestoreKubeadm is the restore of static-pod etcd and control plane
+// (kubeadm), playbooks/restore-kubeadm.yml.
+//
+//go:embed restore-kubeadm.yml
+var RestoreKubeadm []byte
+
+// RestoreKubeadmName is the name errors about the embedded kubeadm playbook use.
+const RestoreKubeadmName = "playbooks/restore-kubeadm.yml (built in)"
+
 // Rollback puts back what a restore set aside, playbooks/rollback.yml.
 //
 //go:embed rollback.yml

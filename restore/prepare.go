@@ -13,6 +13,7 @@ import (
 	"github.com/ezrestore/ezrestore/cluster"
 	"github.com/ezrestore/ezrestore/etcdhost"
 	"github.com/ezrestore/ezrestore/internal/probecache"
+	"github.com/ezrestore/ezrestore/inventory"
 	"github.com/ezrestore/ezrestore/kubeapi"
 	"github.com/ezrestore/ezrestore/orchestrator"
 	"github.com/ezrestore/ezrestore/playbooks"
@@ -122,7 +123,7 @@ func prepare(ctx context.Context, req Request) (*Session, error) {
 		}
 	}
 	actions := steps.Actions(r)
-	pb, err := loadPlaybook(req.Playbook, actions)
+	pb, err := loadPlaybook(req.Playbook, cl.Inventory, actions)
 	if err != nil {
 		return nil, err
 	}
@@ -206,9 +207,12 @@ func findKubeconfig(dir string) (*kubeapi.KubeAPI, string, error) {
 	return k, "", nil
 }
 
-func loadPlaybook(file string, actions orchestrator.Registry) (*orchestrator.Playbook, error) {
+func loadPlaybook(file string, inv *inventory.Inventory, actions orchestrator.Registry) (*orchestrator.Playbook, error) {
 	if file != "" {
 		return orchestrator.LoadPlaybookFile(file, actions)
+	}
+	if StaticPodEtcd(inv) {
+		return orchestrator.ParsePlaybook(playbooks.RestoreKubeadm, playbooks.RestoreKubeadmName, actions)
 	}
 	return orchestrator.ParsePlaybook(playbooks.Restore, playbooks.RestoreName, actions)
 }
@@ -319,4 +323,17 @@ func (s *Session) Close() {
 	if s.fetched != nil {
 		s.fetched.Remove()
 	}
+}
+
+// StaticPodEtcd tells whether the inventory says its etcd runs as kubeadm's
+// static pods: kubespray's etcd_deployment_type=kubeadm on the etcd hosts.
+// The restore then uses playbooks/restore-kubeadm.yml; preflight checks
+// each host agrees (a manifest, no unit) before anything changes.
+func StaticPodEtcd(inv *inventory.Inventory) bool {
+	for _, h := range inv.EtcdHosts() {
+		if v, ok := h.Var("etcd_deployment_type"); ok && v == "kubeadm" {
+			return true
+		}
+	}
+	return false
 }

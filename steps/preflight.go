@@ -156,6 +156,9 @@ func (p *Preflight) host(ctx context.Context, env *orchestrator.Env, h *inventor
 		return checks, err
 	}
 	p.r.Host(h.Name).Etcd = f
+	if err := checkEtcdShape(env, h, f); err != nil {
+		return checks, err
+	}
 	more, err := p.checkEtcdHost(h, f)
 	checks = append(checks, more...)
 	// Room for what the restore writes, on each filesystem it lands on: the

@@ -39,7 +39,12 @@ func (s *EtcdSwap) Plan(ctx context.Context, env *orchestrator.Env, step *orches
 		st := etcdhost.StageFor(s.r.Token, f)
 		// The precondition, checked on the host right before anything
 		// moves: etcd must not be running on the data it is about to lose.
-		cmd := etcdStoppedScript() + "\n" + swapScript(st.Data+"/member", st.Member, st.Aside, restoreStep)
+		stopped := etcdStoppedScript()
+		putBack := etcdhost.PutBackCommand(st, s.r.Token)
+		if sp := f.Config.StaticPod; sp != nil {
+			stopped, putBack = etcdhost.StaticPodStoppedScript(sp), etcdhost.StaticPodPutBackCommand(st, s.r.Token, sp)
+		}
+		cmd := stopped + "\n" + swapScript(st.Data+"/member", st.Member, st.Aside, restoreStep)
 		aside := []string{st.Aside}
 		if st.Wal != "" {
 			cmd += "\n" + swapScript(st.Wal, st.LiveWal, st.AsideWal, restoreStep)
@@ -51,7 +56,7 @@ func (s *EtcdSwap) Plan(ctx context.Context, env *orchestrator.Env, step *orches
 				cmd += " " + transport.Quote(st.LiveWal)
 			}
 		}
-		s.r.Host(h.Name).SetAside = &SetAside{Host: h.Name, Paths: aside, PutBack: etcdhost.PutBackCommand(st, s.r.Token)}
+		s.r.Host(h.Name).SetAside = &SetAside{Host: h.Name, Paths: aside, PutBack: putBack}
 		sp.Notes = append(sp.Notes, fmt.Sprintf("%s: old data kept at %s", h.Name, strings.Join(aside, " and ")))
 		sp.Tasks = append(sp.Tasks, &orchestrator.Task{Host: h.Name, Ops: []*orchestrator.Op{{
 			Kind: orchestrator.OpRun, Desc: "set the old data aside, move the restored data in", Cmd: cmd, Changes: true,
