@@ -123,7 +123,7 @@ func stopStaticPodsScript(p *staticPodsParams, aside string) string {
 		f := q(m + ".yaml")
 		fmt.Fprintf(&b, `if [ -e "$d"/%[1]s ]; then
   if [ -e "$a"/%[1]s ] && ! cmp -s -- "$d"/%[1]s "$a"/%[1]s; then printf '%%s/%%s and %%s/%%s both exist and differ: refusing to guess which is the real one\n' "$d" %[1]s "$a" %[1]s >&2; exit 1; fi
-  mv -f -- "$d"/%[1]s "$a"/%[1]s && printf 'moved %%s/%%s to %%s/\n' "$d" %[1]s "$a"
+  mv -f -- "$d"/%[1]s "$a"/%[1]s && printf 'note: moved %%s/%%s to %%s/ (kept)\n' "$d" %[1]s "$a"
 elif [ -e "$a"/%[1]s ]; then printf '%%s is already in %%s\n' %[1]s "$a"
 else printf 'no %%s in %%s (nor in %%s): this host has no such static pod\n' %[1]s "$d" "$a" >&2; exit 1
 fi
@@ -150,7 +150,7 @@ func startStaticPodsScript(p *staticPodsParams, aside string) string {
 	for _, m := range p.manifests {
 		f := q(m + ".yaml")
 		fmt.Fprintf(&b, `if [ -e "$d"/%[1]s ]; then printf '%%s/%%s is in place already\n' "$d" %[1]s
-elif [ -e "$a"/%[1]s ]; then cp -p -- "$a"/%[1]s "$d"/.%[2]s.ezrestore-tmp && mv -f -- "$d"/.%[2]s.ezrestore-tmp "$d"/%[1]s && printf 'put %%s back into %%s (a copy stays in %%s)\n' %[1]s "$d" "$a"
+elif [ -e "$a"/%[1]s ]; then cp -p -- "$a"/%[1]s "$d"/.%[2]s.ezrestore-tmp && mv -f -- "$d"/.%[2]s.ezrestore-tmp "$d"/%[1]s && printf 'note: put %%s back into %%s (a copy stays in %%s)\n' %[1]s "$d" "$a"
 else printf 'no %%s in %%s to put back into %%s\n' %[1]s "$a" "$d" >&2; exit 1
 fi
 `, f, m)
