@@ -263,7 +263,7 @@ func writeOCIImage(spec imageSpec, path string) error {
 	_, tag, _ := strings.Cut(spec.Name[strings.LastIndexByte(spec.Name, '/')+1:], ":")
 	manifestDesc.Annotations = map[string]string{
 		// containerd names the imported image by its full name.
-		"io.containerd.image.name":         spec.Name,
+		"io.containerd.image.name":          spec.Name,
 		"org.opencontainers.image.ref.name": tag,
 	}
 	index, err := json.Marshal(map[string]any{"schemaVersion": 2, "manifests": []ociDescriptor{manifestDesc}})
