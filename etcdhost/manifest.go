@@ -209,18 +209,10 @@ func (c *EtcdConfig) fields() map[string]*string {
 // containerd's ctr in the kubelet's k8s.io namespace.
 func staticPodActiveScript(sp *StaticPod) string {
 	q := transport.Quote
-	return fmt.Sprintf(`if command -v crictl >/dev/null 2>&1; then
-	if ids=$(crictl ps -q --state running --name %[1]s --label io.kubernetes.pod.namespace=%[2]s 2>/dev/null); then
-		[ -n "$ids" ] && echo active || echo inactive
-	else echo "unknown: crictl ps failed"; fi
-elif command -v ctr >/dev/null 2>&1; then
-	ids=$(ctr -n k8s.io containers ls -q 'labels."io.kubernetes.container.name"=='%[3]s',labels."io.kubernetes.pod.namespace"=='%[2]s 2>/dev/null) || { echo "unknown: ctr containers ls failed"; exit 0; }
-	st=inactive
-	for id in $ids; do
-		if ctr -n k8s.io tasks ls 2>/dev/null | awk -v id="$id" '$1 == id && $3 == "RUNNING" {f=1} END {exit !f}'; then st=active; fi
-	done
-	echo $st
-else echo "unknown: neither crictl nor ctr on the host"; fi`, q("^"+regexp.QuoteMeta(sp.Container)+"$"), q(sp.Namespace), q(sp.Container))
+	// One line: it is also part of the put-back command printed for operators.
+	return fmt.Sprintf(`if command -v crictl >/dev/null 2>&1; then if ids=$(crictl ps -q --state running --name %[1]s --label io.kubernetes.pod.namespace=%[2]s 2>/dev/null); then if [ -n "$ids" ]; then echo active; else echo inactive; fi; else echo "unknown: crictl ps failed"; fi; `+
+		`elif command -v ctr >/dev/null 2>&1; then if ids=$(ctr -n k8s.io containers ls -q 'labels."io.kubernetes.container.name"=='%[3]s',labels."io.kubernetes.pod.namespace"=='%[2]s 2>/dev/null); then st=inactive; for id in $ids; do if ctr -n k8s.io tasks ls 2>/dev/null | awk -v id="$id" '$1 == id && $3 == "RUNNING" {f=1} END {exit !f}'; then st=active; fi; done; echo $st; else echo "unknown: ctr containers ls failed"; fi; `+
+		`else echo "unknown: neither crictl nor ctr on the host"; fi`, q("^"+regexp.QuoteMeta(sp.Container)+"$"), q(sp.Namespace), q(sp.Container))
 }
 
 // staticPodProbeScript runs in readEtcdConfig's first round trip: kubeadm's
