@@ -42,6 +42,16 @@ func TestRestoreKubeadmStaticPods(t *testing.T) {
 		return m
 	}
 
+	// Ordinary pods on the worker, on the host network (the lab has no pod network).
+	run := func(pod string) {
+		kubectl("run", pod, "--image=busybox:lab", `--overrides={"apiVersion":"v1","spec":{"hostNetwork":true,"nodeName":"`+node.Machine+`"}}`, "--", "sleep", "1000000")
+	}
+	run("keep")
+	run("gone")
+	kubectl("wait", "--for=condition=Ready", "pod/keep", "pod/gone", "--timeout=120s")
+	if _, err := cli(t, l, "backup", name); err != nil {
+		t.Fatalf("backup: %v", err)
+	}
 	t.Run("data dir outside the hostPath volume is refused", func(t *testing.T) {
 		m := masters[0].Address
 		etcdYAML := lab.KubeadmManifestsDir + "/etcd.yaml"
@@ -67,16 +77,6 @@ func TestRestoreKubeadmStaticPods(t *testing.T) {
 	}
 	requireHealthy(t, l)
 
-	// Ordinary pods on the worker, on the host network (the lab has no pod network).
-	run := func(pod string) {
-		kubectl("run", pod, "--image=busybox:lab", `--overrides={"apiVersion":"v1","spec":{"hostNetwork":true,"nodeName":"`+node.Machine+`"}}`, "--", "sleep", "1000000")
-	}
-	run("keep")
-	run("gone")
-	kubectl("wait", "--for=condition=Ready", "pod/keep", "pod/gone", "--timeout=120s")
-	if _, err := cli(t, l, "backup", name); err != nil {
-		t.Fatalf("backup: %v", err)
-	}
 	run("late")
 	kubectl("wait", "--for=condition=Ready", "pod/late", "--timeout=120s")
 	kubectl("delete", "pod", "gone", "--wait=true", "--timeout=120s")
