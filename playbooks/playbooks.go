@@ -27,6 +27,15 @@ var RestoreKubeadm []byte
 // RestoreKubeadmName is the name errors about the embedded kubeadm playbook use.
 const RestoreKubeadmName = "playbooks/restore-kubeadm.yml (built in)"
 
+// RollbackKubeadm is the rollback of static-pod etcd (kubeadm),
+// playbooks/rollback-kubeadm.yml.
+//
+//go:embed rollback-kubeadm.yml
+var RollbackKubeadm []byte
+
+// RollbackKubeadmName is the name errors about the embedded kubeadm rollback use.
+const RollbackKubeadmName = "playbooks/rollback-kubeadm.yml (built in)"
+
 // Rollback puts back what a restore set aside, playbooks/rollback.yml.
 //
 //go:embed rollback.yml

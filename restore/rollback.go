@@ -79,7 +79,11 @@ func prepareRollback(ctx context.Context, req RollbackRequest) (*RollbackSession
 	fmt.Fprintf(req.Out, "Putting back what run %s set aside (token %s)\n", rec.RunID, rec.Token)
 	rb := &steps.Rollback{Record: *rec, Members: members, HealthTimeout: req.HealthTimeout, Yes: req.Yes, Confirm: req.Confirm}
 	actions := steps.RollbackActions(rb)
-	pb, err := orchestrator.ParsePlaybook(playbooks.Rollback, playbooks.RollbackName, actions)
+	pbData, pbName := playbooks.Rollback, playbooks.RollbackName
+	if StaticPodEtcd(cl.Inventory) {
+		pbData, pbName = playbooks.RollbackKubeadm, playbooks.RollbackKubeadmName
+	}
+	pb, err := orchestrator.ParsePlaybook(pbData, pbName, actions)
 	if err != nil {
 		return nil, err
 	}

@@ -85,7 +85,9 @@ func RollbackActions(rb *Rollback) orchestrator.Registry {
 		"putback-confirm": &PutBackConfirm{rb},
 		"systemd":         Systemd{},
 		"etcd-putback":    &PutBack{rb},
-		"putback-health":  &PutBackHealth{rb},
+		// A rollback keeps the manifests it moves in a dir of its own.
+		"static-pods":    &StaticPods{func() string { return "rollback-" + rb.Record.Token }},
+		"putback-health": &PutBackHealth{rb},
 	}
 }
 
@@ -279,8 +281,11 @@ func (p *PutBack) Plan(ctx context.Context, env *orchestrator.Env, step *orchest
 		if !ok {
 			return nil, fmt.Errorf("host %s: run %s set nothing aside here", h.Name, p.rb.Record.RunID)
 		}
-		cmd := "if systemctl is-active --quiet etcd; then echo 'etcd is running on this host: stop it before putting data back' >&2; exit 1; fi\n" +
-			putBackScript(sa.Member, sa.Aside, sa.Restored)
+		stopped := "if systemctl is-active --quiet etcd; then echo 'etcd is running on this host: stop it before putting data back' >&2; exit 1; fi"
+		if f, err := p.rb.Etcd(h.Name); err == nil && f.Config.StaticPod != nil {
+			stopped = etcdhost.StaticPodStoppedScript(f.Config.StaticPod)
+		}
+		cmd := stopped + "\n" + putBackScript(sa.Member, sa.Aside, sa.Restored)
 		if sa.Wal != "" {
 			cmd += "\n" + putBackScript(sa.Wal, sa.AsideWal, sa.RestoredWal)
 		}

@@ -28,7 +28,7 @@ func Actions(r *Restore) orchestrator.Registry {
 		"preflight":     &Preflight{r},
 		"confirm":       &Confirm{r},
 		"systemd":       Systemd{},
-		"static-pods":   &StaticPods{r},
+		"static-pods":   &StaticPods{func() string { return r.Token }},
 		"etcd-stop":     &EtcdStop{r},
 		"push-snapshot": &PushSnapshot{r},
 		"etcd-restore":  &EtcdRestore{r},

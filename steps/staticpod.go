@@ -30,7 +30,10 @@ import (
 // manifest_dir (default /etc/kubernetes/manifests), timeout (seconds the
 // stop waits for the containers, default 180: the kubelet looks at its
 // manifest dir every 20 s by default and then stops the pod gracefully).
-type StaticPods struct{ r *Restore }
+type StaticPods struct {
+	// token names the run's dir for the manifests (ManifestsAside).
+	token func() string
+}
 
 var manifestNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]*$`)
 
@@ -85,7 +88,7 @@ func (s *StaticPods) Plan(ctx context.Context, env *orchestrator.Env, step *orch
 	if err != nil {
 		return nil, err
 	}
-	aside := etcdhost.ManifestsAside(p.dir, s.r.Token)
+	aside := etcdhost.ManifestsAside(p.dir, s.token())
 	sp := &orchestrator.StepPlan{Parallel: true}
 	var names []string
 	for _, m := range p.manifests {
