@@ -155,6 +155,24 @@ func TestRestoreKubeadmStaticPods(t *testing.T) {
 			time.Sleep(2 * time.Second)
 		}
 	}
+
+	// Rollback: the data from before the restore comes back (late there, gone
+	// not), with the manifests moved and put back the same way.
+	out, err = cli(t, l, "rollback", name, "--yes")
+	if err != nil {
+		t.Fatalf("rollback: %v", err)
+	}
+	requireContains(t, "rollback", out, "moved /etc/kubernetes/manifests/etcd.yaml to /etc/kubernetes/ezrestore-rollback-"+token+"/ (kept)")
+	requireHealthy(t, l)
+	kubectl("wait", "--for=condition=Ready", "pod/late", "pod/keep", "--timeout=180s")
+	if out, err := l.Kubectl(ctx, "get", "pod", "gone"); err == nil {
+		t.Fatalf("pod gone, deleted before the restore, is in the API after the rollback: %s", out)
+	}
+	for _, m := range masters {
+		if got := sh(t, l, m.Address, "cd "+lab.KubeadmManifestsDir+" && sha256sum *.yaml"); !strings.HasPrefix(before[m.Address], got+"\n") {
+			t.Fatalf("%s: manifests after the rollback:\n%s\nbefore:\n%s", m.Address, got, before[m.Address])
+		}
+	}
 }
 
 // containerOf is the ID of the running container of pod (by name, any
