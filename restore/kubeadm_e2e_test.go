@@ -164,6 +164,12 @@ func TestRestoreKubeadmStaticPods(t *testing.T) {
 	}
 	requireContains(t, "rollback", out, "moved /etc/kubernetes/manifests/etcd.yaml to /etc/kubernetes/ezrestore-rollback-"+token+"/ (kept)")
 	requireHealthy(t, l)
+	// The rollback does not wait for the apiservers (no kube-ready step).
+	for deadline := time.Now().Add(3 * time.Minute); l.Readyz(ctx, masters[0].Address) != nil; time.Sleep(2 * time.Second) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: kube-apiserver not ready 3 minutes after the rollback: %v", masters[0].Address, l.Readyz(ctx, masters[0].Address))
+		}
+	}
 	kubectl("wait", "--for=condition=Ready", "pod/late", "pod/keep", "--timeout=180s")
 	if out, err := l.Kubectl(ctx, "get", "pod", "gone"); err == nil {
 		t.Fatalf("pod gone, deleted before the restore, is in the API after the rollback: %s", out)
