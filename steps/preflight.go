@@ -181,19 +181,23 @@ func (p *Preflight) checkEtcdHost(h *inventory.Host, f *etcdhost.EtcdFacts) ([]s
 	}
 	c := f.Config
 	var errs []string
+	src := "etcd.service"
+	if c.StaticPod != nil {
+		src = c.StaticPod.Manifest
+	}
 	if c.Name != m.Name {
-		errs = append(errs, fmt.Sprintf("etcd.service starts etcd with name %q (%s) but the inventory names this member %q; a restore under %q would make etcd stop with \"member unknown\". Set etcd_member_name=%s on this host in the inventory, or fix the unit",
-			c.Name, c.From["name"], m.Name, m.Name, c.Name))
+		errs = append(errs, fmt.Sprintf("%s starts etcd with name %q (%s) but the inventory names this member %q; a restore under %q would make etcd stop with \"member unknown\". Set etcd_member_name=%s on this host in the inventory, or fix the unit",
+			src, c.Name, c.From["name"], m.Name, m.Name, c.Name))
 	}
 	if etcdhost.FirstURL(c.PeerURL) != m.PeerURL {
-		errs = append(errs, fmt.Sprintf("etcd.service advertises peer URL %s (%s) but the inventory gives %s; peers would reject each other with \"ID mismatch\". Set etcd_peer_url=%s on this host, or fix the unit",
-			c.PeerURL, c.From["initial-advertise-peer-urls"], m.PeerURL, etcdhost.FirstURL(c.PeerURL)))
+		errs = append(errs, fmt.Sprintf("%s advertises peer URL %s (%s) but the inventory gives %s; peers would reject each other with \"ID mismatch\". Set etcd_peer_url=%s on this host, or fix the unit",
+			src, c.PeerURL, c.From["initial-advertise-peer-urls"], m.PeerURL, etcdhost.FirstURL(c.PeerURL)))
 	}
 	if v, ok := h.Var("ETCD_DATA_DIR"); ok && v != "" && strings.TrimRight(v, "/") != strings.TrimRight(c.DataDir, "/") {
-		errs = append(errs, fmt.Sprintf("etcd.service uses data dir %s (%s) but the inventory's ETCD_DATA_DIR is %s", c.DataDir, c.From["data-dir"], v))
+		errs = append(errs, fmt.Sprintf("%s uses data dir %s (%s) but the inventory's ETCD_DATA_DIR is %s", src, c.DataDir, c.From["data-dir"], v))
 	}
 	if v, ok := h.Var("ETCD_WAL_DIR"); ok && v != "" && strings.TrimRight(v, "/") != strings.TrimRight(c.WalDir, "/") {
-		errs = append(errs, fmt.Sprintf("etcd.service uses WAL dir %q (%s) but the inventory's ETCD_WAL_DIR is %s", c.WalDir, c.From["wal-dir"], v))
+		errs = append(errs, fmt.Sprintf("%s uses WAL dir %q (%s) but the inventory's ETCD_WAL_DIR is %s", src, c.WalDir, c.From["wal-dir"], v))
 	}
 	if _, err := f.RestoreTool(); err != nil {
 		errs = append(errs, err.Error())
