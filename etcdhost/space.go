@@ -21,7 +21,7 @@ import (
 // Leftover kinds, as the probe names them.
 const (
 	KindAside       = "set-aside member"   // <data-dir>/member.before-<token>
-	KindAsideWal    = "set-aside WAL"      // <wal-dir>.before-<token>
+	KindAsideWal    = "set-aside WAL"      // <wal-dir>.before-<token>, or <wal-dir>/.before-<token> (kept in place)
 	KindRestored    = "rolled-back member" // <data-dir>/member.restored-<token>
 	KindRestoredWal = "rolled-back WAL"    // <wal-dir>.restored-<token>
 	KindStaged      = "staged copy"        // <data-dir>/.ezrestore/<token>
@@ -128,7 +128,8 @@ func SpaceScript(f *EtcdFacts, alarms bool) string {
 		fmt.Fprintf(&b, "anc %s; a%d=$p\n", q(r.path), i)
 		args = append(args, fmt.Sprintf(`"$a%d"`, i))
 	}
-	fmt.Fprintf(&b, "stat -c 'S %%d' -- %[1]s\ndf -Pk -- %[1]s | tail -n +2\n", strings.Join(args, " "))
+	// -L: a dir that is a symlink to another disk is measured there.
+	fmt.Fprintf(&b, "stat -L -c 'S %%d' -- %[1]s\ndf -Pk -- %[1]s | tail -n +2\n", strings.Join(args, " "))
 	// "E kind<TAB>path" for each real dir (no symlinks followed), gathered in
 	// "$@"; then "U" and du's "KiB<TAB>path" lines, "T" and "mtime path" lines.
 	b.WriteString("set --\n")
@@ -143,6 +144,10 @@ func SpaceScript(f *EtcdFacts, alarms bool) string {
 		glob(KindAsideWal, c.WalDir+".before-")
 		glob(KindRestoredWal, c.WalDir+".restored-")
 		glob(KindStagedWal, c.WalDir+".ezrestore-")
+		// Inside a WAL dir kept in place (a mount point, a symlink).
+		glob(KindAsideWal, c.WalDir+"/.before-")
+		glob(KindRestoredWal, c.WalDir+"/.restored-")
+		glob(KindStagedWal, c.WalDir+"/.ezrestore-")
 	}
 	b.WriteString("if [ $# -gt 0 ]; then echo U; du -sk -- \"$@\"; echo T; stat -c '%Y %n' -- \"$@\"; fi\n")
 	if alarms {
@@ -294,7 +299,9 @@ func SpaceOf(ctx context.Context, conn transport.Conn, f *EtcdFacts) (*HostSpace
 // ClassifyLeftover says whether path is a dir ezrestore made beside etcd's
 // data on this host, and of which run: exactly <data-dir>/member.before-<token>,
 // <data-dir>/member.restored-<token>, <data-dir>/.ezrestore/<token>, or
-// <wal-dir>.before-/.restored-/.ezrestore-<token>, with a valid token. Nothing
+// <wal-dir>.before-/.restored-/.ezrestore-<token>, or the same names inside
+// the WAL dir (<wal-dir>/.before-<token>... where the WAL dir is a mount
+// point or a symlink, kept in place), with a valid token. Nothing
 // else is ever removed; the live member and WAL dirs never match.
 func ClassifyLeftover(p string, f *EtcdFacts) (kind, token string, ok bool) {
 	c := f.Config
@@ -308,7 +315,8 @@ func ClassifyLeftover(p string, f *EtcdFacts) (kind, token string, ok bool) {
 		{KindStaged, StagingRoot(f) + "/"},
 	}
 	if c.WalDir != "" {
-		pats = append(pats, pat{KindAsideWal, c.WalDir + ".before-"}, pat{KindRestoredWal, c.WalDir + ".restored-"}, pat{KindStagedWal, c.WalDir + ".ezrestore-"})
+		pats = append(pats, pat{KindAsideWal, c.WalDir + ".before-"}, pat{KindRestoredWal, c.WalDir + ".restored-"}, pat{KindStagedWal, c.WalDir + ".ezrestore-"},
+			pat{KindAsideWal, c.WalDir + "/.before-"}, pat{KindRestoredWal, c.WalDir + "/.restored-"}, pat{KindStagedWal, c.WalDir + "/.ezrestore-"})
 	}
 	// Never the live data: not the data, member or WAL dir, nor a dir holding one.
 	live := []string{c.DataDir, c.DataDir + "/member"}

@@ -19,6 +19,12 @@ type Stage struct {
 	Aside    string // where the old member dir is set aside
 	LiveWal  string // the unit's --wal-dir
 	AsideWal string // where the old WAL dir is set aside
+	// RestoredWal is where a rollback moves the restored WAL.
+	RestoredWal string
+	// WalInPlace: the WAL dir is a mount point or a symlink, so it stays
+	// where it is and its contents move: Wal, AsideWal and RestoredWal are
+	// dirs inside it (on its filesystem), not beside it.
+	WalInPlace bool
 }
 
 var tokenRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$`)
@@ -44,8 +50,28 @@ func StageFor(token string, f *EtcdFacts) Stage {
 		s.LiveWal = w
 		s.Wal = w + ".ezrestore-" + token
 		s.AsideWal = w + ".before-" + token
+		s.RestoredWal = RestoredPath(w, token)
+		if f.WalInPlace() {
+			s.WalInPlace = true
+			s.Wal = w + "/.ezrestore-" + token
+			s.AsideWal = w + "/.before-" + token
+			s.RestoredWal = w + "/.restored-" + token
+		}
 	}
 	return s
+}
+
+// InPlaceSkip is find(1)'s test for the entries of a dir kept in place that
+// are not etcd's: what ezrestore keeps inside it (set-aside, staged and
+// rolled-back dirs of any run) and a filesystem root's lost+found.
+const InPlaceSkip = `! -name '.before-*' ! -name '.restored-*' ! -name '.ezrestore-*' ! -name lost+found`
+
+// MoveContentsCommand moves every entry of from (InPlaceSkip aside) into
+// the existing dir to, by rename: both are on one filesystem. -H: from may
+// be a symlink to the dir.
+func MoveContentsCommand(from, to string) string {
+	q := transport.Quote
+	return fmt.Sprintf("find -H %s -mindepth 1 -maxdepth 1 %s -exec mv -t %s -- {} +", q(from), InPlaceSkip, q(to))
 }
 
 // putBack is the command that undoes the swap on one host, keeping the
@@ -58,9 +84,14 @@ func PutBackCommand(st Stage, token string) string {
 	q := transport.Quote
 	cmd := fmt.Sprintf("systemctl stop etcd && if [ -e %[1]s ]; then mv -T -- %[2]s %[3]s; mv -T -- %[1]s %[2]s; fi",
 		q(st.Aside), q(st.Member), q(RestoredPath(st.Member, token)))
-	if st.LiveWal != "" {
+	switch {
+	case st.WalInPlace:
+		// The WAL dir stays (a mount point or a symlink): its contents move.
+		cmd += fmt.Sprintf(" && if [ -e %[1]s ]; then mkdir -m 0700 -- %[2]s && %[3]s && %[4]s && rmdir -- %[1]s; fi",
+			q(st.AsideWal), q(st.RestoredWal), MoveContentsCommand(st.LiveWal, st.RestoredWal), MoveContentsCommand(st.AsideWal, st.LiveWal))
+	case st.LiveWal != "":
 		cmd += fmt.Sprintf(" && if [ -e %[1]s ]; then mv -T -- %[2]s %[3]s; mv -T -- %[1]s %[2]s; fi",
-			q(st.AsideWal), q(st.LiveWal), q(RestoredPath(st.LiveWal, token)))
+			q(st.AsideWal), q(st.LiveWal), q(st.RestoredWal))
 	}
 	return cmd + " && systemctl start --no-block etcd"
 }
