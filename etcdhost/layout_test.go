@@ -1,0 +1,170 @@
+package etcdhost
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ezrestore/ezrestore/internal/testkit/localconn"
+	"github.com/ezrestore/ezrestore/inventory"
+)
+
+// otherFS is a dir on another filesystem than t.TempDir(), or a skip.
+func otherFS(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("/dev/shm", "layout-test-")
+	if err != nil {
+		t.Skip("no /dev/shm to stand for another disk:", err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
+// The layout probe, run by a real sh on real dirs: a WAL dir that is a
+// symlink to another filesystem is seen as such (and kept in place), a
+// plain data dir is not, and the dirs not made yet are reported missing.
+func TestLayoutScriptReadsSymlinksAndFilesystems(t *testing.T) {
+	dir := t.TempDir()
+	other := otherFS(t)
+	data := filepath.Join(dir, "etcd it's $(touch PWNED)")
+	localconn.MkFile(t, data+"/member/snap/db", 10)
+	target := filepath.Join(other, "wal disk")
+	localconn.MkFile(t, target+"/0.wal", 10)
+	if err := os.Chmod(target, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	wal := filepath.Join(dir, "etcd-wal")
+	if err := os.Symlink(target, wal); err != nil {
+		t.Fatal(err)
+	}
+	f := &EtcdFacts{Host: "h1", Config: &EtcdConfig{DataDir: data, WalDir: wal}}
+	cmd := exec.Command("sh", "-c", LayoutScript(f))
+	cmd.Dir = dir
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "PWNED")); err == nil {
+		t.Fatal("a path ran as a command")
+	}
+	ls, err := ParseLayout(string(out), f)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	f.Layout = ls
+	d, _ := f.LayoutOf("data")
+	w, _ := f.LayoutOf("wal")
+	st, _ := f.LayoutOf("staging")
+	if !d.Exists || d.Symlink || d.MountPoint || d.InPlace() || d.Mode != "700" || d.Free <= 0 || d.Size < d.Free {
+		t.Errorf("data dir: %+v", d)
+	}
+	if !w.Exists || !w.Symlink || w.Target != target || !w.InPlace() || w.Mode != "750" || w.Dev == d.Dev {
+		t.Errorf("WAL dir (a symlink to another filesystem): %+v (data dir on dev %s)", w, d.Dev)
+	}
+	if w.FSType != "" && w.FSType != "tmpfs" {
+		t.Errorf("WAL dir's filesystem type %q, want tmpfs (/dev/shm)", w.FSType)
+	}
+	if st.Exists || st.Path != StagingRoot(f) {
+		t.Errorf("staging dir not made yet: %+v", st)
+	}
+	if !f.WalInPlace() || len(LayoutProblems(f)) != 0 {
+		t.Errorf("WalInPlace %v, problems %v", f.WalInPlace(), LayoutProblems(f))
+	}
+	stage := StageFor("tok", f)
+	if !stage.WalInPlace || stage.Wal != wal+"/.ezrestore-tok" || stage.AsideWal != wal+"/.before-tok" || stage.RestoredWal != wal+"/.restored-tok" {
+		t.Errorf("stage of a WAL dir kept in place: %+v", stage)
+	}
+	for _, l := range LayoutLines(f) {
+		if strings.Contains(l, "wal ") && !strings.Contains(l, "symlink to "+target) {
+			t.Errorf("plan line: %s", l)
+		}
+	}
+
+	// The space probe measures a symlinked WAL dir on its target's filesystem.
+	hs, err := ProbeSpace(context.Background(), localconn.Conn{H: &inventory.Host{Name: "h1"}}, f, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fs, _ := hs.FSOf("wal"); fs.Dev != w.Dev {
+		t.Errorf("space probe: WAL on dev %s, its target is on %s", fs.Dev, w.Dev)
+	}
+}
+
+func TestParseLayoutMountPoints(t *testing.T) {
+	f := &EtcdFacts{Config: &EtcdConfig{DataDir: "/var/lib/etcd", WalDir: "/var/lib/etcd-wal"}}
+	out := strings.Join([]string{
+		"L\tdata\t0\t\t1\t/var/lib/etcd\t2049\t0\t0\t700\troot\troot\t4096\t1000\t500\t2049\t/\text4\t/dev/vda1\trw,relatime",
+		"L\tmember\t0\t\t1\t/var/lib/etcd/member\t2049\t0\t0\t700\troot\troot\t4096\t1000\t500\t2049\t/\text4\t/dev/vda1\trw",
+		"L\tstaging\t0\t\t0",
+		// A bind mount of the same filesystem: the device does not change, findmnt tells.
+		"L\twal\t0\t\t1\t/var/lib/etcd-wal\t2049\t998\t998\t750\tetcd\tetcd\t4096\t100\t50\t2049\t/var/lib/etcd-wal\text4\t/dev/vda1[/wal]\trw",
+	}, "\n")
+	ls, err := ParseLayout(out, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Layout = ls
+	w, _ := f.LayoutOf("wal")
+	if !w.MountPoint || !f.WalInPlace() || w.Owner != "etcd" || w.UID != 998 || w.Size != 409600 || w.Free != 204800 {
+		t.Errorf("wal: %+v", w)
+	}
+	if d, _ := f.LayoutOf("data"); d.MountPoint || d.InPlace() {
+		t.Errorf("data: %+v", d)
+	}
+	// Without findmnt a device change still tells a mount point.
+	ls, err = ParseLayout(strings.Replace(out, "2049\t/var/lib/etcd-wal\text4\t/dev/vda1[/wal]\trw", "2049\t-", 1), f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ls[3].MountPoint {
+		t.Errorf("no findmnt, same device: %+v", ls[3])
+	}
+	if _, err := ParseLayout(strings.Replace(out, "\t700\t", "\tx\t", 1), f); err == nil {
+		t.Error("an unreadable mode was accepted")
+	}
+	if _, err := ParseLayout("L\tdata\t0\t\t0\n", f); err == nil {
+		t.Error("a probe that printed nothing for member/ was accepted")
+	}
+}
+
+// The layouts the restore cannot keep as they are are refused, naming the
+// dir and what it is.
+func TestLayoutProblems(t *testing.T) {
+	base := func() []DirLayout {
+		return []DirLayout{
+			{Role: "data", Path: "/var/lib/etcd", Exists: true, Dev: "1"},
+			{Role: "member", Path: "/var/lib/etcd/member", Exists: true, Dev: "1"},
+			{Role: "staging", Path: "/var/lib/etcd/.ezrestore"},
+			{Role: "member/wal", Path: "/var/lib/etcd/member/wal", Exists: true, Dev: "1"},
+		}
+	}
+	f := &EtcdFacts{Config: &EtcdConfig{DataDir: "/var/lib/etcd"}, Layout: base()}
+	if ps := LayoutProblems(f); len(ps) != 0 {
+		t.Fatalf("plain dirs refused: %v", ps)
+	}
+	cases := []struct {
+		change func(ls []DirLayout)
+		want   string
+	}{
+		{func(ls []DirLayout) { ls[1].MountPoint, ls[1].FSType, ls[1].Source = true, "xfs", "/dev/sdb1" }, "member dir /var/lib/etcd/member is a mount point of a xfs filesystem (/dev/sdb1)"},
+		{func(ls []DirLayout) { ls[1].Symlink, ls[1].Target = true, "/disk/member" }, "member dir /var/lib/etcd/member is a symlink to /disk/member"},
+		{func(ls []DirLayout) { ls[3].Symlink, ls[3].Target = true, "/nvme/wal" }, "WAL dir /var/lib/etcd/member/wal inside member/ is a symlink to /nvme/wal"},
+		{func(ls []DirLayout) { ls[0].Symlink, ls[0].Exists, ls[0].Target = true, false, "/gone" }, "data dir /var/lib/etcd is a symlink that leads nowhere (/gone)"},
+		{func(ls []DirLayout) { ls[0].ReadOnly, ls[0].FSType, ls[0].Mount = true, "ext4", "/var/lib/etcd" }, "read-only filesystem (ext4 on /var/lib/etcd)"},
+	}
+	for _, c := range cases {
+		f.Layout = base()
+		c.change(f.Layout)
+		ps := LayoutProblems(f)
+		if len(ps) != 1 || !strings.Contains(ps[0], c.want) {
+			t.Errorf("got %q, want one problem with %q", ps, c.want)
+		}
+	}
+	f.Layout = nil
+	if ps := LayoutProblems(f); len(ps) != 1 || !strings.Contains(ps[0], "could not be read") {
+		t.Errorf("unread layout: %v", ps)
+	}
+}
