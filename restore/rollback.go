@@ -150,7 +150,10 @@ func (s *RollbackSession) WriteText(w io.Writer) {
 	fmt.Fprintf(w, "Puts back what restore run %s set aside (token %s); the restored data is kept as *.restored-%s:\n", rec.RunID, rec.Token, rec.Token)
 	for _, h := range rec.Hosts {
 		fmt.Fprintf(w, "  %s: %s -> %s", h.Host, h.Aside, h.Member)
-		if h.Wal != "" {
+		switch {
+		case h.WalInPlace:
+			fmt.Fprintf(w, ", the contents of %s -> %s (a mount point or a symlink: it stays)", h.AsideWal, h.Wal)
+		case h.Wal != "":
 			fmt.Fprintf(w, ", %s -> %s", h.AsideWal, h.Wal)
 		}
 		fmt.Fprintln(w)
