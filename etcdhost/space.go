@@ -50,8 +50,10 @@ type FSSpace struct {
 	// Dev is the device number: two roles with the same Dev share the room.
 	Dev   string `json:"dev"`
 	Mount string `json:"mount"`
-	Size  int64  `json:"size_bytes"`
-	Free  int64  `json:"free_bytes"`
+	// Type is the filesystem's type (df -T), as "ext4" or "tmpfs".
+	Type string `json:"type,omitempty"`
+	Size int64  `json:"size_bytes"`
+	Free int64  `json:"free_bytes"`
 }
 
 // Alarm is one active etcd alarm (`etcdctl alarm list`).
@@ -129,7 +131,7 @@ func SpaceScript(f *EtcdFacts, alarms bool) string {
 		args = append(args, fmt.Sprintf(`"$a%d"`, i))
 	}
 	// -L: a dir that is a symlink to another disk is measured there.
-	fmt.Fprintf(&b, "stat -L -c 'S %%d' -- %[1]s\ndf -Pk -- %[1]s | tail -n +2\n", strings.Join(args, " "))
+	fmt.Fprintf(&b, "stat -L -c 'S %%d' -- %[1]s\ndf -PkT -- %[1]s | tail -n +2\n", strings.Join(args, " "))
 	// "E kind<TAB>path" for each real dir (no symlinks followed), gathered in
 	// "$@"; then "U" and du's "KiB<TAB>path" lines, "T" and "mtime path" lines.
 	b.WriteString("set --\n")
@@ -201,16 +203,17 @@ func ParseSpace(out string, f *EtcdFacts) (*HostSpace, error) {
 	}
 	for i, role := range roles {
 		df := strings.Fields(dfs[i])
-		if len(df) < 6 {
+		// device, type, size, used, available, capacity, mount point
+		if len(df) < 7 {
 			return nil, fmt.Errorf("unreadable df line %q", dfs[i])
 		}
-		size, err1 := strconv.ParseInt(df[1], 10, 64)
-		free, err2 := strconv.ParseInt(df[3], 10, 64)
+		size, err1 := strconv.ParseInt(df[2], 10, 64)
+		free, err2 := strconv.ParseInt(df[4], 10, 64)
 		if err1 != nil || err2 != nil {
 			return nil, fmt.Errorf("unreadable df line %q", dfs[i])
 		}
 		hs.FS = append(hs.FS, FSSpace{Role: role.name, Path: role.path, Dev: devs[i],
-			Mount: strings.Join(df[5:], " "), Size: size * 1024, Free: free * 1024})
+			Mount: strings.Join(df[6:], " "), Type: df[1], Size: size * 1024, Free: free * 1024})
 	}
 	for _, e := range entries {
 		kb, err1 := strconv.ParseInt(kib[e.path], 10, 64)
@@ -410,7 +413,7 @@ func CheckSpace(needs []Need, hs *HostSpace) ([]string, error) {
 		fn := byDev[dev]
 		margin := SpaceMargin(fn.sum)
 		total := fn.sum + margin
-		where := fmt.Sprintf("the filesystem on %s (%s dir %s)", fn.fs.Mount, strings.Join(fn.roles, " and "), dirsOf(hs, fn.roles))
+		where := fmt.Sprintf("the %sfilesystem on %s (%s dir %s)", typed(fn.fs.Type), fn.fs.Mount, strings.Join(fn.roles, " and "), dirsOf(hs, fn.roles))
 		line := fmt.Sprintf("%s: %s free, needs %s (%s, margin %s)", where, bytesize.Human(fn.fs.Free),
 			bytesize.Human(total), strings.Join(fn.parts, " + "), bytesize.Human(margin))
 		found = append(found, line)
@@ -422,6 +425,14 @@ func CheckSpace(needs []Need, hs *HostSpace) ([]string, error) {
 		return found, fmt.Errorf("not enough free space for what the restore writes:\n  %s", strings.Join(short, "\n  "))
 	}
 	return found, nil
+}
+
+// typed is a filesystem type to put before "filesystem", or nothing.
+func typed(t string) string {
+	if t == "" {
+		return ""
+	}
+	return t + " "
 }
 
 func dirsOf(hs *HostSpace, roles []string) string {

@@ -204,7 +204,7 @@ func TestLayouts(t *testing.T) {
 			t.Fatalf("a restore onto a WAL filesystem too small was not refused: %v", err)
 		}
 		for _, h := range hosts {
-			if !regexp.MustCompile(regexp.QuoteMeta(h.Address) + `.*\n?.*the filesystem on ` + layoutWal + ` \(wal dir ` + layoutWal + `\): [0-9.]+ MiB free, needs 80\.0 MiB \(new WAL segment 64\.0 MiB, margin 16\.0 MiB\)`).MatchString(out) {
+			if !regexp.MustCompile(regexp.QuoteMeta(h.Address) + `.*\n?.*the tmpfs filesystem on ` + layoutWal + ` \(wal dir ` + layoutWal + `\): [0-9.]+ MiB free, needs 80\.0 MiB \(new WAL segment 64\.0 MiB, margin 16\.0 MiB\)`).MatchString(out) {
 				t.Errorf("the refusal does not name %s, the WAL filesystem and the numbers", h.Address)
 			}
 			if got := hostState(t, l, h.Address) + sh(t, l, h.Address, "ls -la "+layoutWal); got != state[h.Address] {
