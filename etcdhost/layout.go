@@ -196,6 +196,13 @@ func (f *EtcdFacts) WalInPlace() bool {
 	return ok && d.InPlace()
 }
 
+// MemberInPlace is true when <data-dir>/member is a mount point or a
+// symlink: the restore keeps the dir and moves its contents.
+func (f *EtcdFacts) MemberInPlace() bool {
+	d, ok := f.LayoutOf("member")
+	return ok && d.InPlace()
+}
+
 // Describe is the dir's layout on one line, for the plan.
 func (d DirLayout) Describe() string {
 	if !d.Exists {
@@ -248,6 +255,8 @@ func LayoutLines(f *EtcdFacts) []string {
 		switch {
 		case d.Role == "wal" && d.InPlace():
 			l += "; stays where it is, its contents are set aside inside it (" + d.Path + "/.before-<token>)"
+		case d.Role == "member" && d.InPlace():
+			l += "; stays where it is, its contents are set aside inside it (" + d.Path + "/.before-<token>)"
 		case d.Role == "data" && d.InPlace():
 			l += "; stays where it is (member/ is set aside inside it)"
 		}
@@ -268,10 +277,8 @@ func LayoutProblems(f *EtcdFacts) []string {
 		switch {
 		case d.Symlink && !d.Exists && d.Role != "member/wal":
 			ps = append(ps, fmt.Sprintf("%s dir %s is a symlink that leads nowhere (%s): mount or create its target first", d.Role, d.Path, orNone(d.Target)))
-		case d.Role == "member" && d.InPlace():
-			ps = append(ps, fmt.Sprintf("the member dir %s is a %s: the restore sets member/ aside by renaming it, which would leave the restored member on the data dir's disk. Make the data dir %s the mount point (or symlink) instead, or give etcd a --wal-dir", d.Path, inPlaceWhat(d), f.Config.DataDir))
 		case d.Role == "member/wal" && (d.Symlink || d.MountPoint):
-			ps = append(ps, fmt.Sprintf("the WAL dir %s inside member/ is a %s: the restore renames member/ as a whole, so the restored WAL would land on the data dir's disk. Point etcd at that disk with --wal-dir (and move the WAL there) before restoring", d.Path, inPlaceWhat(d)))
+			ps = append(ps, fmt.Sprintf("the WAL dir %s inside member/ is a %s: the restore sets member/ aside as a whole, so the restored WAL would land on member/'s disk. Point etcd at that disk with --wal-dir (and move the WAL there) before restoring", d.Path, inPlaceWhat(d)))
 		case (d.Role == "wal" || d.Role == "data") && d.Exists && d.ReadOnly:
 			ps = append(ps, fmt.Sprintf("%s dir %s is on a read-only filesystem (%s on %s): remount it read-write first", d.Role, d.Path, d.FSType, d.Mount))
 		}

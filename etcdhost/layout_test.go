@@ -149,8 +149,6 @@ func TestLayoutProblems(t *testing.T) {
 		change func(ls []DirLayout)
 		want   string
 	}{
-		{func(ls []DirLayout) { ls[1].MountPoint, ls[1].FSType, ls[1].Source = true, "xfs", "/dev/sdb1" }, "member dir /var/lib/etcd/member is a mount point of a xfs filesystem (/dev/sdb1)"},
-		{func(ls []DirLayout) { ls[1].Symlink, ls[1].Target = true, "/disk/member" }, "member dir /var/lib/etcd/member is a symlink to /disk/member"},
 		{func(ls []DirLayout) { ls[3].Symlink, ls[3].Target = true, "/nvme/wal" }, "WAL dir /var/lib/etcd/member/wal inside member/ is a symlink to /nvme/wal"},
 		{func(ls []DirLayout) { ls[0].Symlink, ls[0].Exists, ls[0].Target = true, false, "/gone" }, "data dir /var/lib/etcd is a symlink that leads nowhere (/gone)"},
 		{func(ls []DirLayout) { ls[0].ReadOnly, ls[0].FSType, ls[0].Mount = true, "ext4", "/var/lib/etcd" }, "read-only filesystem (ext4 on /var/lib/etcd)"},
@@ -161,6 +159,23 @@ func TestLayoutProblems(t *testing.T) {
 		ps := LayoutProblems(f)
 		if len(ps) != 1 || !strings.Contains(ps[0], c.want) {
 			t.Errorf("got %q, want one problem with %q", ps, c.want)
+		}
+	}
+	// member/ a mount point of its own: kept in place, the restore writes
+	// inside it, and the space check counts its filesystem.
+	f.Layout = base()
+	f.Layout[1].MountPoint, f.Layout[1].FSType, f.Layout[1].Dev, f.Layout[1].Free = true, "xfs", "9", 1<<30
+	if ps := LayoutProblems(f); len(ps) != 0 || !f.MemberInPlace() {
+		t.Errorf("member mount point: problems %v, in place %v", ps, f.MemberInPlace())
+	}
+	st := StageFor("tok", f)
+	if !st.MemberInPlace || st.Data != "/var/lib/etcd/member/.ezrestore-tok" || st.Aside != "/var/lib/etcd/member/.before-tok" || st.Restored != "/var/lib/etcd/member/.restored-tok" {
+		t.Errorf("stage of a member dir kept in place: %+v", st)
+	}
+	hs := &HostSpace{FS: []FSSpace{{Role: "data", Dev: "1", Free: 1 << 30}, {Role: "staging", Dev: "1", Free: 1 << 30}, {Role: "member", Dev: "9", Free: 1 << 30}}}
+	for _, n := range SpaceNeeded(f, 1<<20, hs) {
+		if n.What != "staged snapshot" && n.Role != "member" {
+			t.Errorf("with member/ kept in place, %s lands on the %s filesystem", n.What, n.Role)
 		}
 	}
 	f.Layout = nil

@@ -20,7 +20,7 @@ import (
 
 // Leftover kinds, as the probe names them.
 const (
-	KindAside       = "set-aside member"   // <data-dir>/member.before-<token>
+	KindAside       = "set-aside member"   // <data-dir>/member.before-<token>, or <data-dir>/member/.before-<token> (kept in place)
 	KindAsideWal    = "set-aside WAL"      // <wal-dir>.before-<token>, or <wal-dir>/.before-<token> (kept in place)
 	KindRestored    = "rolled-back member" // <data-dir>/member.restored-<token>
 	KindRestoredWal = "rolled-back WAL"    // <wal-dir>.restored-<token>
@@ -142,6 +142,10 @@ func SpaceScript(f *EtcdFacts, alarms bool) string {
 	glob(KindAside, c.DataDir+"/member.before-")
 	glob(KindRestored, c.DataDir+"/member.restored-")
 	glob(KindStaged, StagingRoot(f)+"/")
+	// Inside a member dir kept in place (a mount point, a symlink).
+	glob(KindAside, c.DataDir+"/member/.before-")
+	glob(KindRestored, c.DataDir+"/member/.restored-")
+	glob(KindStaged, c.DataDir+"/member/.ezrestore-")
 	if c.WalDir != "" {
 		glob(KindAsideWal, c.WalDir+".before-")
 		glob(KindRestoredWal, c.WalDir+".restored-")
@@ -316,6 +320,9 @@ func ClassifyLeftover(p string, f *EtcdFacts) (kind, token string, ok bool) {
 		{KindAside, c.DataDir + "/member.before-"},
 		{KindRestored, c.DataDir + "/member.restored-"},
 		{KindStaged, StagingRoot(f) + "/"},
+		{KindAside, c.DataDir + "/member/.before-"},
+		{KindRestored, c.DataDir + "/member/.restored-"},
+		{KindStaged, c.DataDir + "/member/.ezrestore-"},
 	}
 	if c.WalDir != "" {
 		pats = append(pats, pat{KindAsideWal, c.WalDir + ".before-"}, pat{KindRestoredWal, c.WalDir + ".restored-"}, pat{KindStagedWal, c.WalDir + ".ezrestore-"},
@@ -353,18 +360,24 @@ type Need struct {
 // own), and the 64 MB WAL segment etcd preallocates (the WAL dir, or with the
 // db when the unit has no --wal-dir).
 func SpaceNeeded(f *EtcdFacts, snapshotSize int64, hs *HostSpace) []Need {
+	// A member dir kept in place (a mount point, a symlink) has the
+	// restore write inside it, on its own filesystem: nothing moves later.
+	restoreRole := "staging"
+	if f.MemberInPlace() {
+		restoreRole = "member"
+	}
 	needs := []Need{
 		{What: "staged snapshot", Role: "staging", Bytes: snapshotSize},
-		{What: "restored db", Role: "staging", Bytes: snapshotSize},
+		{What: "restored db", Role: restoreRole, Bytes: snapshotSize},
 	}
-	walRole := "staging"
+	walRole := restoreRole
 	if f.Config.WalDir != "" {
 		walRole = "wal"
 	}
 	needs = append(needs, Need{What: "new WAL segment", Role: walRole, Bytes: WALSegmentBytes})
 	st, ok1 := hs.FSOf("staging")
 	data, ok2 := hs.FSOf("data")
-	if ok1 && ok2 && st.Dev != data.Dev {
+	if restoreRole == "staging" && ok1 && ok2 && st.Dev != data.Dev {
 		needs = append(needs, Need{What: "restored db moved into the data dir", Role: "data", Bytes: snapshotSize})
 		if walRole == "staging" {
 			needs = append(needs, Need{What: "WAL segment moved into the data dir", Role: "data", Bytes: WALSegmentBytes})
@@ -461,6 +474,14 @@ func PreflightSpace(ctx context.Context, conn transport.Conn, f *EtcdFacts, snap
 	hs, err := SpaceOf(ctx, conn, f)
 	if err != nil {
 		return "", err
+	}
+	if m, ok := f.LayoutOf("member"); ok && f.MemberInPlace() {
+		// The space probe measures the data, staging and WAL dirs; a
+		// member dir on a filesystem of its own was measured by the layout.
+		withMember := *hs
+		withMember.FS = append(append([]FSSpace(nil), hs.FS...), FSSpace{Role: "member", Path: m.Path, Dev: m.Dev,
+			Mount: m.Mount, Type: m.FSType, Size: m.Size, Free: m.Free})
+		hs = &withMember
 	}
 	found, err := CheckSpace(SpaceNeeded(f, snapshotSize, hs), hs)
 	if err != nil {

@@ -109,6 +109,10 @@ func TestClassifyLeftover(t *testing.T) {
 		"/var/lib/etcd-wal/.before-t6":    {KindAsideWal, "t6"},
 		"/var/lib/etcd-wal/.restored-t7":  {KindRestoredWal, "t7"},
 		"/var/lib/etcd-wal/.ezrestore-t8": {KindStagedWal, "t8"},
+		// Inside a member dir kept in place.
+		"/var/lib/etcd/member/.before-t9":     {KindAside, "t9"},
+		"/var/lib/etcd/member/.restored-t10":  {KindRestored, "t10"},
+		"/var/lib/etcd/member/.ezrestore-t11": {KindStaged, "t11"},
 	}
 	for p, w := range ok {
 		kind, tok, yes := ClassifyLeftover(p, f)

@@ -17,8 +17,13 @@ type Stage struct {
 	Wal      string // the restore's output WAL dir, when the unit has --wal-dir
 	Member   string // the live <data-dir>/member
 	Aside    string // where the old member dir is set aside
-	LiveWal  string // the unit's --wal-dir
-	AsideWal string // where the old WAL dir is set aside
+	Restored string // where a rollback moves the restored member dir
+	// MemberInPlace: member/ is a mount point or a symlink, so it stays
+	// where it is and its contents move: the restore writes Data inside it
+	// (its member/ is what moves in), Aside and Restored are dirs inside it.
+	MemberInPlace bool
+	LiveWal       string // the unit's --wal-dir
+	AsideWal      string // where the old WAL dir is set aside
 	// RestoredWal is where a rollback moves the restored WAL.
 	RestoredWal string
 	// WalInPlace: the WAL dir is a mount point or a symlink, so it stays
@@ -46,6 +51,13 @@ func StageFor(token string, f *EtcdFacts) Stage {
 	}
 	s.Snapshot = s.Dir + "/snapshot.db"
 	s.Data = s.Dir + "/data"
+	s.Restored = RestoredPath(s.Member, token)
+	if m, ok := f.LayoutOf("member"); ok && m.InPlace() {
+		s.MemberInPlace = true
+		s.Data = s.Member + "/.ezrestore-" + token
+		s.Aside = s.Member + "/.before-" + token
+		s.Restored = s.Member + "/.restored-" + token
+	}
 	if w := f.Config.WalDir; w != "" {
 		s.LiveWal = w
 		s.Wal = w + ".ezrestore-" + token
@@ -81,19 +93,22 @@ func MoveContentsCommand(from, to string) string {
 // host would wait (and fail) for peers not started yet; --no-block returns at
 // once and `ezrestore status` then says whether the old cluster is back.
 func PutBackCommand(st Stage, token string) string {
-	q := transport.Quote
-	cmd := fmt.Sprintf("systemctl stop etcd && if [ -e %[1]s ]; then mv -T -- %[2]s %[3]s; mv -T -- %[1]s %[2]s; fi",
-		q(st.Aside), q(st.Member), q(RestoredPath(st.Member, token)))
-	switch {
-	case st.WalInPlace:
-		// The WAL dir stays (a mount point or a symlink): its contents move.
-		cmd += fmt.Sprintf(" && if [ -e %[1]s ]; then mkdir -m 0700 -- %[2]s && %[3]s && %[4]s && rmdir -- %[1]s; fi",
-			q(st.AsideWal), q(st.RestoredWal), MoveContentsCommand(st.LiveWal, st.RestoredWal), MoveContentsCommand(st.AsideWal, st.LiveWal))
-	case st.LiveWal != "":
-		cmd += fmt.Sprintf(" && if [ -e %[1]s ]; then mv -T -- %[2]s %[3]s; mv -T -- %[1]s %[2]s; fi",
-			q(st.AsideWal), q(st.LiveWal), q(st.RestoredWal))
+	cmd := "systemctl stop etcd && " + putBackOne(st.Member, st.Aside, st.Restored, st.MemberInPlace)
+	if st.LiveWal != "" {
+		cmd += " && " + putBackOne(st.LiveWal, st.AsideWal, st.RestoredWal, st.WalInPlace)
 	}
 	return cmd + " && systemctl start --no-block etcd"
+}
+
+// putBackOne is the put-back of one dir: renamed, or, for a dir kept in
+// place (a mount point, a symlink), its contents moved.
+func putBackOne(live, aside, restored string, inPlace bool) string {
+	q := transport.Quote
+	if inPlace {
+		return fmt.Sprintf("if [ -e %[1]s ]; then mkdir -m 0700 -- %[2]s && %[3]s && %[4]s && rmdir -- %[1]s; fi",
+			q(aside), q(restored), MoveContentsCommand(live, restored), MoveContentsCommand(aside, live))
+	}
+	return fmt.Sprintf("if [ -e %[1]s ]; then mv -T -- %[2]s %[3]s; mv -T -- %[1]s %[2]s; fi", q(aside), q(live), q(restored))
 }
 
 func RestoredPath(live, token string) string { return live + ".restored-" + token }

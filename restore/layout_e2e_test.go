@@ -1,8 +1,8 @@
 package restore_test
 
 // End-to-end tests of the storage layouts production etcd hosts use (issue
-// 19): the WAL dir or the data dir the mount point of a filesystem of its
-// own, or a symlink to a dir on another filesystem. One lab, its layout
+// 19): the WAL dir, the data dir or member/ the mount point of a filesystem
+// of its own, or the WAL or data dir a symlink to a dir on another filesystem. One lab, its layout
 // changed between subtests (the lab hosts mount tmpfs filesystems inside
 // themselves). Each subtest restores and rolls back, and judges with the
 // lab's own tools: etcdctl for the key and the cluster's shape, findmnt,
@@ -178,7 +178,7 @@ func TestLayouts(t *testing.T) {
 			t.Fatalf("prune: %v", err)
 		}
 		for _, h := range hosts {
-			if left := sh(t, l, h.Address, "ls -d "+layoutData+"/*"+run[1]+"* "+layoutWal+"*"+run[1]+"* "+layoutWal+"/.*"+run[1]+"* 2>/dev/null || true"); left != "" {
+			if left := sh(t, l, h.Address, "find -H "+layoutData+" "+layoutWal+" "+layoutWal+".before-"+run[1]+" -maxdepth 3 -name '*"+run[1]+"*' 2>/dev/null || true"); left != "" {
 				t.Errorf("%s: prune left %s", h.Address, left)
 			}
 		}
@@ -228,6 +228,16 @@ func TestLayouts(t *testing.T) {
 		defer relayout(t, l, moveBack(layoutData, layoutData, layoutData))
 		restoreAndRollBack(t, "layouts.db", "in-snapshot", "live", []string{layoutWal, layoutData, layoutData + "/member"}, func(addr string) {
 			openOn(t, l, addr, "/member/snap/db", layoutData)
+			openOn(t, l, addr, ".wal", "/")
+		})
+	})
+
+	t.Run("member-mount", func(t *testing.T) {
+		member := layoutData + "/member"
+		relayout(t, l, moveOnto(member, member, "300m"))
+		defer relayout(t, l, moveBack(member, member, member))
+		restoreAndRollBack(t, "layouts.db", "in-snapshot", "live", []string{layoutWal, layoutData, member}, func(addr string) {
+			openOn(t, l, addr, "/member/snap/db", member)
 			openOn(t, l, addr, ".wal", "/")
 		})
 	})

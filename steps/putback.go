@@ -35,6 +35,9 @@ type SetAsideHost struct {
 	Member   string `json:"member_dir"`
 	Aside    string `json:"aside"`
 	Restored string `json:"restored"`
+	// MemberInPlace: member/ is a mount point or a symlink; it stays where
+	// it is and Aside, Restored are dirs inside it whose contents move.
+	MemberInPlace bool `json:"member_in_place,omitempty"`
 	// The same for the unit's --wal-dir, when it has one.
 	Wal         string `json:"wal_dir,omitempty"`
 	AsideWal    string `json:"aside_wal,omitempty"`
@@ -55,7 +58,7 @@ func (r *Restore) SetAsideRecord(runID, swapStep string) SetAsideRecord {
 			continue
 		}
 		st := etcdhost.StageFor(r.Token, f)
-		h := SetAsideHost{Host: m.Host.Name, Member: st.Member, Aside: st.Aside, Restored: etcdhost.RestoredPath(st.Member, r.Token), PutBack: etcdhost.PutBackCommand(st, r.Token)}
+		h := SetAsideHost{Host: m.Host.Name, Member: st.Member, Aside: st.Aside, Restored: st.Restored, MemberInPlace: st.MemberInPlace, PutBack: etcdhost.PutBackCommand(st, r.Token)}
 		if st.LiveWal != "" {
 			h.Wal, h.AsideWal, h.RestoredWal, h.WalInPlace = st.LiveWal, st.AsideWal, st.RestoredWal, st.WalInPlace
 		}
@@ -186,10 +189,20 @@ func (c *PutBackCheck) check(ctx context.Context, env *orchestrator.Env, h *inve
 	if f.Config.DataDir+"/member" != sa.Member || f.Config.WalDir != sa.Wal {
 		return nil, fmt.Errorf("the etcd unit now uses data dir %s (WAL dir %q), but run %s set aside %s (WAL dir %q): the unit changed since; put the data back by hand", f.Config.DataDir, f.Config.WalDir, rb.Record.RunID, sa.Member, sa.Wal)
 	}
-	if sa.Wal != "" && sa.WalInPlace != f.WalInPlace() {
-		d, _ := f.LayoutOf("wal")
-		was := map[bool]string{true: "a mount point or a symlink (its contents were set aside inside it)", false: "a plain dir (it was set aside beside it)"}[sa.WalInPlace]
-		return nil, fmt.Errorf("the WAL dir %s was %s when run %s set it aside, but is now %s: the disks changed since; put the data back by hand", sa.Wal, was, rb.Record.RunID, layoutText(d))
+	// A dir kept in place then must be one now, and the other way round:
+	// the put-back moves what the swap moved.
+	m, _ := f.LayoutOf("member")
+	w, _ := f.LayoutOf("wal")
+	for _, c := range []struct {
+		dir       string
+		was, now  bool
+		nowLayout etcdhost.DirLayout
+	}{{sa.Member, sa.MemberInPlace, m.InPlace(), m}, {sa.Wal, sa.WalInPlace, w.InPlace(), w}} {
+		if c.dir == "" || c.was == c.now {
+			continue
+		}
+		was := map[bool]string{true: "a mount point or a symlink (its contents were set aside inside it)", false: "a plain dir (it was set aside beside it)"}[c.was]
+		return nil, fmt.Errorf("%s was %s when run %s set it aside, but is now %s: the disks changed since; put the data back by hand", c.dir, was, rb.Record.RunID, layoutText(c.nowLayout))
 	}
 	pairs := [][3]string{{sa.Member, sa.Aside, sa.Restored}}
 	if sa.Wal != "" {
@@ -287,8 +300,12 @@ func (p *PutBack) Plan(ctx context.Context, env *orchestrator.Env, step *orchest
 		if !ok {
 			return nil, fmt.Errorf("host %s: run %s set nothing aside here", h.Name, p.rb.Record.RunID)
 		}
-		cmd := "if systemctl is-active --quiet etcd; then echo 'etcd is running on this host: stop it before putting data back' >&2; exit 1; fi\n" +
-			putBackScript(sa.Member, sa.Aside, sa.Restored)
+		cmd := "if systemctl is-active --quiet etcd; then echo 'etcd is running on this host: stop it before putting data back' >&2; exit 1; fi\n"
+		if sa.MemberInPlace {
+			cmd += putBackContentsScript(sa.Member, sa.Aside, sa.Restored)
+		} else {
+			cmd += putBackScript(sa.Member, sa.Aside, sa.Restored)
+		}
 		switch {
 		case sa.WalInPlace:
 			cmd += "\n" + putBackContentsScript(sa.Wal, sa.AsideWal, sa.RestoredWal)
@@ -301,8 +318,10 @@ func (p *PutBack) Plan(ctx context.Context, env *orchestrator.Env, step *orchest
 			if d, ok := f.LayoutOf("data"); ok {
 				cmd += "\n" + etcdhost.KeepLayoutScript(d, false)
 			}
-			if d, ok := f.LayoutOf("wal"); ok && d.InPlace() {
-				cmd += "\n" + etcdhost.KeepLayoutScript(d, false)
+			for _, role := range []string{"member", "wal"} {
+				if d, ok := f.LayoutOf(role); ok && d.InPlace() {
+					cmd += "\n" + etcdhost.KeepLayoutScript(d, false)
+				}
 			}
 		}
 		sp.Notes = append(sp.Notes, fmt.Sprintf("%s: the restored data is kept at %s", h.Name, sa.Restored))

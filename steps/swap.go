@@ -48,7 +48,13 @@ func (s *EtcdSwap) Plan(ctx context.Context, env *orchestrator.Env, step *orches
 				cmd += "\nif [ -d " + transport.Quote(st.Wal) + " ]; then chown -R -- " + transport.Quote(u+":") + " " + transport.Quote(st.Wal) + "; fi"
 			}
 		}
-		cmd += "\n" + swapScript(st.Data+"/member", st.Member, st.Aside, restoreStep)
+		if st.MemberInPlace {
+			// The restore's data dir, inside member/, goes once emptied.
+			cmd += "\n" + swapContentsScript(st.Data+"/member", st.Member, st.Aside, restoreStep) +
+				"\nif [ -d " + transport.Quote(st.Data) + " ]; then rmdir -- " + transport.Quote(st.Data) + " || exit 1; fi"
+		} else {
+			cmd += "\n" + swapScript(st.Data+"/member", st.Member, st.Aside, restoreStep)
+		}
 		aside := []string{st.Aside}
 		switch {
 		case st.WalInPlace:
@@ -64,7 +70,7 @@ func (s *EtcdSwap) Plan(ctx context.Context, env *orchestrator.Env, step *orches
 			cmd += "\n" + etcdhost.KeepLayoutScript(d, false)
 		}
 		if d, ok := f.LayoutOf("member"); ok {
-			cmd += "\n" + etcdhost.KeepLayoutScript(d, true)
+			cmd += "\n" + etcdhost.KeepLayoutScript(d, !st.MemberInPlace)
 		}
 		if d, ok := f.LayoutOf("wal"); ok {
 			cmd += "\n" + etcdhost.KeepLayoutScript(d, !st.WalInPlace)
