@@ -183,3 +183,62 @@ func TestLayoutProblems(t *testing.T) {
 		t.Errorf("unread layout: %v", ps)
 	}
 }
+
+// The put-back command printed for the operator, run by a real sh (a
+// stand-in systemctl on PATH): for dirs kept in place it moves contents
+// back and the restored ones aside, inside each dir, and leaves the
+// symlinks as they are.
+func TestPutBackCommandKeepsDirsInPlace(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "bin")
+	if err := os.MkdirAll(bin, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin+"/systemctl", []byte("#!/bin/sh\nexit 0\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join(dir, "etcd")
+	disk := filepath.Join(dir, "disk")
+	for _, d := range []string{data, disk + "/member", disk + "/wal"} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	member, wal := data+"/member", filepath.Join(dir, "etcd-wal")
+	if err := os.Symlink(disk+"/member", member); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(disk+"/wal", wal); err != nil {
+		t.Fatal(err)
+	}
+	f := &EtcdFacts{Config: &EtcdConfig{DataDir: data, WalDir: wal}, Layout: []DirLayout{
+		{Role: "member", Path: member, Exists: true, Symlink: true, Target: disk + "/member"},
+		{Role: "wal", Path: wal, Exists: true, Symlink: true, Target: disk + "/wal"},
+	}}
+	st := StageFor("tok", f)
+	// As the swap leaves it: the restored data live, the old set aside inside.
+	localconn.MkFile(t, st.Aside+"/snap/db", 1)
+	localconn.MkFile(t, member+"/snap/db.new", 1)
+	localconn.MkFile(t, st.AsideWal+"/old.wal", 1)
+	localconn.MkFile(t, wal+"/new.wal", 1)
+	cmd := exec.Command("sh", "-c", PutBackCommand(st, "tok"))
+	cmd.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s\n%s", err, out, PutBackCommand(st, "tok"))
+	}
+	for _, p := range []string{member + "/snap/db", st.Restored + "/snap/db.new", wal + "/old.wal", st.RestoredWal + "/new.wal"} {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("after the put-back: %v", err)
+		}
+	}
+	for _, p := range []string{st.Aside, st.AsideWal, member + "/snap/db.new", wal + "/new.wal"} {
+		if _, err := os.Stat(p); err == nil {
+			t.Errorf("after the put-back %s is still there", p)
+		}
+	}
+	for _, l := range []string{member, wal} {
+		if fi, err := os.Lstat(l); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+			t.Errorf("%s is no longer a symlink", l)
+		}
+	}
+}
