@@ -59,7 +59,7 @@ func layoutRoles(f *EtcdFacts) []spaceRole {
 		roles = append(roles, spaceRole{"wal", c.WalDir})
 	} else {
 		// The WAL inside member/ on a disk of its own (a symlink or a
-		// mount there) would not survive the member dir's rename.
+		// mount there) would not survive member/ being set aside whole.
 		roles = append(roles, spaceRole{"member/wal", c.DataDir + "/member/wal"})
 	}
 	return roles
@@ -253,9 +253,7 @@ func LayoutLines(f *EtcdFacts) []string {
 	for _, d := range f.Layout {
 		l := "layout: " + d.Describe()
 		switch {
-		case d.Role == "wal" && d.InPlace():
-			l += "; stays where it is, its contents are set aside inside it (" + d.Path + "/.before-<token>)"
-		case d.Role == "member" && d.InPlace():
+		case (d.Role == "wal" || d.Role == "member") && d.InPlace():
 			l += "; stays where it is, its contents are set aside inside it (" + d.Path + "/.before-<token>)"
 		case d.Role == "data" && d.InPlace():
 			l += "; stays where it is (member/ is set aside inside it)"
@@ -279,7 +277,7 @@ func LayoutProblems(f *EtcdFacts) []string {
 			ps = append(ps, fmt.Sprintf("%s dir %s is a symlink that leads nowhere (%s): mount or create its target first", d.Role, d.Path, orNone(d.Target)))
 		case d.Role == "member/wal" && (d.Symlink || d.MountPoint):
 			ps = append(ps, fmt.Sprintf("the WAL dir %s inside member/ is a %s: the restore sets member/ aside as a whole, so the restored WAL would land on member/'s disk. Point etcd at that disk with --wal-dir (and move the WAL there) before restoring", d.Path, inPlaceWhat(d)))
-		case (d.Role == "wal" || d.Role == "data") && d.Exists && d.ReadOnly:
+		case (d.Role == "data" || d.Role == "member" || d.Role == "wal") && d.Exists && d.ReadOnly:
 			ps = append(ps, fmt.Sprintf("%s dir %s is on a read-only filesystem (%s on %s): remount it read-write first", d.Role, d.Path, d.FSType, d.Mount))
 		}
 	}
