@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -240,5 +241,62 @@ func TestPutBackCommandKeepsDirsInPlace(t *testing.T) {
 		if fi, err := os.Lstat(l); err != nil || fi.Mode()&os.ModeSymlink == 0 {
 			t.Errorf("%s is no longer a symlink", l)
 		}
+	}
+}
+
+// The check after the swap fails, naming the dir and both readings, when a
+// dir's owner or mode differ from preflight's, or a symlink leads elsewhere;
+// a dir the swap replaced gets the old owner and mode first.
+func TestKeepLayoutScript(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(dir, "disk")
+	other := filepath.Join(dir, "other")
+	link := filepath.Join(dir, "wal")
+	for _, d := range []string{target, other} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	st := func(p string) (dev, uid, gid string) {
+		out, err := exec.Command("stat", "-L", "-c", "%d %u %g", p).Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := strings.Fields(string(out))
+		return f[0], f[1], f[2]
+	}
+	dev, uid, gid := st(link)
+	u, _ := strconv.Atoi(uid)
+	g, _ := strconv.Atoi(gid)
+	d := DirLayout{Role: "wal", Path: link, Exists: true, Symlink: true, Target: target, Dev: dev, UID: u, GID: g, Mode: "700"}
+	run := func(script string) (string, error) {
+		out, err := exec.Command("sh", "-c", script).CombinedOutput()
+		return string(out), err
+	}
+	if out, err := run(KeepLayoutScript(d, false)); err != nil || !strings.Contains(out, "layout kept: wal "+link) {
+		t.Fatalf("unchanged dir: %v %s", err, out)
+	}
+	d.Mode = "750"
+	if out, err := run(KeepLayoutScript(d, false)); err == nil || !strings.Contains(out, "the layout of "+link+" changed") {
+		t.Fatalf("a changed mode passed: %v %s", err, out)
+	}
+	d.Mode = "700"
+	os.Remove(link)
+	os.Symlink(other, link)
+	if out, err := run(KeepLayoutScript(d, false)); err == nil || !strings.Contains(out, "no longer a symlink to "+target) {
+		t.Fatalf("a symlink leading elsewhere passed: %v %s", err, out)
+	}
+	// Replaced by a rename: the old owner and mode are given to the new dir.
+	plain := filepath.Join(dir, "member")
+	os.MkdirAll(plain, 0o755)
+	d = DirLayout{Role: "member", Path: plain, Exists: true, Dev: dev, UID: u, GID: g, Mode: "700"}
+	if out, err := run(KeepLayoutScript(d, true)); err != nil {
+		t.Fatalf("replaced dir: %v %s", err, out)
+	}
+	if fi, _ := os.Stat(plain); fi.Mode().Perm() != 0o700 {
+		t.Fatalf("the replaced dir has mode %v, want the old 0700", fi.Mode().Perm())
 	}
 }

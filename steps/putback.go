@@ -189,20 +189,8 @@ func (c *PutBackCheck) check(ctx context.Context, env *orchestrator.Env, h *inve
 	if f.Config.DataDir+"/member" != sa.Member || f.Config.WalDir != sa.Wal {
 		return nil, fmt.Errorf("the etcd unit now uses data dir %s (WAL dir %q), but run %s set aside %s (WAL dir %q): the unit changed since; put the data back by hand", f.Config.DataDir, f.Config.WalDir, rb.Record.RunID, sa.Member, sa.Wal)
 	}
-	// A dir kept in place then must be one now, and the other way round:
-	// the put-back moves what the swap moved.
-	m, _ := f.LayoutOf("member")
-	w, _ := f.LayoutOf("wal")
-	for _, c := range []struct {
-		dir       string
-		was, now  bool
-		nowLayout etcdhost.DirLayout
-	}{{sa.Member, sa.MemberInPlace, m.InPlace(), m}, {sa.Wal, sa.WalInPlace, w.InPlace(), w}} {
-		if c.dir == "" || c.was == c.now {
-			continue
-		}
-		was := map[bool]string{true: "a mount point or a symlink (its contents were set aside inside it)", false: "a plain dir (it was set aside beside it)"}[c.was]
-		return nil, fmt.Errorf("%s was %s when run %s set it aside, but is now %s: the disks changed since; put the data back by hand", c.dir, was, rb.Record.RunID, layoutText(c.nowLayout))
+	if err := layoutChanged(sa, f, rb.Record.RunID); err != nil {
+		return nil, err
 	}
 	pairs := [][3]string{{sa.Member, sa.Aside, sa.Restored}}
 	if sa.Wal != "" {
@@ -366,6 +354,26 @@ if [ -e "$a" ]; then
 elif [ -e "$r" ]; then printf 'already put back: %%s holds the old data, %%s the restored\n' "$l" "$r"
 else printf 'nothing set aside at %%s\n' "$a" >&2; exit 1
 fi`, q(live), q(aside), q(restored), etcdhost.MoveContentsCommand(live, restored), etcdhost.MoveContentsCommand(aside, live))
+}
+
+// layoutChanged refuses a put-back where a dir the swap kept in place is no
+// longer a mount point or a symlink, or the other way round: the put-back
+// would move what the swap did not.
+func layoutChanged(sa SetAsideHost, f *etcdhost.EtcdFacts, runID string) error {
+	m, _ := f.LayoutOf("member")
+	w, _ := f.LayoutOf("wal")
+	for _, c := range []struct {
+		dir      string
+		was, now bool
+		layout   etcdhost.DirLayout
+	}{{sa.Member, sa.MemberInPlace, m.InPlace(), m}, {sa.Wal, sa.WalInPlace, w.InPlace(), w}} {
+		if c.dir == "" || c.was == c.now {
+			continue
+		}
+		was := map[bool]string{true: "a mount point or a symlink (its contents were set aside inside it)", false: "a plain dir (it was set aside beside it)"}[c.was]
+		return fmt.Errorf("%s was %s when run %s set it aside, but is now %s: the disks changed since; put the data back by hand", c.dir, was, runID, layoutText(c.layout))
+	}
+	return nil
 }
 
 func layoutText(d etcdhost.DirLayout) string {

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ezrestore/ezrestore/etcdhost"
 )
 
 // The swap script runs in a real sh on real dirs, with a hostile dir name.
@@ -165,5 +167,28 @@ func TestSwapScriptStopsAtAFailedRename(t *testing.T) {
 	}
 	if _, err := os.Stat(restored); err != nil {
 		t.Fatalf("the restored dir moved after the set-aside failed: %v", err)
+	}
+}
+
+// A rollback refuses when a dir the swap kept in place is a plain dir now
+// (someone unmounted it), or the other way round.
+func TestPutBackRefusesAChangedLayout(t *testing.T) {
+	sa := SetAsideHost{Member: "/var/lib/etcd/member", Wal: "/wal", WalInPlace: true}
+	f := &etcdhost.EtcdFacts{Config: &etcdhost.EtcdConfig{DataDir: "/var/lib/etcd", WalDir: "/wal"}, Layout: []etcdhost.DirLayout{
+		{Role: "member", Path: "/var/lib/etcd/member", Exists: true},
+		{Role: "wal", Path: "/wal", Exists: true, MountPoint: true, FSType: "xfs"},
+	}}
+	if err := layoutChanged(sa, f, "R1"); err != nil {
+		t.Fatalf("same layout refused: %v", err)
+	}
+	f.Layout[1].MountPoint = false
+	err := layoutChanged(sa, f, "R1")
+	if err == nil || !strings.Contains(err.Error(), "/wal was a mount point or a symlink") || !strings.Contains(err.Error(), "run R1") {
+		t.Fatalf("an unmounted WAL dir: %v", err)
+	}
+	f.Layout[1].MountPoint = true
+	f.Layout[0].Symlink, f.Layout[0].Target = true, "/disk/member"
+	if err := layoutChanged(sa, f, "R1"); err == nil || !strings.Contains(err.Error(), "/var/lib/etcd/member was a plain dir") {
+		t.Fatalf("a member dir made a symlink since: %v", err)
 	}
 }
