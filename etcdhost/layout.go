@@ -24,7 +24,7 @@ type DirLayout struct {
 	Role string `json:"role"`
 	Path string `json:"path"`
 	// Symlink is true when Path itself is a symlink; Target is where it
-	// leads, fully resolved (empty when it leads nowhere).
+	// leads, fully resolved (for one that leads nowhere, its own text).
 	Symlink bool   `json:"symlink,omitempty"`
 	Target  string `json:"target,omitempty"`
 	Exists  bool   `json:"exists"`
@@ -75,7 +75,7 @@ func layoutRoles(f *EtcdFacts) []spaceRole {
 func LayoutScript(f *EtcdFacts) string {
 	var b strings.Builder
 	b.WriteString(`lay() {
-  if [ -L "$2" ]; then l=1; t=$(readlink -f -- "$2" 2>/dev/null || true); else l=0; t=; fi
+  if [ -L "$2" ]; then l=1; t=$(readlink -f -- "$2" 2>/dev/null || readlink -- "$2" || true); else l=0; t=; fi
   if [ ! -e "$2" ]; then printf 'L\t%s\t%s\t%s\t0\n' "$1" "$l" "$t"; return; fi
   r=$(readlink -f -- "$2")
   s=$(stat -L -c '%d	%u	%g	%a	%U	%G' -- "$2")

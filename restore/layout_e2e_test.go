@@ -253,6 +253,17 @@ func TestLayouts(t *testing.T) {
 			}
 			openOn(t, l, addr, ".wal", mnt)
 		})
+
+		// A WAL symlink that leads nowhere (its disk not mounted) is refused
+		// in preflight, naming host, dir and where it leads.
+		onEtcdHosts(t, l, "ln -sfn /mnt/not-mounted/wal "+layoutWal)
+		out, err := cli(t, l, "plan", name, "--snapshot", "layouts.db")
+		onEtcdHosts(t, l, "ln -sfn "+mnt+"/wal "+layoutWal)
+		for _, h := range hosts {
+			if err == nil || !regexp.MustCompile(regexp.QuoteMeta(h.Address)+`: (.*\n)*.*wal dir `+layoutWal+` is a symlink that leads nowhere \(/mnt/not-mounted/wal\)`).MatchString(out) {
+				t.Errorf("a WAL symlink leading nowhere on %s was not refused: %v", h.Address, err)
+			}
+		}
 	})
 
 	t.Run("data-symlink", func(t *testing.T) {
