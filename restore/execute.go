@@ -138,8 +138,12 @@ func (s *Session) explain(err error, recordDir string, recap *orchestrator.Recap
 	}
 	next := func(step string, swapped bool) {
 		b.WriteString(s.standing(recap))
-		fmt.Fprintf(&b, "\nTo go on after fixing the cause (the token %s is reused from the run record):\n  ezrestore restore %s --snapshot %s --from-step %s",
-			s.Restore.Token, who, transport.Quote(s.Restore.Snapshot.Path), transport.Quote(step))
+		if again := s.memberNotCopied(who); again != "" {
+			b.WriteString(again)
+		} else {
+			fmt.Fprintf(&b, "\nTo go on after fixing the cause (the token %s is reused from the run record):\n  ezrestore restore %s --snapshot %s --from-step %s",
+				s.Restore.Token, who, transport.Quote(s.Restore.Snapshot.Path), transport.Quote(step))
+		}
 		if swapped {
 			fmt.Fprintf(&b, "\nTo go back to the data as it was before this run:\n  ezrestore rollback %s --run %s", who, s.Env.RunID)
 		} else {

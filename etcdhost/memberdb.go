@@ -1,0 +1,175 @@
+package etcdhost
+
+// A member's own data, read where it lies: <data-dir>/member/snap/db, the
+// bbolt file etcd keeps its keys in, read with the host's own etcd tool
+// (`snapshot status`) so that none of it crosses the network. When the
+// majority is lost this is what tells which member holds the newest writes.
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ezrestore/ezrestore/transport"
+)
+
+// MemberDBTimeout bounds one `snapshot status`: it reads the whole db (a
+// hash of every bucket), and a db some process still holds open would make
+// it wait for the file lock forever.
+const MemberDBTimeout = 120 * time.Second
+
+// MemberDB is what one member's data dir holds, read on its host.
+type MemberDB struct {
+	Host string `json:"host"`
+	Path string `json:"path"`
+	// Active is `systemctl is-active etcd.service` when it was read.
+	Active string `json:"active"`
+	// Running is true when etcd runs (or starts, or restarts) there: its db
+	// was not read; Revision and Size are then the member's own answer
+	// through its API, when it answered.
+	Running bool `json:"running"`
+	// Readable is true when the db was read (by the tool, or the API).
+	Readable bool   `json:"readable"`
+	Size     int64  `json:"size"`
+	Revision int64  `json:"revision"`
+	Hash     uint64 `json:"hash,omitempty"`
+	// TotalKeys is the tool's totalKey: every key version kept in the db.
+	TotalKeys int64 `json:"total_keys,omitempty"`
+	// ReadBy says how it was read ("etcdutl 3.6.16 snapshot status", "its API").
+	ReadBy string `json:"read_by,omitempty"`
+	// Error says why it could not be read: the tool's own message for a
+	// damaged db, no db, etcd running and not answering.
+	Error string `json:"error,omitempty"`
+}
+
+// Usable is true when the db can be a restore's source.
+func (m *MemberDB) Usable() bool { return m.Readable && m.Error == "" }
+
+// memberDBPath is where etcd keeps its backend in a data dir.
+func memberDBPath(f *EtcdFacts) string { return f.Config.DataDir + "/member/snap/db" }
+
+// snapshotStatusTool is the host's command that reads a db file: etcdutl
+// where present (3.5+; the only one in 3.6), else etcdctl before 3.6.
+func snapshotStatusTool(f *EtcdFacts) (cmd, label string, err error) {
+	if f.Etcdutl != "" {
+		return transport.Quote(f.Etcdutl), "etcdutl " + f.EtcdutlVersion, nil
+	}
+	if f.Etcdctl != "" && !versionAtLeast(f.EtcdctlVersion, 3, 6) {
+		return transport.Quote(f.Etcdctl), "etcdctl " + f.EtcdctlVersion, nil
+	}
+	if f.Etcdctl != "" {
+		return "", "", fmt.Errorf("etcdctl %s has no `snapshot status` (moved to etcdutl in 3.6) and there is no etcdutl in bin_dir or PATH", f.EtcdctlVersion)
+	}
+	return "", "", fmt.Errorf("neither etcdutl nor etcdctl was found in bin_dir or PATH")
+}
+
+// MemberDBScript reads the db, read-only: it asks systemd first and reads
+// nothing while etcd runs (a running etcd holds the file locked: the tool
+// would wait for it, and the file changes under it); an empty file is not
+// handed to the tool (bbolt would try to initialise it).
+func MemberDBScript(f *EtcdFacts, tool string, timeout time.Duration) string {
+	q := transport.Quote
+	return fmt.Sprintf(`db=%s
+echo @@active; a=$(systemctl is-active etcd.service 2>/dev/null); echo "$a"
+case "$a" in inactive|failed|unknown|"") ;; *) exit 0 ;; esac
+echo @@size
+if ! stat -c %%s -- "$db" 2>&1; then echo @@nodb; exit 0; fi
+[ -s "$db" ] || { echo @@empty; exit 0; }
+echo @@status
+if out=$(ETCDCTL_API=3 timeout -k 5 %d %s snapshot status "$db" -w json 2>&1); then printf '%%s\n' "$out"; else rc=$?; printf '%%s\n' "$out" | head -n 4; echo "exit $rc"; echo @@bad; fi
+`, q(memberDBPath(f)), int(timeout.Seconds()), tool)
+}
+
+// snapshotStatusJSON is `snapshot status -w json` (etcdctl 3.4, etcdutl 3.5+).
+type snapshotStatusJSON struct {
+	Hash      uint64 `json:"hash"`
+	Revision  int64  `json:"revision"`
+	TotalKey  int64  `json:"totalKey"`
+	TotalSize int64  `json:"totalSize"`
+}
+
+// ParseMemberDB reads MemberDBScript's output.
+func ParseMemberDB(out string, m *MemberDB, label string) {
+	s := Sections(out)
+	m.Active = strings.TrimSpace(s["active"])
+	if _, stopped := s["size"]; !stopped {
+		m.Running = true
+		m.Error = "etcd is " + m.Active + " here: its db is not read while etcd holds it"
+		return
+	}
+	if _, none := s["nodb"]; none {
+		m.Error = "no db: " + strings.TrimSpace(s["size"])
+		return
+	}
+	m.Size, _ = strconv.ParseInt(strings.TrimSpace(s["size"]), 10, 64)
+	if _, empty := s["empty"]; empty {
+		m.Error = "the db is an empty file"
+		return
+	}
+	st := strings.TrimSpace(s["status"])
+	if _, bad := s["bad"]; bad {
+		m.Error = fmt.Sprintf("damaged: %s snapshot status failed: %s", label, toolError(st))
+		if strings.HasSuffix(st, "exit 124") || strings.HasSuffix(st, "exit 137") {
+			m.Error = fmt.Sprintf("%s snapshot status did not finish within %v (is the db held open by an etcd systemd does not know of?)", label, MemberDBTimeout)
+		}
+		return
+	}
+	var j snapshotStatusJSON
+	// etcdutl may log before the JSON: the JSON is the last line.
+	if err := json.Unmarshal([]byte(LastLine(st)), &j); err != nil {
+		m.Error = fmt.Sprintf("%s snapshot status printed %q: %v", label, oneLineText(st), err)
+		return
+	}
+	m.Readable, m.ReadBy = true, label+" snapshot status"
+	m.Revision, m.Hash, m.TotalKeys = j.Revision, j.Hash, j.TotalKey
+	if j.TotalSize > 0 {
+		m.Size = j.TotalSize
+	}
+}
+
+// toolError keeps what a tool said that names the damage: a Go panic's
+// first lines ("unexpected fault address", "[signal SIGBUS ...]"), or its
+// "Error: ..." line, and the exit status.
+func toolError(out string) string {
+	var keep []string
+	for _, l := range strings.Split(out, "\n") {
+		l = strings.TrimSpace(l)
+		if l == "" || strings.HasPrefix(l, "goroutine ") {
+			continue
+		}
+		keep = append(keep, l)
+	}
+	return strings.Join(keep, "; ")
+}
+
+// ReadMemberDB reads one member's db on its host (see MemberDBScript). It
+// never fails: what could not be read is in Error.
+func ReadMemberDB(ctx context.Context, conn transport.Conn, f *EtcdFacts) MemberDB {
+	m := MemberDB{Host: f.Host, Path: memberDBPath(f)}
+	tool, label, err := snapshotStatusTool(f)
+	if err != nil {
+		m.Error = err.Error()
+		return m
+	}
+	res, err := conn.Run(ctx, MemberDBScript(f, tool, MemberDBTimeout))
+	if err != nil {
+		m.Error = err.Error()
+		return m
+	}
+	ParseMemberDB(string(res.Stdout), &m, label)
+	return m
+}
+
+// FromAPI fills a running member's reading from its own answer (its
+// `endpoint status`: the revision it has applied, its db size).
+func (m *MemberDB) FromAPI(st MemberStatus) {
+	if st.Error != "" {
+		m.Error = fmt.Sprintf("etcd is %s here and does not answer: %s", m.Active, st.Error)
+		return
+	}
+	m.Readable, m.Error, m.ReadBy = true, "", "its API (etcd runs; the db is copied once it is stopped)"
+	m.Revision, m.Size = st.Revision, st.DBSize
+}
