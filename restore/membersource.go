@@ -19,6 +19,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/ezrestore/ezrestore/cluster"
 	"github.com/ezrestore/ezrestore/etcdhost"
 	"github.com/ezrestore/ezrestore/fanout"
 	"github.com/ezrestore/ezrestore/internal/bytesize"
@@ -355,4 +356,44 @@ func (s *Session) memberNotCopied(who string) string {
 	}
 	return fmt.Sprintf("\nThe member's db was not copied (no %s). After fixing the cause, run it again from the start:\n  ezrestore restore %s --snapshot %s",
 		snap.Path, who, transport.Quote(s.req.Snapshot))
+}
+
+// addMemberData reads, with no quorum, every member's data revision (as a
+// member source is read) and suggests restoring from the freshest member
+// when it is ahead of the newest backup.
+func (r *StatusReport) addMemberData(ctx context.Context, env *orchestrator.Env, backupDir string, target cluster.Selector, members []inventory.EtcdMember) {
+	readings, _ := readMembers(ctx, env, env.Forks, members, nil)
+	ms := &MemberSource{Members: readings, NewestBackup: newestBackup(backupDir)}
+	r.MemberData = ms
+	var best *MemberReading
+	for i := range readings {
+		if m := &readings[i]; m.Usable() && (best == nil || m.Revision > best.Revision) {
+			best = m
+		}
+	}
+	if best == nil || ms.NewestBackup != nil && best.Revision <= ms.NewestBackup.Revision {
+		return
+	}
+	who := "-i " + transport.Quote(target.Inventory)
+	if target.Cluster != "" {
+		who = transport.Quote(target.Cluster)
+	}
+	ahead := "there is no backup in " + backupDir
+	if b := ms.NewestBackup; b != nil {
+		ahead = fmt.Sprintf("%d revisions ahead of the newest backup %s (revision %d)", best.Revision-b.Revision, b.Name, b.Revision)
+	}
+	r.Suggest = fmt.Sprintf("%s holds revision %d, %s: restoring from it keeps those writes. See the plan first:\n  ezrestore plan %s --snapshot member:%s",
+		best.Host, best.Revision, ahead, who, Freshest)
+}
+
+// writeMemberData prints the members' data with no quorum, and the way on.
+func (r *StatusReport) writeMemberData(w io.Writer) {
+	if r.MemberData == nil {
+		return
+	}
+	fmt.Fprintln(w, "\nWith no quorum, each member's own data (read on its host; a running member through its API):")
+	r.MemberData.WriteText(w)
+	if r.Suggest != "" {
+		fmt.Fprintf(w, "%s\n", r.Suggest)
+	}
 }
