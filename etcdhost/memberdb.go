@@ -58,7 +58,7 @@ func snapshotStatusTool(f *EtcdFacts) (cmd, label string, err error) {
 		return transport.Quote(f.Etcdutl), "etcdutl " + f.EtcdutlVersion, nil
 	}
 	if f.Etcdctl != "" && !versionAtLeast(f.EtcdctlVersion, 3, 6) {
-		return transport.Quote(f.Etcdctl), "etcdctl " + f.EtcdctlVersion, nil
+		return "env ETCDCTL_API=3 " + transport.Quote(f.Etcdctl), "etcdctl " + f.EtcdctlVersion, nil
 	}
 	if f.Etcdctl != "" {
 		return "", "", fmt.Errorf("etcdctl %s has no `snapshot status` (moved to etcdutl in 3.6) and there is no etcdutl in bin_dir or PATH", f.EtcdctlVersion)
@@ -79,7 +79,7 @@ echo @@size
 if ! stat -c %%s -- "$db" 2>&1; then echo @@nodb; exit 0; fi
 [ -s "$db" ] || { echo @@empty; exit 0; }
 echo @@status
-if out=$(ETCDCTL_API=3 timeout -k 5 %d %s snapshot status "$db" -w json 2>&1); then printf '%%s\n' "$out"; else rc=$?; printf '%%s\n' "$out" | head -n 4; echo "exit $rc"; echo @@bad; fi
+if out=$(timeout -k 5 %d %s snapshot status "$db" -w json 2>&1); then printf '%%s\n' "$out"; else rc=$?; printf '%%s\n' "$out" | head -n 4; echo "exit $rc"; echo @@bad; fi
 `, q(memberDBPath(f)), int(timeout.Seconds()), tool)
 }
 
@@ -123,11 +123,15 @@ func ParseMemberDB(out string, m *MemberDB, label string) {
 		m.Error = fmt.Sprintf("%s snapshot status printed %q: %v", label, oneLineText(st), err)
 		return
 	}
+	// bbolt reads a file cut short without a word as long as the pages it
+	// visits are there (etcdutl 3.6 does; etcdctl 3.4 dies of SIGBUS):
+	// the db's own size, from its meta page, says what is missing.
+	if j.TotalSize > m.Size {
+		m.Error = fmt.Sprintf("damaged: the file is %d bytes, its db says %d (%s snapshot status): cut short", m.Size, j.TotalSize, label)
+		return
+	}
 	m.Readable, m.ReadBy = true, label+" snapshot status"
 	m.Revision, m.Hash, m.TotalKeys = j.Revision, j.Hash, j.TotalKey
-	if j.TotalSize > 0 {
-		m.Size = j.TotalSize
-	}
 }
 
 // toolError keeps what a tool said that names the damage: a Go panic's
@@ -172,4 +176,36 @@ func (m *MemberDB) FromAPI(st MemberStatus) {
 	}
 	m.Readable, m.Error, m.ReadBy = true, "", "its API (etcd runs; the db is copied once it is stopped)"
 	m.Revision, m.Size = st.Revision, st.DBSize
+}
+
+// QueryMemberData asks a running member for its own `endpoint status`
+// alone: without a quorum etcd 3.6 still answers it (with "no leader" among
+// its errors) but not `member list`, which QueryMember also asks.
+func QueryMemberData(ctx context.Context, conn transport.Conn, f *EtcdFacts) MemberStatus {
+	c := ClientFor(f)
+	ms := MemberStatus{Host: f.Host, Endpoint: c.Endpoint}
+	if f.Etcdctl == "" {
+		ms.Error = "no etcdctl in bin_dir or PATH to ask it"
+		return ms
+	}
+	res, err := conn.Run(ctx, LeaderStatusCommand(c))
+	switch {
+	case err != nil:
+		ms.Error = err.Error()
+	case res.ExitCode != 0:
+		ms.Error = LastLine(string(res.Stderr))
+		if ms.Error == "" {
+			ms.Error = fmt.Sprintf("etcdctl exited %d", res.ExitCode)
+		}
+	default:
+		var sj statusJSON
+		if err := json.Unmarshal(res.Stdout, &sj); err != nil || len(sj) == 0 {
+			ms.Error = fmt.Sprintf("unreadable endpoint status from etcdctl: %v", err)
+			break
+		}
+		s := sj[0].Status
+		ms.MemberID, ms.ClusterID, ms.Leader, ms.Revision = s.Header.MemberID, s.Header.ClusterID, s.Leader, s.Header.Revision
+		ms.Version, ms.DBSize, ms.RaftIndex, ms.RaftTerm = s.Version, s.DBSize, s.RaftIndex, s.RaftTerm
+	}
+	return ms
 }

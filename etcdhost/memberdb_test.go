@@ -27,6 +27,8 @@ func TestParseMemberDB(t *testing.T) {
 			readable: true, rev: 4, size: 20480},
 		{name: "ok with a log line first", out: "@@active\ninactive\n@@size\n24576\n@@status\n{\"level\":\"info\",\"msg\":\"x\"}\n{\"hash\":1,\"revision\":77,\"totalKey\":80,\"totalSize\":24576,\"version\":\"3.6.0\"}\n",
 			readable: true, rev: 77, size: 24576},
+		{name: "cut short, read by etcdutl 3.6", out: "@@active\ninactive\n@@size\n12288\n@@status\n{\"hash\":3440950411,\"revision\":2,\"totalKey\":1,\"totalSize\":24576,\"version\":\"3.6.0\"}\n",
+			size: 12288, errHas: "damaged: the file is 12288 bytes, its db says 24576"},
 		{name: "not json", out: "@@active\ninactive\n@@size\n20480\n@@status\nhash revision\n", size: 20480, errHas: "printed"},
 	}
 	for _, c := range cases {
@@ -73,7 +75,7 @@ func TestSnapshotStatusTool(t *testing.T) {
 		}
 	}
 	s := MemberDBScript(&EtcdFacts{Config: cfg}, "'/opt/kube/bin/etcdutl'", MemberDBTimeout)
-	if !strings.Contains(s, "db=/var/lib/etcd/member/snap/db\n") || !strings.Contains(s, "timeout -k 5 120 '/opt/kube/bin/etcdutl' snapshot status") {
+	if !strings.Contains(s, "db=/var/lib/etcd/member/snap/db\n") || !strings.Contains(s, "timeout -k 5 120 '/opt/kube/bin/etcdutl' snapshot status") || strings.Contains(s, "ETCDCTL_API") {
 		t.Errorf("script:\n%s", s)
 	}
 }

@@ -10,7 +10,6 @@ package restore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -96,7 +95,7 @@ func readMembers(ctx context.Context, hosts etcdhost.Hosts, forks int, members [
 		if out[i].Running {
 			qctx, cancel := context.WithTimeout(ctx, 8*time.Second)
 			defer cancel()
-			st[i] = etcdhost.QueryMember(qctx, conn, m.Host.Name, etcdhost.ClientFor(f))
+			st[i] = etcdhost.QueryMemberData(qctx, conn, f)
 			out[i].FromAPI(st[i])
 		}
 		return nil
@@ -127,7 +126,11 @@ func workingQuorum(st []etcdhost.MemberStatus, n int) string {
 	if len(follow) < n/2+1 {
 		return ""
 	}
-	return fmt.Sprintf("%d of %d members (%s) follow the leader %s", len(follow), n, strings.Join(follow, ", "), leader)
+	state := "etcd still has a working quorum"
+	if len(follow) == n {
+		state = "etcd is healthy"
+	}
+	return fmt.Sprintf("%s: %d of %d members (%s) follow the leader %s", state, len(follow), n, strings.Join(follow, ", "), leader)
 }
 
 // newestBackup is the newest backup (snapshot_<time>.db) of dir with its
@@ -229,11 +232,8 @@ func memberErrors(ms []MemberReading) string {
 // the copy will be filed; its sha256 is known once copied.
 func resolveMemberSource(ctx context.Context, env *orchestrator.Env, r *steps.Restore, backupDir, spec string) (*MemberSource, *steps.SnapshotRef, error) {
 	readings, st := readMembers(ctx, env, env.Forks, r.Members, r.Probes)
-	if v := etcdhost.Evaluate(st, r.Members, 0); v.Healthy {
-		return nil, nil, errors.New("etcd is healthy, use a backup or `ezrestore recover`: --snapshot " + spec + " is for a cluster that lost its majority (" + v.Summary + ")")
-	}
 	if q := workingQuorum(st, len(r.Members)); q != "" {
-		return nil, nil, fmt.Errorf("etcd still has a working quorum: %s; use a backup or `ezrestore recover`: --snapshot %s is for a cluster that lost its majority", q, spec)
+		return nil, nil, fmt.Errorf("%s; use a backup or `ezrestore recover`: --snapshot %s is for a cluster that lost its majority", q, spec)
 	}
 	ms := &MemberSource{Spec: spec, Members: readings, NewestBackup: newestBackup(backupDir)}
 	if err := chooseMember(spec, ms); err != nil {

@@ -75,8 +75,11 @@ func TestWorkingQuorum(t *testing.T) {
 		return etcdhost.MemberStatus{Host: host, MemberID: id, Leader: leader}
 	}
 	down := etcdhost.MemberStatus{Host: "h3", Error: "connection refused"}
-	if q := workingQuorum([]etcdhost.MemberStatus{up("h1", 1, 1), up("h2", 2, 1), down}, 3); !strings.Contains(q, "2 of 3 members (h1, h2) follow the leader h1") {
+	if q := workingQuorum([]etcdhost.MemberStatus{up("h1", 1, 1), up("h2", 2, 1), down}, 3); !strings.Contains(q, "etcd still has a working quorum: 2 of 3 members (h1, h2) follow the leader h1") {
 		t.Errorf("two of three with a leader: %q", q)
+	}
+	if q := workingQuorum([]etcdhost.MemberStatus{up("h1", 1, 1), up("h2", 2, 1), up("h3", 3, 1)}, 3); !strings.HasPrefix(q, "etcd is healthy: 3 of 3 members") {
+		t.Errorf("all three: %q", q)
 	}
 	if q := workingQuorum([]etcdhost.MemberStatus{up("h1", 1, 0), {Host: "h2", Error: "x"}, down}, 3); q != "" {
 		t.Errorf("one alone without a leader: %q", q)
