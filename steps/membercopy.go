@@ -58,7 +58,7 @@ func (c *MemberCopy) Plan(ctx context.Context, env *orchestrator.Env, step *orch
 	}
 	sp := &orchestrator.StepPlan{Notes: []string{
 		"writes still in the member's WAL but not yet in its db are not in the copy",
-		fmt.Sprintf("restored with --skip-hash-check: a db copied from member/snap/db has no sha256 trailer"),
+		"restored with --skip-hash-check: a db copied from member/snap/db has no sha256 trailer",
 	}}
 	sp.Tasks = []*orchestrator.Task{{Host: host.Name, Ops: []*orchestrator.Op{
 		{Kind: orchestrator.OpRun, Desc: "stop etcd here before its db is read (" + running + ")", Cmd: stop, Changes: true},
