@@ -99,11 +99,8 @@ func (c *MemberCopy) Exec(ctx context.Context, env *orchestrator.Env, t *orchest
 	}
 	tmp := filepath.Join(dir, fmt.Sprintf(".member-copy-%d-%d.db", os.Getpid(), time.Now().UnixNano()))
 	defer os.Remove(tmp)
-	var progress func(int64)
-	if env.Progress != nil {
-		progress = env.Progress(t.Host)
-	}
-	if err := conn.Download(ctx, op.Remote, tmp, progress); err != nil {
+	// No progress bar: the run's one bar (env.Progress) is the push's.
+	if err := conn.Download(ctx, op.Remote, tmp, nil); err != nil {
 		return res, err
 	}
 	info, err := snapshot.Inspect(tmp)
