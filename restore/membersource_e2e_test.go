@@ -99,6 +99,18 @@ func TestRestoreFromTheFreshestMember(t *testing.T) {
 			"restored with --skip-hash-check",
 			"writes still in the member's WAL but not yet in its db are not in the copy",
 			"stop etcd here before its db is read (it runs now, without a quorum)")
+		// The damaged member, named: refused with the tool's error.
+		out, err = cli(t, l, "plan", l.Opts.Name, "--snapshot", "member:"+a)
+		if err == nil {
+			t.Fatalf("plan from the damaged member %s succeeded", a)
+		}
+		requireAll(t, "the refusal", errorBlock(out), "--snapshot member:"+a+": the db of "+a+" cannot be used: damaged: etcdctl 3.4.23 snapshot status failed", "Nothing was changed on any host.")
+		// A member source does not resume: the copy is named instead.
+		out, err = cli(t, l, "restore", l.Opts.Name, "--snapshot", "member:freshest", "--from-step", "push snapshot", "--yes")
+		if err == nil {
+			t.Fatal("--from-step with a member source succeeded")
+		}
+		requireAll(t, "the refusal", errorBlock(out), "cannot resume a run (--from-step)", "--snapshot member_<host>_<time>.db", "Nothing was changed on any host.")
 		requireUnchanged(t, l, before, "plan")
 	})
 
