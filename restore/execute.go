@@ -137,10 +137,10 @@ func (s *Session) explain(err error, recordDir string, recap *orchestrator.Recap
 		who = transport.Quote(s.req.Target.Cluster)
 	}
 	next := func(step string, swapped bool) {
-		b.WriteString(s.standing(recap))
 		if again := s.memberNotCopied(who); again != "" {
-			b.WriteString(again)
+			b.WriteString(again) // what it stopped, and the way on
 		} else {
+			b.WriteString(s.standing(recap))
 			fmt.Fprintf(&b, "\nTo go on after fixing the cause (the token %s is reused from the run record):\n  ezrestore restore %s --snapshot %s --from-step %s",
 				s.Restore.Token, who, transport.Quote(s.Restore.Snapshot.Path), transport.Quote(step))
 		}

@@ -114,6 +114,23 @@ func TestRestoreFromTheFreshestMember(t *testing.T) {
 		requireUnchanged(t, l, before, "plan")
 	})
 
+	t.Run("a copy that cannot be made stops the run before the push, with the way on", func(t *testing.T) {
+		// etcd on the chosen member refuses to be stopped: its db cannot be copied.
+		sh(t, l, b, "mkdir -p /etc/systemd/system/etcd.service.d && printf '[Unit]\\nRefuseManualStop=yes\\n' > /etc/systemd/system/etcd.service.d/zz-refuse.conf && systemctl daemon-reload")
+		defer sh(t, l, b, "rm -f /etc/systemd/system/etcd.service.d/zz-refuse.conf && systemctl daemon-reload")
+		before := allStates(t, l)
+		out, err := cli(t, l, "restore", l.Opts.Name, "--snapshot", "member:freshest", "--yes")
+		if err == nil {
+			t.Fatal("restore succeeded though etcd on the chosen member cannot be stopped")
+		}
+		requireAll(t, "the failure", out, "failed: ["+b+"]", `"copy member db"`, "The db of "+b+" was not copied",
+			"ezrestore restore "+l.Opts.Name+" --snapshot member:freshest")
+		if strings.Contains(out, "STEP [push snapshot]") {
+			t.Errorf("the push started though the copy failed:\n%s", out)
+		}
+		requireUnchanged(t, l, before, "a restore whose copy failed")
+	})
+
 	t.Run("restore brings back every write made after the backup", func(t *testing.T) {
 		out, err := cli(t, l, "restore", l.Opts.Name, "--snapshot", "member:freshest", "--yes")
 		if err != nil {
