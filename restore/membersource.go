@@ -354,7 +354,7 @@ func (s *Session) memberNotCopied(who string) string {
 	if snap.Member == "" || snap.SHA256 != "" {
 		return ""
 	}
-	return fmt.Sprintf("\nThe db of %[1]s was not copied (no %[2]s). Nothing else ran; the copy step stops etcd on %[1]s first, so it may be stopped there: `systemctl start etcd` on %[1]s brings it back as it was. After fixing the cause, run it again from the start:\n  ezrestore restore %[3]s --snapshot %[4]s",
+	return fmt.Sprintf("\nThe db of %[1]s was not copied (no %[2]s). The copy step stops etcd on %[1]s first, so it may be stopped there: `systemctl start etcd` on %[1]s brings it back as it was. After fixing the cause, run it again from the start:\n  ezrestore restore %[3]s --snapshot %[4]s",
 		snap.Member, snap.Path, who, transport.Quote(s.req.Snapshot))
 }
 
