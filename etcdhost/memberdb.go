@@ -31,6 +31,9 @@ type MemberDB struct {
 	// was not read; Revision and Size are then the member's own answer
 	// through its API, when it answered.
 	Running bool `json:"running"`
+	// Missing is true when there is no db file: nothing to copy, whatever a
+	// running etcd (holding a file moved or deleted under it) answers.
+	Missing bool `json:"missing,omitempty"`
 	// Readable is true when the db was read (by the tool, or the API).
 	Readable bool   `json:"readable"`
 	Size     int64  `json:"size"`
@@ -74,9 +77,9 @@ func MemberDBScript(f *EtcdFacts, tool string, timeout time.Duration) string {
 	q := transport.Quote
 	return fmt.Sprintf(`db=%s
 echo @@active; a=$(systemctl is-active etcd.service 2>/dev/null); echo "$a"
-case "$a" in inactive|failed|unknown|"") ;; *) exit 0 ;; esac
 echo @@size
 if ! stat -c %%s -- "$db" 2>&1; then echo @@nodb; exit 0; fi
+case "$a" in inactive|failed|unknown|"") ;; *) echo @@running; exit 0 ;; esac
 [ -s "$db" ] || { echo @@empty; exit 0; }
 echo @@status
 if out=$(timeout -k 5 %d %s snapshot status "$db" -w json 2>&1); then printf '%%s\n' "$out"; else rc=$?; printf '%%s\n' "$out" | head -n 4; echo "exit $rc"; echo @@bad; fi
@@ -95,16 +98,20 @@ type snapshotStatusJSON struct {
 func ParseMemberDB(out string, m *MemberDB, label string) {
 	s := Sections(out)
 	m.Active = strings.TrimSpace(s["active"])
-	if _, stopped := s["size"]; !stopped {
+	_, running := s["running"]
+	if _, none := s["nodb"]; none {
+		m.Running = running || m.Active != "inactive" && m.Active != "failed" && m.Active != "unknown" && m.Active != ""
+		m.Missing = true
+		m.Error = "no db: " + strings.TrimSpace(s["size"])
+		return
+	}
+	// The file's size (stat takes no lock): what a copy moves and needs room for.
+	m.Size, _ = strconv.ParseInt(strings.TrimSpace(s["size"]), 10, 64)
+	if running {
 		m.Running = true
 		m.Error = "etcd is " + m.Active + " here: its db is not read while etcd holds it"
 		return
 	}
-	if _, none := s["nodb"]; none {
-		m.Error = "no db: " + strings.TrimSpace(s["size"])
-		return
-	}
-	m.Size, _ = strconv.ParseInt(strings.TrimSpace(s["size"]), 10, 64)
 	if _, empty := s["empty"]; empty {
 		m.Error = "the db is an empty file"
 		return
@@ -170,12 +177,18 @@ func ReadMemberDB(ctx context.Context, conn transport.Conn, f *EtcdFacts) Member
 // FromAPI fills a running member's reading from its own answer (its
 // `endpoint status`: the revision it has applied, its db size).
 func (m *MemberDB) FromAPI(st MemberStatus) {
+	if m.Missing {
+		return
+	}
 	if st.Error != "" {
 		m.Error = fmt.Sprintf("etcd is %s here and does not answer: %s", m.Active, st.Error)
 		return
 	}
 	m.Readable, m.Error, m.ReadBy = true, "", "its API (etcd runs; the db is copied once it is stopped)"
-	m.Revision, m.Size = st.Revision, st.DBSize
+	m.Revision = st.Revision
+	if m.Size == 0 {
+		m.Size = st.DBSize
+	}
 }
 
 // QueryMemberData asks a running member for its own `endpoint status`

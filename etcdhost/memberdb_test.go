@@ -13,8 +13,9 @@ func TestParseMemberDB(t *testing.T) {
 		rev, size         int64
 		errHas            string
 	}{
-		{name: "running", out: "@@active\nactive\n", running: true, errHas: "etcd is active here"},
-		{name: "restarting", out: "@@active\nactivating\n", running: true, errHas: "etcd is activating here"},
+		{name: "running", out: "@@active\nactive\n@@size\n16777216\n@@running\n", running: true, size: 16777216, errHas: "etcd is active here"},
+		{name: "restarting", out: "@@active\nactivating\n@@size\n20480\n@@running\n", running: true, size: 20480, errHas: "etcd is activating here"},
+		{name: "running without a db", out: "@@active\nactive\n@@size\nstat: cannot statx '/var/lib/etcd/member/snap/db': No such file or directory\n@@nodb\n", running: true, errHas: "no db"},
 		{name: "no db", out: "@@active\ninactive\n@@size\nstat: cannot statx '/var/lib/etcd/member/snap/db': No such file or directory\n@@nodb\n",
 			errHas: "no db: stat: cannot statx"},
 		{name: "empty", out: "@@active\nfailed\n@@size\n0\n@@empty\n", errHas: "empty file"},
@@ -46,13 +47,19 @@ func TestParseMemberDB(t *testing.T) {
 }
 
 func TestMemberDBFromAPI(t *testing.T) {
-	m := MemberDB{Active: "active", Running: true, Error: "etcd is active here"}
+	m := MemberDB{Active: "active", Running: true, Error: "etcd is active here", Size: 16 << 20}
 	m.FromAPI(MemberStatus{Error: "context deadline exceeded"})
 	if m.Usable() || !strings.Contains(m.Error, "does not answer: context deadline exceeded") {
 		t.Fatalf("got %+v", m)
 	}
+	gone := MemberDB{Active: "active", Running: true, Missing: true, Error: "no db: stat: No such file"}
+	gone.FromAPI(MemberStatus{Revision: 29})
+	if gone.Usable() || gone.Revision != 0 {
+		t.Fatalf("a running member without a db file is usable: %+v", gone)
+	}
+	// The file's size stays: the API's db size is what etcd uses of it.
 	m.FromAPI(MemberStatus{Revision: 29, DBSize: 4096})
-	if !m.Usable() || m.Revision != 29 || m.Size != 4096 {
+	if !m.Usable() || m.Revision != 29 || m.Size != 16<<20 {
 		t.Fatalf("got %+v", m)
 	}
 }
