@@ -263,25 +263,29 @@ func MemberCopyName(host string, t time.Time) string {
 // WriteText prints the members' table and the choice.
 func (ms *MemberSource) WriteText(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "  HOST\tMEMBER\tETCD\tREVISION\tDB SIZE\tREADABLE\tREAD BY / WHY NOT")
+	fmt.Fprintln(tw, "  HOST\tMEMBER\tETCD\tREVISION\tDB SIZE\tKEYS\tHASH\tREADABLE\tREAD BY / WHY NOT")
 	for _, m := range ms.Members {
-		rev, size, ok, how := "-", "-", "no", m.Error
+		rev, size, keys, hash, ok, how := "-", "-", "-", "-", "no", m.Error
 		if m.Usable() {
 			rev, ok, how = fmt.Sprint(m.Revision), "yes", m.ReadBy
 		}
 		if m.Size > 0 {
 			size = bytesize.Human(m.Size)
 		}
+		// The tool's own figures (a member read through its API has none).
+		if m.Usable() && !m.Running {
+			keys, hash = fmt.Sprint(m.TotalKeys), fmt.Sprintf("%08x", m.Hash)
+		}
 		mark := ""
 		if m.Host == ms.Chosen {
 			mark = "  <- chosen"
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s%s\n", m.Host, m.Name, orDash(m.Active), rev, size, ok, oneLine(how), mark)
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s%s\n", m.Host, m.Name, orDash(m.Active), rev, size, keys, hash, ok, oneLine(how), mark)
 	}
 	if b := ms.NewestBackup; b != nil {
-		fmt.Fprintf(tw, "  (newest backup)\t%s\t\t%d\t\t\t%s\n", b.Name, b.Revision, snapshot.FormatTime(b.Time))
+		fmt.Fprintf(tw, "  (newest backup)\t%s\t\t%d\t\t\t\t\t%s\n", b.Name, b.Revision, snapshot.FormatTime(b.Time))
 	} else {
-		fmt.Fprintln(tw, "  (newest backup)\tnone in the backup dir\t\t\t\t\t")
+		fmt.Fprintln(tw, "  (newest backup)\tnone in the backup dir\t\t\t\t\t\t\t")
 	}
 	tw.Flush()
 	if ms.Chosen == "" {
