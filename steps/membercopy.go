@@ -57,6 +57,7 @@ func (c *MemberCopy) Plan(ctx context.Context, env *orchestrator.Env, step *orch
 		running = "it runs now, without a quorum"
 	}
 	sp := &orchestrator.StepPlan{Notes: []string{
+		"before the push: the push (in the background beside the stops that follow) starts once the copy is filed, and sends it",
 		"writes still in the member's WAL but not yet in its db are not in the copy",
 		"restored with --skip-hash-check: a db copied from member/snap/db has no sha256 trailer",
 	}}
