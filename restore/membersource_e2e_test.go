@@ -17,6 +17,16 @@ import (
 	"github.com/ezrestore/ezrestore/lab"
 )
 
+// refused runs the command, which must fail before any change, saying wants.
+func refused(t *testing.T, l *lab.Lab, args []string, wants ...string) {
+	t.Helper()
+	out, err := cli(t, l, args...)
+	if err == nil {
+		t.Fatalf("ezrestore %s succeeded", strings.Join(args, " "))
+	}
+	requireAll(t, "the refusal", errorBlock(out), append(wants, "Nothing was changed on any host.")...)
+}
+
 func TestRestoreFromTheFreshestMember(t *testing.T) {
 	l := labtest.Up(t, lab.Options{Name: "survivor-e2e", Nodes: -1})
 	etcd := l.EtcdHosts()
@@ -37,11 +47,8 @@ func TestRestoreFromTheFreshestMember(t *testing.T) {
 
 	t.Run("a healthy cluster is refused and nothing changes", func(t *testing.T) {
 		before := allStates(t, l)
-		out, err := cli(t, l, "plan", l.Opts.Name, "--snapshot", "member:freshest")
-		if err == nil {
-			t.Fatal("plan from a member of a healthy cluster succeeded")
-		}
-		requireAll(t, "the refusal", errorBlock(out), "etcd is healthy: 3 of 3 members", "use a backup or `ezrestore recover`", "Nothing was changed on any host.")
+		refused(t, l, []string{"plan", l.Opts.Name, "--snapshot", "member:freshest"},
+			"etcd is healthy: 3 of 3 members", "use a backup or `ezrestore recover`")
 		requireUnchanged(t, l, before, "plan --snapshot member:freshest on a healthy cluster")
 	})
 
@@ -50,11 +57,8 @@ func TestRestoreFromTheFreshestMember(t *testing.T) {
 		sh(t, l, c, "systemctl stop etcd")
 		put(5)
 		before := allStates(t, l)
-		out, err := cli(t, l, "restore", l.Opts.Name, "--snapshot", "member:freshest", "--yes")
-		if err == nil {
-			t.Fatal("restore from a member while two of three keep a quorum succeeded")
-		}
-		requireAll(t, "the refusal", errorBlock(out), "etcd still has a working quorum: 2 of 3 members", "use a backup or `ezrestore recover`", "Nothing was changed on any host.")
+		refused(t, l, []string{"restore", l.Opts.Name, "--snapshot", "member:freshest", "--yes"},
+			"etcd still has a working quorum: 2 of 3 members", "use a backup or `ezrestore recover`")
 		requireUnchanged(t, l, before, "restore --snapshot member:freshest with a working quorum")
 		if files, _ := filepath.Glob(filepath.Join(l.Dir.BackupDir(), "member_*")); len(files) > 0 {
 			t.Fatalf("a refused run filed %v", files)
@@ -100,17 +104,11 @@ func TestRestoreFromTheFreshestMember(t *testing.T) {
 			"writes still in the member's WAL but not yet in its db are not in the copy",
 			"stop etcd here before its db is read (it runs now, without a quorum)")
 		// The damaged member, named: refused with the tool's error.
-		out, err = cli(t, l, "plan", l.Opts.Name, "--snapshot", "member:"+a)
-		if err == nil {
-			t.Fatalf("plan from the damaged member %s succeeded", a)
-		}
-		requireAll(t, "the refusal", errorBlock(out), "--snapshot member:"+a+": the db of "+a+" cannot be used: damaged: etcdctl 3.4.23 snapshot status failed", "Nothing was changed on any host.")
+		refused(t, l, []string{"plan", l.Opts.Name, "--snapshot", "member:" + a},
+			"--snapshot member:"+a+": the db of "+a+" cannot be used: damaged: etcdctl 3.4.23 snapshot status failed")
 		// A member source does not resume: the copy is named instead.
-		out, err = cli(t, l, "restore", l.Opts.Name, "--snapshot", "member:freshest", "--from-step", "push snapshot", "--yes")
-		if err == nil {
-			t.Fatal("--from-step with a member source succeeded")
-		}
-		requireAll(t, "the refusal", errorBlock(out), "cannot resume a run (--from-step)", "--snapshot member_<host>_<time>.db", "Nothing was changed on any host.")
+		refused(t, l, []string{"restore", l.Opts.Name, "--snapshot", "member:freshest", "--from-step", "push snapshot", "--yes"},
+			"cannot resume a run (--from-step)", "--snapshot member_<host>_<time>.db")
 		requireUnchanged(t, l, before, "plan")
 	})
 
