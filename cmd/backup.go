@@ -90,7 +90,7 @@ func newBackupCmd(g *Globals) *cobra.Command {
 	t := &targetFlags{}
 	var keep retentionFlags
 	var off offsiteFlags
-	var output, etcdBin string
+	var output, etcdBin, metricsFile string
 	var breakLock, verifyRestore bool
 	c := &cobra.Command{
 		Use:   "backup [CLUSTER]",
@@ -154,6 +154,7 @@ remove, and why each survivor stays, with ezrestore backup prune --dry-run.`,
 				return err
 			}
 			errOut := cmd.ErrOrStderr()
+			started := time.Now()
 			res, err := backup.Take(cmd.Context(), backup.Options{
 				Target:        sel,
 				Forks:         t.forks,
@@ -165,6 +166,15 @@ remove, and why each survivor stays, with ezrestore backup prune --dry-run.`,
 				Progress:      downloadProgress,
 				BreakLock:     breakLock,
 			})
+			if metricsFile != "" {
+				label := sel.Cluster
+				if label == "" {
+					label = sel.Inventory
+				}
+				if _, merr := backup.RecordMetrics(metricsFile, label, started, time.Since(started), res, err); merr != nil {
+					fmt.Fprintf(errOut, "warning: metrics file %s: %v\n", metricsFile, merr)
+				}
+			}
 			err = lockError(err)
 			out := cmd.OutOrStdout()
 			if output != "text" {
@@ -208,6 +218,7 @@ remove, and why each survivor stays, with ezrestore backup prune --dry-run.`,
 	off.add(c)
 	c.Flags().BoolVar(&verifyRestore, "verify-restore", false, "prove the backup restores into a throwaway etcd on 127.0.0.1 before reporting it (and before copying it offsite)")
 	c.Flags().StringVar(&etcdBin, "etcd-bin", "", "dir with etcd and etcdutl for --verify-restore (default <base>/bin, then $PATH)")
+	c.Flags().StringVar(&metricsFile, "metrics-file", "", "after the backup, good or failed, rewrite this Prometheus textfile-collector file (.prom): last attempt and success times, duration, size, revision, keys, consecutive failures")
 	addOutput(c, &output)
 	c.AddCommand(newBackupPruneCmd(g), newBackupScheduleCmd(g))
 	return c
