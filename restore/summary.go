@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/ezrestore/ezrestore/orchestrator"
+	"github.com/ezrestore/ezrestore/internal/bytesize"
 	"github.com/ezrestore/ezrestore/steps"
 )
 
@@ -25,7 +25,7 @@ func (s *Session) WriteSummary(w io.Writer) {
 		trailer = "no sha256 trailer (a copy of member/snap/db): restored with --skip-hash-check"
 	}
 	fmt.Fprintf(w, "Snapshot: %s\n  %s; %s, revision %d, sha256 %s; %s\n",
-		sn.Path, sn.How, orchestrator.HumanBytes(sn.Size), sn.Revision, sn.SHA256, trailer)
+		sn.Path, sn.How, bytesize.Human(sn.Size), sn.Revision, sn.SHA256, trailer)
 	fmt.Fprintf(w, "Run %s, initial cluster token %s\n", p.RunID, p.Token)
 	writeMembers(w, p.Members)
 	p.Plan.WriteSummary(w)
