@@ -95,6 +95,7 @@ flagged STALE. Nothing is contacted.`,
 		},
 	}
 	c.Flags().DurationVar(&maxAge, "max-age", 24*time.Hour, "flag a cluster STALE when its newest backup is older than this")
+	c.AddCommand(newClustersFetchCmd(g))
 	addOutput(c, &output)
 	return c
 }

@@ -22,7 +22,7 @@ var scheduledFlags = map[string]bool{
 	"to": false, "age-recipient": false, "age-recipients-file": true,
 	"keep": false, "keep-last": false, "keep-hourly": false, "keep-daily": false, "keep-weekly": false,
 	"keep-monthly": false, "keep-yearly": false, "verify-restore": false, "etcd-bin": true,
-	"metrics-file": true,
+	"metrics-file": true, "include-ssh-key": false,
 }
 
 func newBackupScheduleCmd(g *Globals) *cobra.Command {
@@ -134,6 +134,8 @@ the timer, removes both files and reloads systemd.`,
 	off.add(c)
 	c.Flags().BoolVar(&verifyRestore, "verify-restore", false, "each scheduled backup proves it restores (see ezrestore backup --help)")
 	c.Flags().StringVar(&etcdBin, "etcd-bin", "", "dir with etcd and etcdutl for --verify-restore")
+	var includeSSHKey bool
+	c.Flags().BoolVar(&includeSSHKey, "include-ssh-key", false, "with --to: each backup packs the SSH private keys into the rebuild kit too")
 	c.Flags().StringVar(&metricsFile, "metrics-file", "", "the Prometheus textfile-collector file each backup rewrites (default "+backup.MetricsFileName("CLUSTER")+" in the first of "+strings.Join(backup.TextfileDirs, ", ")+" that exists, else in the cluster dir)")
 	c.Flags().StringVar(&every, "every", "", "how often: a period (30m, 6h) or a systemd calendar expression (hourly, daily, '*-*-* 02:00')")
 	c.Flags().StringVar(&envFile, "env-file", "", "environment file the service reads when it exists, for AWS_* credentials (default /etc/ezrestore/backup-CLUSTER.env)")
