@@ -222,8 +222,10 @@ func TestDescriptionText(t *testing.T) {
 	}
 	lines := regexp.MustCompile(`\s+`)
 	for _, want := range []string{
-		"ctl01 ctl01 2222 deploy user no /keys/id ed25519 - kube_master,k8s_cluster",
-		"master-a master-a 2200 root yes (admin) - - kube_master,kube_node,k8s_cluster",
+		// A kubespray-style inventory without bin_dir gets kubespray's.
+		"ctl01 ctl01 2222 deploy user no /keys/id ed25519 /usr/local/bin kube_master,k8s_cluster",
+		"master-a master-a 2200 root yes (admin) - /usr/local/bin kube_master,kube_node,k8s_cluster",
+		"ctl01 bin_dir bin_dir kubespray's role defaults (roles/kubespray_defaults)",
 		"etcd4 10.0.1.7 https://10.0.1.7:2380 https://10.0.1.7:2379 (from the unit) (from the unit)",
 		"ctl01 key_file ansible_ssh_private_key_file testdata/ini/features.ini:11",
 		"Reach etcd1.example.lan: via bastion (ssh_config:3)",
