@@ -55,3 +55,17 @@ func (inv *Inventory) applyKubesprayDefaults() {
 func bastionJump(b *Host) string {
 	return b.User + "@" + net.JoinHostPort(b.Address, strconv.Itoa(b.Port))
 }
+
+// defaultPeerHost is the address in an etcd member's URLs when the
+// inventory sets none of etcd_access_address, main_access_ip, access_ip
+// and ip: kubeasz's inventories name hosts by their IP; kubespray then
+// takes the host's default IPv4 address, a fact gathered on the host,
+// whose best offline stand-in is the address the host is reached at
+// (ansible_host). The unit on the host is the truth either way: preflight
+// compares the two before anything changes.
+func (inv *Inventory) defaultPeerHost(h *Host) string {
+	if inv.Style == StyleKubespray && h.Address != "" {
+		return h.Address
+	}
+	return h.Name
+}
