@@ -163,6 +163,7 @@ func TestRebuildKitFromTheStore(t *testing.T) {
 	if err == nil {
 		t.Fatal("clusters fetch with a wrong identity succeeded")
 	}
+	requireContains(t, "clusters fetch with a wrong identity", out, "does not decrypt", "give the identity matching the --age-recipient")
 	if _, err := os.Stat(dir); err == nil {
 		t.Fatal("a refused fetch left a cluster dir")
 	}

@@ -200,7 +200,7 @@ func TestKubesprayInventoryThroughBastion(t *testing.T) {
 		t.Fatalf("status through the bastion: %v", err)
 	}
 	// An -i inventory's backups go beside it, in backup/.
-	if out, err = cliAt(t, l.Opts.Base, "backup", "-i", inv); err != nil {
+	if _, err = cliAt(t, l.Opts.Base, "backup", "-i", inv); err != nil {
 		t.Fatalf("backup through the bastion: %v", err)
 	}
 	snap := filepath.Join(invDir, "backup", "snapshot.db")
