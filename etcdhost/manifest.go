@@ -287,19 +287,23 @@ active) printf 'the etcd static pod (%%s) still runs: its manifest must be out o
 esac`, staticPodActiveScript(sp), transport.Quote(sp.Manifest), transport.Quote(sp.ManifestDir))
 }
 
-// StaticPodPutBackCommand undoes a swap of static-pod etcd on one host,
-// keeping the restored data beside the old: the manifest leaves the
-// manifest dir (for the run's dir), the container is waited out, the dirs
-// swap back, and a copy of the manifest returns.
-func StaticPodPutBackCommand(st Stage, token string, sp *StaticPod) string {
+// PutBackCommandFor is the put-back command of one host for how its etcd
+// runs: PutBackCommand for a systemd unit, and for a static pod the same
+// moves between taking the manifest out of the kubelet's dir (for the run's
+// dir), waiting its container out, and putting a copy of it back.
+func PutBackCommandFor(st Stage, token string, c *EtcdConfig) string {
+	sp := c.StaticPod
+	if sp == nil {
+		return PutBackCommand(st, token)
+	}
 	q := transport.Quote
 	name := path.Base(sp.Manifest)
 	aside := ManifestsAside(sp.ManifestDir, token)
 	cmd := fmt.Sprintf(`set -e; m=%[1]s; a=%[2]s; mkdir -p -m 0700 -- "$a"; if [ -e "$m" ]; then mv -f -- "$m" "$a"/%[3]s; fi; n=0; while [ "$(%[4]s)" != inactive ]; do [ $n -lt 180 ] || { echo "etcd's container still runs 180 s after its manifest left" >&2; exit 1; }; sleep 2; n=$((n+2)); done`,
 		q(sp.Manifest), q(aside), q(name), staticPodActiveScript(sp))
-	cmd += fmt.Sprintf("; if [ -e %[1]s ]; then mv -T -- %[2]s %[3]s; mv -T -- %[1]s %[2]s; fi", q(st.Aside), q(st.Member), q(RestoredPath(st.Member, token)))
+	cmd += "; " + putBackOne(st.Member, st.Aside, st.Restored, st.MemberInPlace)
 	if st.LiveWal != "" {
-		cmd += fmt.Sprintf("; if [ -e %[1]s ]; then mv -T -- %[2]s %[3]s; mv -T -- %[1]s %[2]s; fi", q(st.AsideWal), q(st.LiveWal), q(RestoredPath(st.LiveWal, token)))
+		cmd += "; " + putBackOne(st.LiveWal, st.AsideWal, st.RestoredWal, st.WalInPlace)
 	}
 	return cmd + fmt.Sprintf(`; cp -p -- "$a"/%[1]s %[2]s && mv -f -- %[2]s "$m"`, q(name), q(path.Join(sp.ManifestDir, "."+name+".ezrestore-tmp")))
 }
