@@ -1,6 +1,7 @@
 package etcdhost
 
 import (
+	"context"
 	"strings"
 	"testing"
 )
@@ -135,17 +136,17 @@ func TestParseEtcdManifestBad(t *testing.T) {
 func TestStaticPodConfigChoice(t *testing.T) {
 	// A unit and a manifest both: refused.
 	s := map[string]string{"unit": "[Service]\nExecStart=/usr/bin/etcd\n", "manifest": kubeadmEtcd, "podactive": "active"}
-	if _, ok, err := staticPodConfig(nil, nil, s); !ok || err == nil || !strings.Contains(err.Error(), "both") {
+	if _, ok, err := staticPodConfig(context.Background(), nil, s); !ok || err == nil || !strings.Contains(err.Error(), "both") {
 		t.Fatalf("unit and manifest: ok=%v err=%v", ok, err)
 	}
 	// A masked unit and a manifest: the manifest.
 	s = map[string]string{"unit": "# Unit etcd.service is masked.", "manifest": kubeadmEtcd, "podactive": "active"}
-	c, ok, err := staticPodConfig(nil, nil, s)
+	c, ok, err := staticPodConfig(context.Background(), nil, s)
 	if !ok || err != nil || c.Name != "cp1" || s["active"] != "active" {
 		t.Fatalf("masked unit: %+v ok=%v err=%v active=%q", c, ok, err, s["active"])
 	}
 	// No manifest: the unit is read as before.
-	if _, ok, _ := staticPodConfig(nil, nil, map[string]string{"nomanifest": "", "nounit": ""}); ok {
+	if _, ok, _ := staticPodConfig(context.Background(), nil, map[string]string{"nomanifest": "", "nounit": ""}); ok {
 		t.Fatal("no manifest read as a static pod")
 	}
 }
