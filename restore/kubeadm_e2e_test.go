@@ -2,12 +2,15 @@ package restore_test
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ezrestore/ezrestore/internal/testkit/labtest"
 	"github.com/ezrestore/ezrestore/lab"
+	"github.com/ezrestore/ezrestore/playbooks"
 )
 
 // TestRestoreKubeadmStaticPods restores a kubeadm-shaped lab (issue 23):
@@ -66,6 +69,23 @@ func TestRestoreKubeadmStaticPods(t *testing.T) {
 		}
 		requireContains(t, "refusal", out, m, "--data-dir=/var/lib/etcd-elsewhere", "volume etcd-data: hostPath /var/lib/etcd mounted at /var/lib/etcd",
 			"Nothing was changed on any host")
+		for addr, b := range before {
+			if a := manifests()[addr]; a != b {
+				t.Fatalf("the refused restore changed %s:\nbefore:\n%s\nafter:\n%s", addr, b, a)
+			}
+		}
+	})
+	t.Run("a playbook for units is refused on static pods", func(t *testing.T) {
+		pb := filepath.Join(t.TempDir(), "restore.yml")
+		if err := os.WriteFile(pb, playbooks.Restore, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		before := manifests()
+		out, err := cli(t, l, "restore", name, "--snapshot", "latest", "--yes", "--playbook", pb)
+		if err == nil {
+			t.Fatalf("the systemd playbook ran on static pods:\n%s", out)
+		}
+		requireContains(t, "refusal", out, "is a static pod of the kubelet (/etc/kubernetes/manifests/etcd.yaml)", "etcd_deployment_type=kubeadm", "Nothing was changed on any host")
 		for addr, b := range before {
 			if a := manifests()[addr]; a != b {
 				t.Fatalf("the refused restore changed %s:\nbefore:\n%s\nafter:\n%s", addr, b, a)
