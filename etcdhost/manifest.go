@@ -234,6 +234,14 @@ func unitAbsent(s map[string]string) bool {
 	return strings.Contains(s["unit"], "etcd.service is masked")
 }
 
+// StaticPodSeen tells, from the sections of a round trip that ran
+// staticPodProbeScript (every GatherEtcd's first), whether the host has
+// kubeadm's etcd manifest and no etcd.service to read.
+func StaticPodSeen(s map[string]string) bool {
+	_, none := s["nomanifest"]
+	return !none && s["manifest"] != "" && unitAbsent(s)
+}
+
 // staticPodConfig reads etcd from its static pod manifest when the host has
 // one and no etcd.service to read (ok false: read the unit). A host with
 // both an etcd.service and an etcd manifest is refused: which one runs the

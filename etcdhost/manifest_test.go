@@ -150,3 +150,19 @@ func TestStaticPodConfigChoice(t *testing.T) {
 		t.Fatal("no manifest read as a static pod")
 	}
 }
+
+func TestStaticPodSeen(t *testing.T) {
+	for _, c := range []struct {
+		s    map[string]string
+		want bool
+	}{
+		{map[string]string{"unit": "# Unit etcd.service is masked.", "manifest": kubeadmEtcd}, true},
+		{map[string]string{"nounit": "", "manifest": kubeadmEtcd}, true},
+		{map[string]string{"unit": "[Service]\nExecStart=/usr/bin/etcd\n", "manifest": kubeadmEtcd}, false},
+		{map[string]string{"nounit": "", "nomanifest": ""}, false},
+	} {
+		if got := StaticPodSeen(c.s); got != c.want {
+			t.Errorf("%v: %v, want %v", c.s, got, c.want)
+		}
+	}
+}

@@ -135,6 +135,10 @@ func (p *Preflight) host(ctx context.Context, env *orchestrator.Env, h *inventor
 				missing = append(missing, u+".service")
 			}
 		}
+		if len(missing) > 0 && etcdhost.StaticPodSeen(s) && orchestrator.StepOf[*StaticPods](env) < 0 {
+			// Why they are missing: kubeadm runs them as static pods.
+			return staticPodsUnderUnitPlaybook(env, h)
+		}
 		if len(missing) > 0 {
 			return fmt.Errorf("units not installed: %s (a later step stops or starts them; remove them from the playbook if this host does not run them)", strings.Join(missing, ", "))
 		}

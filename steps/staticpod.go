@@ -169,11 +169,17 @@ func checkEtcdShape(env *orchestrator.Env, h *inventory.Host, f *etcdhost.EtcdFa
 	sp := f.Config.StaticPod
 	switch {
 	case sp != nil && !byManifest:
-		return fmt.Errorf("etcd on %s is a static pod of the kubelet (%s), but playbook %s stops and starts it as a systemd unit, which would not stop it; say etcd_deployment_type=kubeadm in the inventory (ezrestore then uses its static-pod playbook, playbooks/restore-kubeadm.yml)",
-			h.Name, sp.Manifest, env.Playbook.Name)
+		return staticPodsUnderUnitPlaybook(env, h)
 	case sp == nil && byManifest:
 		return fmt.Errorf("etcd on %s runs from a systemd unit (no %s), but playbook %s stops and starts static pods: remove etcd_deployment_type=kubeadm from the inventory, or give the playbook for units with --playbook",
 			h.Name, etcdhost.EtcdManifestPath, env.Playbook.Name)
 	}
 	return nil
+}
+
+// staticPodsUnderUnitPlaybook is the refusal of a playbook of systemd units
+// on a host whose etcd is kubeadm's static pod.
+func staticPodsUnderUnitPlaybook(env *orchestrator.Env, h *inventory.Host) error {
+	return fmt.Errorf("etcd on %s is a static pod of the kubelet (%s), but playbook %q stops and starts systemd units, which would not stop it; say etcd_deployment_type=kubeadm in the inventory (ezrestore then uses its static-pod playbook, playbooks/restore-kubeadm.yml)",
+		h.Name, etcdhost.EtcdManifestPath, env.Playbook.Name)
 }
