@@ -14,6 +14,20 @@ type KV struct {
 	Version, Lease              int64
 }
 
+// History calls fn for every write the snapshot still holds, oldest
+// first: each put with its value, each delete with deleted set. key and
+// value are reused between calls (fn copies what it keeps). A key's last
+// call says whether it is live at the snapshot's revision; the walk holds
+// nothing, so a caller that keeps little reads any size in little memory.
+func History(path string, fn func(key, value []byte, deleted bool) error) error {
+	err := view(path, true, func(tx *bolt.Tx, r *reclaimer) error {
+		return walk(tx, r, func(rev revision, kv *mvccpb.KeyValue) error {
+			return fn(kv.Key, kv.Value, rev.Tombstone)
+		})
+	})
+	return wrapPath(path, err)
+}
+
 // LiveKVs returns the keys live at the snapshot's revision for which want
 // is true, with their values, and the snapshot's revision. It streams
 // through the file once; only the wanted keys' latest values are held.
