@@ -149,7 +149,7 @@ func prepare(ctx context.Context, req Request) (*Session, error) {
 	var snapErr error
 	go func() {
 		defer close(checked)
-		ref, err := checkSnapshot(cl.BackupDir, req.Snapshot)
+		ref, err := CheckSnapshot(cl.BackupDir, req.Snapshot)
 		if err != nil {
 			snapErr = err
 			cancel() // no need to wait out a slow host
@@ -221,10 +221,10 @@ func playbookGroups(pb *orchestrator.Playbook) []string {
 	return gs
 }
 
-// checkSnapshot resolves --snapshot and checks the file on the bastion:
+// CheckSnapshot resolves --snapshot and checks the file on the bastion:
 // readable, its sha256 trailer (if any) right, its revision readable. The
 // catalog reads the file once for both the choice and these checks.
-func checkSnapshot(backupDir, spec string) (*steps.SnapshotRef, error) {
+func CheckSnapshot(backupDir, spec string) (*steps.SnapshotRef, error) {
 	e, how, err := snapshot.ResolveChecked(backupDir, spec)
 	if err != nil {
 		return nil, err
