@@ -44,12 +44,12 @@ func lineDiff(from, to, a, b string) string {
 			last, shown = x[i], false
 			i++
 			j++
-		case j < len(y) && (i == len(x) || lcs[i][j+1] >= lcs[i+1][j]):
-			change("+", y[j])
-			j++
-		default:
+		case i < len(x) && (j == len(y) || lcs[i+1][j] >= lcs[i][j+1]):
 			change("-", x[i])
 			i++
+		default:
+			change("+", y[j])
+			j++
 		}
 	}
 	return out.String()

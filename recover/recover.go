@@ -94,7 +94,8 @@ type Item struct {
 	value  []byte
 	owners []ownerRef
 	obj    *objects.Object
-	// level orders the writes: a namespace first, an owner before what it owns.
+	// level orders the plan, and a family too big for one transaction: a
+	// namespace first, an owner before what it owns.
 	level int
 }
 
@@ -126,6 +127,9 @@ type Session struct {
 	cli  *etcdclient.Client
 	// fetched is an offsite snapshot's temp copy.
 	fetched *offsite.Fetched
+	// dec decodes stored values, encrypted ones with a master's
+	// EncryptionConfiguration when one was read.
+	dec *objects.Decoder
 }
 
 // Close ends the connections and removes an offsite snapshot's temp copy.
@@ -246,6 +250,7 @@ func (s *Session) plan(ctx context.Context, sel *selection, masters []*inventory
 	if len(masterCfgs) > 0 && masterCfgs[0].Config != nil {
 		dec.Encryption = masterCfgs[0].Config // metadata of encrypted values: uid, owners
 	}
+	s.dec = dec
 	uids := map[string]*Item{}
 	for _, it := range p.Items {
 		o, err := dec.Decode(it.Key, it.value, sel.kvs[it.Key].ModRevision)
@@ -329,7 +334,7 @@ func (s *Session) compareLive(ctx context.Context, dec *objects.Decoder) error {
 		case !exists:
 			it.Action, it.Why = Create, "absent now"
 		case !s.req.Replace:
-			it.Action, it.Why = Refuse, "exists now; --replace writes the snapshot's over it (showing the diff first)"
+			it.Action, it.Why = Refuse, "--replace writes the snapshot's over it (showing the diff first)"
 		default:
 			it.Action, it.Why = Replace, fmt.Sprintf("exists now (mod revision %d): written over, only if unchanged since this plan", rev)
 			it.Diff, err = s.diffLive(ctx, it, dec)

@@ -1,11 +1,11 @@
 package recover
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"strings"
 
+	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/ezrestore/ezrestore/orchestrator"
@@ -15,10 +15,11 @@ import (
 // default --max-txn-ops (128), so a default member takes every batch.
 const batchSize = 100
 
-// write writes the plan's objects in order (a namespace first, owners
-// before what they own), a batch per transaction: each put happens only
-// if its key is still as the plan saw it (absent, or for --replace at the
-// mod revision the diff was taken from), and a batch is all or nothing.
+// write writes the plan's objects in batches (see batches: a namespace
+// first, with what the cluster would make in it; each owner with what it
+// owns), a transaction each: each put happens only if its key is still as
+// the plan saw it (absent, or for --replace at the mod revision the diff
+// was taken from), and a batch is all or nothing.
 func (s *Session) write(ctx context.Context, rec *orchestrator.Record) (int, error) {
 	var todo []*Item
 	for _, it := range s.Plan.Items {
@@ -27,14 +28,7 @@ func (s *Session) write(ctx context.Context, rec *orchestrator.Record) (int, err
 		}
 	}
 	written := 0
-	for start := 0; start < len(todo); {
-		// A batch never spans two levels: a level is written, and seen by
-		// the apiservers, before the objects that need it.
-		end := start
-		for end < len(todo) && end-start < batchSize && todo[end].level == todo[start].level {
-			end++
-		}
-		batch := todo[start:end]
+	for _, batch := range batches(todo, batchSize) {
 		cmps := make([]clientv3.Cmp, len(batch))
 		puts := make([]clientv3.Op, len(batch))
 		for i, it := range batch {
@@ -55,7 +49,6 @@ func (s *Session) write(ctx context.Context, rec *orchestrator.Record) (int, err
 		}
 		written += len(batch)
 		fmt.Fprintf(s.req.Out, "  wrote %d at revision %d: %s\n", len(batch), resp.Header.Revision, abbreviate(names, 4))
-		start = end
 	}
 	return written, nil
 }
@@ -76,7 +69,8 @@ func (s *Session) changedSince(ctx context.Context, batch []*Item) error {
 	return fmt.Errorf("changed in the cluster since the plan, so this batch of %d (from %s) was not written: %s", len(batch), batch[0].Object, strings.Join(changed, ", "))
 }
 
-// verify reads every written key back and compares it with the snapshot's value.
+// verify reads every written key back: each object is there with the
+// snapshot's uid (controllers may have updated it since, as they do).
 func (s *Session) verify(ctx context.Context) error {
 	var items []*Item
 	for _, it := range s.Plan.Items {
@@ -88,24 +82,30 @@ func (s *Session) verify(ctx context.Context) error {
 	for _, it := range items {
 		parents[it.Key[:strings.LastIndex(it.Key, "/")+1]] = true
 	}
-	now := map[string][]byte{}
+	now := map[string]*mvccpb.KeyValue{}
 	for parent := range parents {
 		resp, err := s.cli.Get(ctx, parent, clientv3.WithPrefix())
 		if err != nil {
 			return fmt.Errorf("reading back %s*: %w", parent, err)
 		}
 		for _, kv := range resp.Kvs {
-			now[string(kv.Key)] = kv.Value
+			now[string(kv.Key)] = kv
 		}
 	}
 	var differ []string
 	for _, it := range items {
-		if v, ok := now[it.Key]; !ok || !bytes.Equal(v, it.value) {
-			differ = append(differ, it.Object)
+		kv, ok := now[it.Key]
+		switch {
+		case !ok:
+			differ = append(differ, it.Object+" is gone")
+		case it.UID != "":
+			if o, err := s.dec.Decode(it.Key, kv.Value, kv.ModRevision); err == nil && o.UID != it.UID {
+				differ = append(differ, fmt.Sprintf("%s has uid %s, not %s", it.Object, o.UID, it.UID))
+			}
 		}
 	}
 	if len(differ) > 0 {
-		return fmt.Errorf("written, but read back changed or gone already: %s (the garbage collector or a controller may have acted on them)", strings.Join(differ, ", "))
+		return fmt.Errorf("written, but when read back: %s (the garbage collector or a controller acted on them)", strings.Join(differ, ", "))
 	}
 	return nil
 }
