@@ -164,7 +164,7 @@ func Check(uses []Use, masters []*Master, what string) error {
 			}
 		}
 		if len(lacking) > 0 {
-			problems = append(problems, fmt.Sprintf("%s %d %s encrypted with %s key %q (%s, ...), which no apiserver could read:\n    %s",
+			problems = append(problems, fmt.Sprintf("%s %d %s encrypted with %s key %q (%s, ...); an apiserver without that key cannot read them:\n    %s",
 				what, use.Count, use.GroupResource, use.Provider, use.Key, use.Example, strings.Join(lacking, "\n    ")))
 		}
 	}
