@@ -30,3 +30,8 @@ go run ./bench/snapshotbench -bin bin/ezrestore
 # file; the uploader's peak RSS (targets: within 1.5x, under 150 MB); and the
 # way back (download + decrypt) beside `age -d`.
 go run ./bench/offsitebench
+
+# --- recover (issue 20) ------------------------------------------------------
+# `ezrestore recover --namespace` of a deleted namespace of 1,000 ConfigMaps on
+# a lab with the real control plane: the whole command (target < 10 s).
+go run ./bench/recoverbench -bin bin/ezrestore
