@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/ezrestore/ezrestore/atrest"
+	"github.com/ezrestore/ezrestore/inventory"
 	"github.com/ezrestore/ezrestore/orchestrator"
 )
 
@@ -21,6 +22,22 @@ type encryptionScan struct {
 func (r *Restore) encryptionUsage() (*atrest.Usage, error) {
 	r.atRest.once.Do(func() { r.atRest.usage, r.atRest.err = atrest.Scan(r.Snapshot.Path) })
 	return r.atRest.usage, r.atRest.err
+}
+
+// startEncryptionScan reads the snapshot's encrypted values beside the
+// hosts' reads when masters will need them, so that a big snapshot's scan
+// does not wait for the first master (once checked, see SnapshotReady).
+func (p *Preflight) startEncryptionScan(hosts []*inventory.Host) {
+	for _, h := range hosts {
+		if h.InGroup(inventory.GroupMaster) {
+			go func() {
+				if p.r.SnapshotReady() == nil {
+					p.r.encryptionUsage()
+				}
+			}()
+			return
+		}
+	}
 }
 
 // checkEncryptionKeys is preflight's check on a master: when the snapshot

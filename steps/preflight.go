@@ -66,6 +66,7 @@ func (p *Preflight) Plan(ctx context.Context, env *orchestrator.Env, step *orche
 	if err != nil {
 		return nil, err
 	}
+	p.startEncryptionScan(hosts)
 	tasks := make([]*orchestrator.Task, len(hosts))
 	errs := fanout.Each(ctx, len(hosts), env.Forks, func(ctx context.Context, i int) error {
 		h := hosts[i]
