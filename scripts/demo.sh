@@ -89,6 +89,12 @@ kubectl create namespace team-a
 kubectl -n team-a create deployment web --image=busybox
 kubectl -n team-a create configmap settings --from-literal=colour=blue
 kubectl -n team-a create secret generic db --from-literal=password=hunter2
+# The controllers' part belongs in the backup too: the deployment's ReplicaSet.
+for _ in $(seq 60); do
+	[ -n "$(kubectl -n team-a get replicaset -l app=web -o name 2>/dev/null)" ] && break
+	sleep 1
+done
+kubectl -n team-a get deployment,replicaset,configmap,secret
 uids() { kubectl -n team-a get namespace/team-a deployment/web configmap/settings secret/db -o jsonpath='{range .items[*]}{.kind}/{.metadata.name}={.metadata.uid}{"\n"}{end}'; }
 BEFORE=$(uids)
 echo "$BEFORE"
