@@ -207,6 +207,28 @@ func TestRecover(t *testing.T) {
 		}
 	})
 
+	t.Run("bad input is a clear error", func(t *testing.T) {
+		notEtcd := filepath.Join(t.TempDir(), "notes.db")
+		if err := os.WriteFile(notEtcd, []byte("not a database\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct {
+			args []string
+			want string
+		}{
+			{[]string{"--snapshot", "latest", "configmap/team-a/nope"}, "does not hold configmap/team-a/nope (key /registry/configmaps/team-a/nope)"},
+			{[]string{"--snapshot", "latest", "frobnicator/team-a/x"}, `unknown resource "frobnicator"`},
+			{[]string{"--snapshot", "latest", "configmap/cfg"}, "configmaps are namespaced: write configmap/NAMESPACE/cfg"},
+			{[]string{"--snapshot", notEtcd, "--namespace", "team-a"}, "snapshot " + notEtcd + " is not a readable etcd snapshot"},
+		} {
+			out, err := cli(t, l, append([]string{"recover", name, "--dry-run"}, c.args...)...)
+			if err == nil {
+				t.Errorf("recover %v: no error", c.args)
+			}
+			requireContains(t, fmt.Sprint(c.args), out, c.want)
+		}
+	})
+
 	t.Run("no terminal and no --yes refuses", func(t *testing.T) {
 		out, err := cli(t, l, "recover", name, "--snapshot", "latest", "--namespace", "team-a")
 		if err == nil {
@@ -291,6 +313,15 @@ func TestRecover(t *testing.T) {
 	})
 
 	t.Run("a key the masters no longer hold is refused", func(t *testing.T) {
+		// While every master holds the key, the full restore's preflight says so.
+		out, err := cli(t, l, "plan", name, "--snapshot", "latest")
+		if err != nil {
+			t.Fatalf("plan with every key held: %v", err)
+		}
+		for _, m := range l.Masters() {
+			requireContains(t, "plan, keys held", out, m.Address+": ok: encryption at rest: "+lab.EncryptionConfigPath+
+				" holds the keys of the snapshot's 1 secrets with aescbc "+lab.EncryptionKeyName)
+		}
 		// Deleted while the apiservers can still read it: after the
 		// rotation they cannot list a Secret encrypted with the old key.
 		kubectl("-n", "team-a", "delete", "secret", "db")
@@ -326,7 +357,7 @@ func TestRecover(t *testing.T) {
 				t.Fatalf("apiserver on %s not ready after the rotation: %v", m.Address, err)
 			}
 		}
-		out, err := cli(t, l, "recover", name, "--snapshot", "latest", "secret/team-a/db", "--yes")
+		out, err = cli(t, l, "recover", name, "--snapshot", "latest", "secret/team-a/db", "--yes")
 		if err == nil {
 			t.Fatal("recover of a secret whose key is gone succeeded")
 		}
