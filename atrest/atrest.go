@@ -7,6 +7,9 @@
 // etcd holds it. So the snapshot's encrypted values are tallied by
 // resource, provider and key, every master's configuration is read over
 // SSH, and a key missing on any master is a refusal that names it.
+//
+// It imports etcdhost, objects, snapshot and transport only: restore's
+// preflight (steps) and recover both use it.
 package atrest
 
 import (

@@ -13,6 +13,9 @@
 // alike (the unit must name them); the bastion's copy (kubeasz's
 // clusters/NAME/ssl/) exists in kubeasz's layout only and may be older
 // than what the member runs with.
+//
+// It imports cluster, etcdhost, inventory and transport only: never the
+// engine or a command.
 package etcdclient
 
 import (
