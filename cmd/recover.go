@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"fmt"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -14,6 +15,7 @@ func newRecoverCmd(g *Globals) *cobra.Command {
 	t := &targetFlags{}
 	req := recover.Request{}
 	var breakLock bool
+	var output string
 	c := &cobra.Command{
 		Use:   "recover [CLUSTER] --snapshot S (OBJECT... | --namespace NS)",
 		Short: "Write chosen objects of a snapshot back into the running cluster, as they were, and change nothing else",
@@ -42,7 +44,13 @@ RESOURCE//NAME for a cluster-scoped one (namespace//team-a), or an etcd key.`,
 				return err
 			}
 			out := c.OutOrStdout()
+			if output != "text" && !req.DryRun {
+				return fmt.Errorf("-o %s prints the plan as data: it goes with --dry-run", output)
+			}
 			req.Target, req.Objects, req.Forks, req.Out = sel, args, t.forks, out
+			if output != "text" {
+				req.Out = c.ErrOrStderr() // progress lines stay out of the data
+			}
 			if term.IsTerminal(int(os.Stdin.Fd())) {
 				req.Confirm = askYes
 			}
@@ -61,7 +69,9 @@ RESOURCE//NAME for a cluster-scoped one (namespace//team-a), or an etcd key.`,
 				return err
 			}
 			defer s.Close()
-			s.Plan.WriteText(out)
+			if err := printData(out, output, s.Plan, func() error { s.Plan.WriteText(out); return nil }); err != nil {
+				return err
+			}
 			if req.DryRun {
 				return s.Plan.Refused()
 			}
@@ -76,6 +86,7 @@ RESOURCE//NAME for a cluster-scoped one (namespace//team-a), or an etcd key.`,
 	c.Flags().BoolVar(&req.DryRun, "dry-run", false, "show the plan (each object, its key, what will happen) and change nothing")
 	c.Flags().BoolVar(&req.Yes, "yes", false, "do not ask for a typed yes (needed without a terminal)")
 	addBreakLock(c, &breakLock)
+	addOutput(c, &output)
 	_ = c.RegisterFlagCompletionFunc("snapshot", completeSnapshots(g))
 	return c
 }

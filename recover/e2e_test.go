@@ -202,6 +202,28 @@ func TestRecover(t *testing.T) {
 			"create  replicasets.apps/team-a/"+rsName,
 			"create  secrets/team-a/db  /registry/secrets/team-a/db  uid "+before["secret/db"].Metadata.UID+"  [encrypted: aescbc key "+lab.EncryptionKeyName+"]",
 			"create  configmaps/team-a/cfg")
+		out, err = cli(t, l, "recover", name, "--snapshot", "latest", "configmap/team-a/cfg", "--dry-run")
+		if err != nil {
+			t.Fatalf("recover --dry-run of one object: %v", err)
+		}
+		requireContains(t, "object without its namespace", out, "Warning: namespace team-a does not exist now and is not recovered")
+		// The plan as data, for scripts (progress lines go to stderr).
+		cmd := exec.CommandContext(ctx, binary, "--base", l.Opts.Base, "recover", name, "--snapshot", "latest", "--namespace", "team-a", "--dry-run", "-o", "json")
+		data, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("recover --dry-run -o json: %v", err)
+		}
+		var plan struct {
+			Objects []struct {
+				Object, Key, UID, Action string
+			} `json:"objects"`
+		}
+		if err := json.Unmarshal(data, &plan); err != nil {
+			t.Fatalf("recover --dry-run -o json: %v\n%s", err, data)
+		}
+		if len(plan.Objects) == 0 || plan.Objects[0].Key != "/registry/namespaces/team-a" || plan.Objects[0].Action != "create" || plan.Objects[0].UID != before["namespace/team-a"].Metadata.UID {
+			t.Errorf("the plan as JSON does not start with the namespace to create: %+v", plan.Objects)
+		}
 		if _, err := l.Kubectl(ctx, "get", "namespace", "team-a"); err == nil {
 			t.Fatal("namespace team-a is back after a dry run")
 		}

@@ -91,9 +91,10 @@ type Item struct {
 	// Diff is what --replace changes, live to snapshot ("" for a Secret).
 	Diff string `json:"-"`
 
-	value  []byte
-	owners []ownerRef
-	obj    *objects.Object
+	value     []byte
+	namespace string
+	owners    []ownerRef
+	obj       *objects.Object
 	// level orders the plan, and a family too big for one transaction: a
 	// namespace first, an owner before what it owns.
 	level int
@@ -225,7 +226,7 @@ func (s *Session) plan(ctx context.Context, sel *selection, masters []*inventory
 	for _, kv := range sel.kvs {
 		it := &Item{Key: kv.Key, Object: kv.Key, value: kv.Value}
 		if ref, err := objects.ParseKey(kv.Key); err == nil {
-			it.Object = ref.String()
+			it.Object, it.namespace = ref.String(), ref.Namespace
 			if ref.Resource.Name == "namespaces" && ref.Resource.Group == "" {
 				it.level = -1
 			}
@@ -272,6 +273,9 @@ func (s *Session) plan(ctx context.Context, sel *selection, masters []*inventory
 		return err
 	}
 	s.checkOwners(ctx, uids, dec)
+	if err := s.checkNamespaces(ctx); err != nil {
+		return err
+	}
 	orderByOwners(p.Items, uids)
 	sort.SliceStable(p.Items, func(i, j int) bool {
 		a, b := p.Items[i], p.Items[j]
@@ -392,6 +396,41 @@ func (s *Session) diffLive(ctx context.Context, it *Item, dec *objects.Decoder) 
 		return "(contents differ; not decodable to show)", nil
 	}
 	return lineDiff("live", "snapshot", string(a), string(b)), nil
+}
+
+// checkNamespaces warns about objects whose namespace is neither there
+// now nor recovered with them: the apiservers would serve objects of a
+// namespace that does not exist.
+func (s *Session) checkNamespaces(ctx context.Context) error {
+	counts := map[string]int{}
+	planned := map[string]bool{}
+	for _, it := range s.Plan.Items {
+		if it.level < 0 {
+			planned[it.Key] = true
+		}
+		if it.namespace != "" && it.Action != Skip && it.Action != Refuse {
+			counts[it.namespace]++
+		}
+	}
+	var names []string
+	for ns := range counts {
+		names = append(names, ns)
+	}
+	sort.Strings(names)
+	for _, ns := range names {
+		key := "/registry/namespaces/" + ns
+		if planned[key] {
+			continue
+		}
+		resp, err := s.cli.Get(ctx, key, clientv3.WithKeysOnly())
+		if err != nil {
+			return fmt.Errorf("reading %s from etcd (%s): %w", key, s.cli.Host, err)
+		}
+		if len(resp.Kvs) == 0 {
+			s.Plan.Warnings = append(s.Plan.Warnings, fmt.Sprintf("namespace %s does not exist now and is not recovered: its %d objects would be served in a namespace that is gone (add namespace//%s, or recover with --namespace %s)", ns, counts[ns], ns, ns))
+		}
+	}
+	return nil
 }
 
 // checkOwners warns about objects whose owner is neither recovered with
