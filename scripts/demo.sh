@@ -110,7 +110,11 @@ if kubectl get namespace team-a >/dev/null 2>&1; then fail "team-a is still ther
 
 if "$BIN" diff --help >/dev/null 2>&1; then
 	say "ezrestore diff $NAME --snapshot latest: what a full restore would undo"
-	"$BIN" diff "$NAME" --snapshot latest || true
+	# diff may exit non-zero when there are differences, as diff(1) does: judge its words.
+	DIFF=$("$BIN" diff "$NAME" --snapshot latest 2>&1) || true
+	echo "$DIFF"
+	grep -q net-test4 <<<"$DIFF" || fail "diff does not say a full restore would undo net-test4"
+	grep -q made-after-backup <<<"$DIFF" || fail "diff does not say a full restore would undo the ConfigMap made after the backup"
 else
 	say "(step left out: this build has no ezrestore diff yet)"
 fi
