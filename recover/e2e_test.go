@@ -352,14 +352,16 @@ func TestRecover(t *testing.T) {
 			t.Fatal(err)
 		}
 		cfg := base64.StdEncoding.EncodeToString(lab.EncryptionConfig("lab-key-2", secret))
-		// All masters at once: each apiserver drains its watches for up to a minute.
+		// All masters at once, and killed, not stopped: an apiserver drains
+		// the controllers' watches for a minute before it stops, and what
+		// is tested is the configuration it starts with.
 		var wg sync.WaitGroup
 		errs := make([]error, len(l.Masters()))
 		for i, m := range l.Masters() {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				_, errs[i] = l.Exec(ctx, m.Address, fmt.Sprintf("echo %s | base64 -d > %s && systemctl restart kube-apiserver", cfg, lab.EncryptionConfigPath))
+				_, errs[i] = l.Exec(ctx, m.Address, fmt.Sprintf("echo %s | base64 -d > %s && systemctl kill --signal=SIGKILL kube-apiserver; systemctl restart kube-apiserver", cfg, lab.EncryptionConfigPath))
 			}()
 		}
 		wg.Wait()
