@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/ezrestore/ezrestore/cluster"
-	"github.com/ezrestore/ezrestore/lab"
 	"github.com/ezrestore/ezrestore/internal/testkit/labtest"
+	"github.com/ezrestore/ezrestore/lab"
 )
 
 // Backup reaches hosts exactly as restore does (both open the cluster through

@@ -21,10 +21,10 @@ import (
 	"time"
 
 	"github.com/ezrestore/ezrestore/cluster"
+	"github.com/ezrestore/ezrestore/etcdhost"
 	"github.com/ezrestore/ezrestore/inventory"
 	"github.com/ezrestore/ezrestore/runlock"
 	"github.com/ezrestore/ezrestore/snapshot"
-	"github.com/ezrestore/ezrestore/steps"
 	"github.com/ezrestore/ezrestore/transport"
 )
 
@@ -62,14 +62,14 @@ type Options struct {
 	EtcdBin       string
 }
 
-// HostError is a member that could not give a backup, and why.
-type HostError struct {
+// SkippedMember is a member that could not give a backup, and why.
+type SkippedMember struct {
 	Member string
 	Host   string
 	Err    error
 }
 
-func (e HostError) Error() string { return fmt.Sprintf("%s (%s): %v", e.Host, e.Member, e.Err) }
+func (e SkippedMember) Error() string { return fmt.Sprintf("%s (%s): %v", e.Host, e.Member, e.Err) }
 
 // Result is one finished backup.
 type Result struct {
@@ -77,7 +77,7 @@ type Result struct {
 	Sidecar snapshot.Sidecar
 	Info    *snapshot.Info
 	// Skipped are the members tried before the one that gave the backup.
-	Skipped []HostError
+	Skipped []SkippedMember
 	// Pruned are the backups removed by Keep or Retention.
 	Pruned []string
 	// Verified is what the throwaway etcd reported (VerifyRestore).
@@ -138,7 +138,7 @@ func Take(ctx context.Context, opts Options) (*Result, error) {
 	// The host locks go while their connections are still open (deferred
 	// after pool.Close, so run before it).
 	defer lock.ReleaseHosts(context.WithoutCancel(ctx))
-	var skipped []HostError
+	var skipped []SkippedMember
 	for i, m := range members {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -163,7 +163,7 @@ func Take(ctx context.Context, opts Options) (*Result, error) {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		he := HostError{Member: m.Name, Host: m.Host.Name, Err: err}
+		he := SkippedMember{Member: m.Name, Host: m.Host.Name, Err: err}
 		if i < len(members)-1 {
 			opts.Log("skipped %s; trying the next member", he)
 		}
@@ -179,14 +179,14 @@ func Take(ctx context.Context, opts Options) (*Result, error) {
 
 type noMemberError struct {
 	msg     string
-	Skipped []HostError
+	Skipped []SkippedMember
 }
 
 func (e *noMemberError) Error() string { return e.msg }
 
 // SkippedHosts are the members tried, each with why it gave no backup.
-func (e *noMemberError) SkippedHosts() []HostError { return e.Skipped }
-func (e *noMemberError) Unwrap() error             { return ErrNoHealthyMember }
+func (e *noMemberError) SkippedHosts() []SkippedMember { return e.Skipped }
+func (e *noMemberError) Unwrap() error                 { return ErrNoHealthyMember }
 
 // run runs cmd and turns a non-zero exit into an error with its stderr.
 func run(ctx context.Context, c transport.Conn, what, cmd string) ([]byte, error) {
@@ -222,22 +222,22 @@ func errorLines(out []byte) string {
 }
 
 // fromMember takes, downloads and files a backup from member m. It reaches
-// etcd the way the member's own unit sets it up (steps.GatherEtcd), with the
+// etcd the way the member's own unit sets it up (etcdhost.GatherEtcd), with the
 // one etcdctl command line and status reader the restore uses.
 func fromMember(ctx context.Context, opts Options, cl *cluster.Cluster, conn transport.Conn, m inventory.EtcdMember) (*Result, error) {
-	facts, err := steps.GatherEtcd(ctx, conn, m.Host)
+	facts, err := etcdhost.GatherEtcd(ctx, conn, m.Host)
 	if err != nil {
 		return nil, fmt.Errorf("reading the etcd unit: %w", err)
 	}
 	if facts.Etcdctl == "" {
 		return nil, errors.New("no etcdctl in bin_dir or PATH")
 	}
-	client := steps.ClientFor(facts)
+	client := etcdhost.ClientFor(facts)
 	// A member that cannot serve a quorum read is not one to back up from.
 	if _, err := run(ctx, conn, "etcd health", client.Cmd("--dial-timeout=2s", "--command-timeout=5s", "endpoint", "health")); err != nil {
 		return nil, err
 	}
-	st := steps.QueryMember(ctx, conn, m.Host.Name, client)
+	st := etcdhost.QueryMember(ctx, conn, m.Host.Name, client)
 	version := st.Version
 
 	out, err := run(ctx, conn, "make a private temporary dir", "umask 077 && mktemp -d /tmp/ezrestore-backup.XXXXXXXX")

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/ezrestore/ezrestore/cluster"
-	"github.com/ezrestore/ezrestore/lab"
 	"github.com/ezrestore/ezrestore/internal/testkit/labtest"
+	"github.com/ezrestore/ezrestore/lab"
 	"github.com/ezrestore/ezrestore/snapshot"
 )
 

@@ -17,8 +17,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ezrestore/ezrestore/backup"
+	"github.com/ezrestore/ezrestore/internal/bytesize"
 	"github.com/ezrestore/ezrestore/offsite"
-	"github.com/ezrestore/ezrestore/orchestrator"
 	"github.com/ezrestore/ezrestore/runlock"
 	"github.com/ezrestore/ezrestore/seal"
 	"github.com/ezrestore/ezrestore/snapshot"
@@ -179,7 +179,7 @@ remove, and why each survivor stays, with ezrestore backup prune --dry-run.`,
 			s := res.Sidecar
 			fmt.Fprintf(out, "backup %s\n", res.Path)
 			fmt.Fprintf(out, "  from %s (etcd %s) at %s\n", s.SourceHost, orUnknown(s.EtcdVersion), snapshot.FormatTime(s.Time))
-			fmt.Fprintf(out, "  revision %d, %d keys, %s, sha256 %s (trailer verified)\n", s.Revision, s.Keys, orchestrator.HumanBytes(s.Size), s.SHA256)
+			fmt.Fprintf(out, "  revision %d, %d keys, %s, sha256 %s (trailer verified)\n", s.Revision, s.Keys, bytesize.Human(s.Size), s.SHA256)
 			fmt.Fprintf(out, "  %s now copies it\n", snapshot.LatestName)
 			if v := res.Verified; v != nil {
 				fmt.Fprintf(out, "  restores: a throwaway etcd %s reported revision %d, %d keys (%.1fs)\n", v.EtcdVersion, v.Revision, v.Keys, v.Took.Seconds())
@@ -189,7 +189,7 @@ remove, and why each survivor stays, with ezrestore backup prune --dry-run.`,
 				if u.Encrypted {
 					enc = fmt.Sprintf("encrypted to %d age recipient(s)", len(u.Sidecar.AgeRecipients))
 				}
-				fmt.Fprintf(out, "  offsite %s (%s, %s, read back and verified)\n", u.URL, orchestrator.HumanBytes(u.Object.Size), enc)
+				fmt.Fprintf(out, "  offsite %s (%s, %s, read back and verified)\n", u.URL, bytesize.Human(u.Object.Size), enc)
 			}
 			for _, sk := range res.Skipped {
 				fmt.Fprintf(out, "  skipped member %s\n", sk)
@@ -343,7 +343,7 @@ func jsonResult(r *backup.Result, err error) any {
 		Retention []*backup.Pruning `json:"retention,omitempty" yaml:"retention,omitempty"`
 		Error     string            `json:"error,omitempty" yaml:"error,omitempty"`
 	}{Skipped: []skip{}, Pruned: []string{}}
-	var skipped []backup.HostError
+	var skipped []backup.SkippedMember
 	if r != nil {
 		out.Path, out.Meta, skipped = r.Path, &r.Sidecar, r.Skipped
 		out.Verified, out.Offsite, out.Retention = r.Verified, r.Offsite, r.Retention
@@ -351,7 +351,7 @@ func jsonResult(r *backup.Result, err error) any {
 			out.Pruned = r.Pruned
 		}
 	}
-	var nm interface{ SkippedHosts() []backup.HostError }
+	var nm interface{ SkippedHosts() []backup.SkippedMember }
 	if errors.As(err, &nm) {
 		skipped = nm.SkippedHosts()
 	}

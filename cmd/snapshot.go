@@ -11,8 +11,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ezrestore/ezrestore/internal/bytesize"
 	"github.com/ezrestore/ezrestore/offsite"
-	"github.com/ezrestore/ezrestore/orchestrator"
 	"github.com/ezrestore/ezrestore/snapshot"
 )
 
@@ -109,7 +109,7 @@ func localSnapshot(cmd *cobra.Command, arg, identity string) (path string, done 
 func printInfo(w io.Writer, info *snapshot.Info) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "file\t%s\n", info.Path)
-	fmt.Fprintf(tw, "size\t%s (%d bytes)\n", orchestrator.HumanBytes(info.Size), info.Size)
+	fmt.Fprintf(tw, "size\t%s (%d bytes)\n", bytesize.Human(info.Size), info.Size)
 	fmt.Fprintf(tw, "sha256\t%s\n", info.SHA256)
 	switch {
 	case info.HashVerified == nil:
@@ -324,7 +324,7 @@ shows what the store and the sidecars say without downloading).`,
 						keys = fmt.Sprint(e.Keys)
 					}
 					fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", e.Name, snapshot.FormatTime(e.Time),
-						orchestrator.HumanBytes(e.Size), e.Revision, keys, e.Integrity, e.Source())
+						bytesize.Human(e.Size), e.Revision, keys, e.Integrity, e.Source())
 				}
 				tw.Flush()
 			}

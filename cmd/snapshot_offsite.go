@@ -12,8 +12,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ezrestore/ezrestore/backup"
+	"github.com/ezrestore/ezrestore/internal/bytesize"
 	"github.com/ezrestore/ezrestore/offsite"
-	"github.com/ezrestore/ezrestore/orchestrator"
 	"github.com/ezrestore/ezrestore/snapshot"
 )
 
@@ -152,7 +152,7 @@ func printRemoteRows(w io.Writer, rows []remoteRow) {
 			}
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, snapshot.FormatTime(r.Time),
-			orchestrator.HumanBytes(r.Size), rev, keys, r.Integrity, src)
+			bytesize.Human(r.Size), rev, keys, r.Integrity, src)
 	}
 	tw.Flush()
 }

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ezrestore/ezrestore/lab"
 	"github.com/ezrestore/ezrestore/internal/testkit/labtest"
+	"github.com/ezrestore/ezrestore/lab"
 )
 
 // plainSSH runs cmd on addr with the OpenSSH client and nothing but the

@@ -164,17 +164,3 @@ func (op *Op) Line() string {
 }
 
 func indentCont(cmd string) string { return strings.ReplaceAll(cmd, "\n", "\n        ") }
-
-// HumanBytes prints a size in binary units.
-func HumanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}

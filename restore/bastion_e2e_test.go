@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ezrestore/ezrestore/lab"
 	"github.com/ezrestore/ezrestore/internal/testkit/labtest"
+	"github.com/ezrestore/ezrestore/lab"
 )
 
 // cliAt runs the binary against base with the environment of the test

@@ -17,8 +17,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ezrestore/ezrestore/lab"
 	"github.com/ezrestore/ezrestore/internal/testkit/labtest"
+	"github.com/ezrestore/ezrestore/lab"
 )
 
 var binary string

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ezrestore/ezrestore/lab"
 	"github.com/ezrestore/ezrestore/internal/testkit/labtest"
+	"github.com/ezrestore/ezrestore/lab"
 )
 
 // TestRestoreThroughTheAPI is the seed's story on a real Kubernetes control

@@ -18,9 +18,9 @@ import (
 
 	"filippo.io/age"
 
+	"github.com/ezrestore/ezrestore/internal/testkit/labtest"
 	"github.com/ezrestore/ezrestore/internal/testkit/s3test"
 	"github.com/ezrestore/ezrestore/lab"
-	"github.com/ezrestore/ezrestore/internal/testkit/labtest"
 )
 
 const offsiteBucket = "ezrestore-os"

@@ -5,6 +5,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/ezrestore/ezrestore/internal/bytesize"
 	"github.com/ezrestore/ezrestore/orchestrator"
 	"github.com/ezrestore/ezrestore/steps"
 )
@@ -28,7 +29,7 @@ func (p *Plan) WriteText(w io.Writer) {
 		trailer = "no sha256 trailer (a copy of member/snap/db): restored with --skip-hash-check"
 	}
 	fmt.Fprintf(w, "Snapshot: %s\n  %s; %s, %s, revision %d\n  sha256 %s; %s\n",
-		s.Path, s.How, s.ModTime.UTC().Format("2006-01-02 15:04:05 UTC"), orchestrator.HumanBytes(s.Size), s.Revision, s.SHA256, trailer)
+		s.Path, s.How, s.ModTime.UTC().Format("2006-01-02 15:04:05 UTC"), bytesize.Human(s.Size), s.Revision, s.SHA256, trailer)
 	fmt.Fprintf(w, "Run %s, initial cluster token %s\n", p.RunID, p.Token)
 	fmt.Fprintln(w, "Members after the restore:")
 	for _, m := range p.Members {

@@ -14,10 +14,11 @@ import (
 	"time"
 
 	"github.com/ezrestore/ezrestore/cluster"
+	"github.com/ezrestore/ezrestore/etcdhost"
 	"github.com/ezrestore/ezrestore/fanout"
+	"github.com/ezrestore/ezrestore/internal/bytesize"
 	"github.com/ezrestore/ezrestore/inventory"
 	"github.com/ezrestore/ezrestore/orchestrator"
-	"github.com/ezrestore/ezrestore/steps"
 	"github.com/ezrestore/ezrestore/transport"
 )
 
@@ -115,7 +116,7 @@ type RunGroup struct {
 // HostLeftover is a leftover with the host it is on.
 type HostLeftover struct {
 	Host string `json:"host"`
-	steps.Leftover
+	etcdhost.Leftover
 }
 
 // State names the group for people: its runs and how they ended.
@@ -133,7 +134,7 @@ func (g *RunGroup) State() string {
 // SetAside is true when the run set old data aside (its swap ran) on some host.
 func (g *RunGroup) SetAside() bool {
 	for _, e := range g.Entries {
-		if e.Kind == steps.KindAside || e.Kind == steps.KindAsideWal {
+		if e.Kind == etcdhost.KindAside || e.Kind == etcdhost.KindAsideWal {
 			return true
 		}
 	}
@@ -150,7 +151,7 @@ func (g *RunGroup) RunLabel() string {
 
 // GroupLeftovers groups the hosts' leftovers by run token, newest first.
 // Leftovers whose names carry no token are not grouped (never pruned).
-func GroupLeftovers(spaces []*steps.HostSpace, runs []RunRecord) []*RunGroup {
+func GroupLeftovers(spaces []*etcdhost.HostSpace, runs []RunRecord) []*RunGroup {
 	byToken := map[string]*RunGroup{}
 	var out []*RunGroup
 	get := func(tok string) *RunGroup {
@@ -395,7 +396,7 @@ func Prune(ctx context.Context, req PruneRequest) (*PruneReport, error) {
 		for _, d := range todo {
 			total += d.Bytes
 		}
-		ok, err := req.Confirm(fmt.Sprintf("This deletes %s of set-aside etcd data and staged copies of %d runs on the etcd hosts, for good.", orchestrator.HumanBytes(total), len(todo)))
+		ok, err := req.Confirm(fmt.Sprintf("This deletes %s of set-aside etcd data and staged copies of %d runs on the etcd hosts, for good.", bytesize.Human(total), len(todo)))
 		if err != nil {
 			return rep, err
 		}
@@ -421,21 +422,21 @@ func Prune(ctx context.Context, req PruneRequest) (*PruneReport, error) {
 
 // gatherSpace reads each member's unit and measures its space, all hosts at
 // once, read-only. A host that cannot be read has a nil space and its error.
-func gatherSpace(ctx context.Context, env *orchestrator.Env, members []inventory.EtcdMember, alarms bool) ([]*steps.EtcdFacts, []*steps.HostSpace, []error) {
-	facts := make([]*steps.EtcdFacts, len(members))
-	spaces := make([]*steps.HostSpace, len(members))
+func gatherSpace(ctx context.Context, env *orchestrator.Env, members []inventory.EtcdMember, alarms bool) ([]*etcdhost.EtcdFacts, []*etcdhost.HostSpace, []error) {
+	facts := make([]*etcdhost.EtcdFacts, len(members))
+	spaces := make([]*etcdhost.HostSpace, len(members))
 	errs := fanout.Each(ctx, len(members), env.Forks, func(ctx context.Context, i int) error {
 		m := members[i]
 		conn, err := env.Conn(m.Host.Name)
 		if err != nil {
 			return err
 		}
-		f, err := steps.GatherEtcd(ctx, conn, m.Host)
+		f, err := etcdhost.GatherEtcd(ctx, conn, m.Host)
 		if err != nil {
 			return fmt.Errorf("reading the etcd unit: %w", err)
 		}
 		facts[i] = f
-		hs, err := steps.ProbeSpace(ctx, conn, f, alarms)
+		hs, err := etcdhost.ProbeSpace(ctx, conn, f, alarms)
 		if err != nil {
 			return err
 		}
@@ -447,7 +448,7 @@ func gatherSpace(ctx context.Context, env *orchestrator.Env, members []inventory
 
 // remove deletes the chosen runs' dirs, one round trip per host, every path
 // checked again against the names ezrestore makes.
-func (rep *PruneReport) remove(ctx context.Context, env *orchestrator.Env, members []inventory.EtcdMember, facts []*steps.EtcdFacts, todo []PruneDecision) error {
+func (rep *PruneReport) remove(ctx context.Context, env *orchestrator.Env, members []inventory.EtcdMember, facts []*etcdhost.EtcdFacts, todo []PruneDecision) error {
 	perHost := map[string][]HostLeftover{}
 	for _, d := range todo {
 		for _, e := range d.Entries {
@@ -465,7 +466,7 @@ func (rep *PruneReport) remove(ctx context.Context, env *orchestrator.Env, membe
 		var b strings.Builder
 		b.WriteString(`rc=0; rmx() { if [ -d "$1" ] && [ ! -L "$1" ]; then if rm -rf -- "$1"; then printf 'removed\t%s\n' "$1"; else printf 'failed\t%s\n' "$1"; rc=1; fi; else printf 'absent\t%s\n' "$1"; fi; }` + "\n")
 		for _, e := range entries {
-			kind, tok, ok := steps.ClassifyLeftover(e.Path, f)
+			kind, tok, ok := etcdhost.ClassifyLeftover(e.Path, f)
 			if !ok || kind != e.Kind || tok != e.Token {
 				return fmt.Errorf("refusing to remove %s: not a name ezrestore makes beside etcd's data (%s)", e.Path, f.Config.DataDir)
 			}
@@ -510,7 +511,7 @@ func (rep *PruneReport) remove(ctx context.Context, env *orchestrator.Env, membe
 			}
 		}
 		if errs[i] != nil {
-			problems = append(problems, &orchestrator.HostError{Host: members[i].Host.Name, Err: errs[i]})
+			problems = append(problems, &transport.HostError{Host: members[i].Host.Name, Err: errs[i]})
 		}
 	}
 	if len(problems) > 0 {
@@ -562,15 +563,15 @@ func (rep *PruneReport) WritePlan(w io.Writer) {
 			verb = "REMOVE"
 		}
 		fmt.Fprintf(w, "\n%s %s (token %s), %s, %s, %s: %s\n", verb, d.RunLabel(), d.Token, d.Time.Local().Format("2006-01-02 15:04:05"),
-			d.State(), orchestrator.HumanBytes(d.Bytes), d.Why)
+			d.State(), bytesize.Human(d.Bytes), d.Why)
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		for _, e := range d.Entries {
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", e.Host, e.Path, e.Kind, orchestrator.HumanBytes(e.Bytes))
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", e.Host, e.Path, e.Kind, bytesize.Human(e.Bytes))
 		}
 		tw.Flush()
 	}
 	for _, l := range rep.Ignored {
-		fmt.Fprintf(w, "\nLEFT ALONE %s:%s (%s): a name ezrestore does not make\n", l.Host, l.Path, orchestrator.HumanBytes(l.Bytes))
+		fmt.Fprintf(w, "\nLEFT ALONE %s:%s (%s): a name ezrestore does not make\n", l.Host, l.Path, bytesize.Human(l.Bytes))
 	}
 }
 
@@ -578,9 +579,9 @@ func (rep *PruneReport) WritePlan(w io.Writer) {
 func (rep *PruneReport) WriteResult(w io.Writer) {
 	fmt.Fprintln(w)
 	for _, r := range rep.Removed {
-		fmt.Fprintf(w, "%s: %s %s (%s)\n", r.Host, r.Result, r.Path, orchestrator.HumanBytes(r.Bytes))
+		fmt.Fprintf(w, "%s: %s %s (%s)\n", r.Host, r.Result, r.Path, bytesize.Human(r.Bytes))
 	}
-	fmt.Fprintf(w, "Freed %s.\n", orchestrator.HumanBytes(rep.Freed))
+	fmt.Fprintf(w, "Freed %s.\n", bytesize.Human(rep.Freed))
 	if rep.Record != "" {
 		fmt.Fprintf(w, "Record: %s\n", rep.Record)
 	}

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ezrestore/ezrestore/etcdhost"
 	"github.com/ezrestore/ezrestore/orchestrator"
-	"github.com/ezrestore/ezrestore/steps"
 )
 
 // writeRun makes a run record the way a restore does (orchestrator.Record),
@@ -49,16 +49,16 @@ func writeRun(t *testing.T, dir, id, token string, start time.Time, outcome stri
 	}
 }
 
-func leftovers(host string, entries ...steps.Leftover) *steps.HostSpace {
-	return &steps.HostSpace{Host: host, Leftovers: entries}
+func leftovers(host string, entries ...etcdhost.Leftover) *etcdhost.HostSpace {
+	return &etcdhost.HostSpace{Host: host, Leftovers: entries}
 }
 
-func aside(tok string, mtime time.Time) steps.Leftover {
-	return steps.Leftover{Kind: steps.KindAside, Path: "/var/lib/etcd/member.before-" + tok, Token: tok, Bytes: 64 << 20, ModTime: mtime}
+func aside(tok string, mtime time.Time) etcdhost.Leftover {
+	return etcdhost.Leftover{Kind: etcdhost.KindAside, Path: "/var/lib/etcd/member.before-" + tok, Token: tok, Bytes: 64 << 20, ModTime: mtime}
 }
 
-func staged(tok string, mtime time.Time) steps.Leftover {
-	return steps.Leftover{Kind: steps.KindStaged, Path: "/var/lib/etcd/.ezrestore/" + tok, Token: tok, Bytes: 20 << 10, ModTime: mtime}
+func staged(tok string, mtime time.Time) etcdhost.Leftover {
+	return etcdhost.Leftover{Kind: etcdhost.KindStaged, Path: "/var/lib/etcd/.ezrestore/" + tok, Token: tok, Bytes: 20 << 10, ModTime: mtime}
 }
 
 func TestReadRunsJudgesHealthByTheHealthStep(t *testing.T) {
@@ -88,7 +88,7 @@ func TestReadRunsJudgesHealthByTheHealthStep(t *testing.T) {
 	}
 }
 
-func decide(t *testing.T, req PruneRequest, spaces []*steps.HostSpace, runs []RunRecord) map[string]PruneDecision {
+func decide(t *testing.T, req PruneRequest, spaces []*etcdhost.HostSpace, runs []RunRecord) map[string]PruneDecision {
 	t.Helper()
 	ds, err := DecidePrune(GroupLeftovers(spaces, runs), req)
 	if err != nil {
@@ -111,11 +111,11 @@ func TestDecidePrune(t *testing.T) {
 		// r5 failed before its swap: only staged copies, and the newest.
 		{ID: "r5", Token: "t5", Start: t0.Add(4 * time.Hour), Changed: true, Healthy: false},
 	}
-	host := func(h string) *steps.HostSpace {
+	host := func(h string) *etcdhost.HostSpace {
 		return leftovers(h, aside("t1", t0), aside("t2", t0), aside("t3", t0), aside("t4", t0), staged("t5", t0),
 			aside("t0", t0.Add(-time.Hour))) // t0: no record
 	}
-	spaces := []*steps.HostSpace{host("h1"), host("h2"), nil}
+	spaces := []*etcdhost.HostSpace{host("h1"), host("h2"), nil}
 
 	d := decide(t, PruneRequest{Keep: 1}, spaces, runs)
 	removed := func(d map[string]PruneDecision) string {

@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ezrestore/ezrestore/lab"
 	"github.com/ezrestore/ezrestore/internal/testkit/labtest"
+	"github.com/ezrestore/ezrestore/lab"
 )
 
 // duKiB is what the lab measures under a glob on a host, in KiB (0 for none).

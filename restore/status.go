@@ -9,27 +9,28 @@ import (
 	"time"
 
 	"github.com/ezrestore/ezrestore/cluster"
+	"github.com/ezrestore/ezrestore/etcdhost"
+	"github.com/ezrestore/ezrestore/internal/bytesize"
 	"github.com/ezrestore/ezrestore/inventory"
 	"github.com/ezrestore/ezrestore/orchestrator"
-	"github.com/ezrestore/ezrestore/steps"
 )
 
 // StatusReport is the health check the restore uses, on its own.
 type StatusReport struct {
 	Cluster string `json:"cluster"`
 	// The verdict's fields (healthy, verdict, problems) sit at the top level.
-	steps.Verdict
-	Members []steps.MemberStatus `json:"members"`
+	etcdhost.Verdict
+	Members []etcdhost.MemberStatus `json:"members"`
 	// Warnings are the inventory's (an even member count, vault files
 	// skipped, SSH options not supported), as plan and inventory show them.
 	Warnings []string `json:"warnings,omitempty"`
 	// CertExpiry is the etcd certificate that expires first, on any member.
-	CertExpiry *steps.CertExpiry `json:"earliest_cert_expiry,omitempty"`
+	CertExpiry *etcdhost.CertExpiry `json:"earliest_cert_expiry,omitempty"`
 
 	// Space is each etcd host's account of what earlier runs left and the
 	// room on its filesystems; EtcdSpace is etcd's own (db, quota, alarms).
-	Space     []HostSpaceReport      `json:"space,omitempty"`
-	EtcdSpace *steps.EtcdSpaceReport `json:"etcd_space,omitempty"`
+	Space     []HostSpaceReport         `json:"space,omitempty"`
+	EtcdSpace *etcdhost.EtcdSpaceReport `json:"etcd_space,omitempty"`
 }
 
 // Status connects to the etcd hosts, reads their units (read-only) and asks
@@ -43,9 +44,9 @@ func Status(ctx context.Context, target cluster.Selector, forks int) (*StatusRep
 	pool := cl.Connect(ctx, cl.Inventory.EtcdHosts(), forks)
 	defer pool.Close()
 	env := &orchestrator.Env{Cluster: cl.Name, Inventory: cl.Inventory, Conns: pool, Unreachable: pool.Failed(), Forks: forks}
-	st := steps.ClusterStatus(ctx, env, members)
-	rep := &StatusReport{Cluster: cl.Name, Members: st, Verdict: steps.Evaluate(st, members, 0),
-		CertExpiry: steps.ReadEarliestExpiry(ctx, env, members), Warnings: cl.Inventory.Warnings}
+	st := etcdhost.ClusterStatus(ctx, env, env.Forks, members)
+	rep := &StatusReport{Cluster: cl.Name, Members: st, Verdict: etcdhost.Evaluate(st, members, 0),
+		CertExpiry: etcdhost.ReadEarliestExpiry(ctx, env, env.Forks, members), Warnings: cl.Inventory.Warnings}
 	rep.addSpace(ctx, env, cl.RecordDir, members)
 	return rep, nil
 }
@@ -67,7 +68,7 @@ func (r *StatusReport) WriteTable(w io.Writer) {
 			leader = "yes"
 		}
 		fmt.Fprintf(tw, "%s\t%x\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t\n", m.Endpoint, m.MemberID, m.Name(), m.Version,
-			orchestrator.HumanBytes(m.DBSize), leader, m.RaftTerm, m.RaftIndex, m.Revision)
+			bytesize.Human(m.DBSize), leader, m.RaftTerm, m.RaftIndex, m.Revision)
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "\n%s\n", r.Verdict.Summary)
@@ -98,13 +99,13 @@ func oneLine(s string) string {
 // HostSpaceReport is one etcd host's space account: free space per
 // filesystem, and what earlier runs left there, per run with its record.
 type HostSpaceReport struct {
-	*steps.HostSpace
+	*etcdhost.HostSpace
 	Runs []HostRun `json:"runs,omitempty"`
 }
 
 // HostRun is what one run left on one host.
 type HostRun struct {
-	steps.RunSpace
+	etcdhost.RunSpace
 	Runs  []string `json:"run_ids,omitempty"`
 	State string   `json:"state"`
 	// Time is when the run started, by its record; without one, the newest mtime.
@@ -121,12 +122,12 @@ func (r *StatusReport) addSpace(ctx context.Context, env *orchestrator.Env, reco
 	for _, g := range groups {
 		byToken[g.Token] = g
 	}
-	var alarms []steps.Alarm
-	factsOf := map[string]*steps.EtcdFacts{}
+	var alarms []etcdhost.Alarm
+	factsOf := map[string]*etcdhost.EtcdFacts{}
 	for i, m := range members {
 		hs := spaces[i]
 		if hs == nil {
-			hs = &steps.HostSpace{Host: m.Host.Name}
+			hs = &etcdhost.HostSpace{Host: m.Host.Name}
 			if errs[i] != nil {
 				hs.Error = errs[i].Error()
 			}
@@ -146,7 +147,7 @@ func (r *StatusReport) addSpace(ctx context.Context, env *orchestrator.Env, reco
 		alarms = append(alarms, hs.Alarms...)
 		factsOf[m.Host.Name] = facts[i]
 	}
-	r.EtcdSpace = steps.JudgeEtcdSpace(r.Members, func(h string) *steps.EtcdFacts { return factsOf[h] }, alarms)
+	r.EtcdSpace = etcdhost.JudgeEtcdSpace(r.Members, func(h string) *etcdhost.EtcdFacts { return factsOf[h] }, alarms)
 }
 
 // writeSpace prints the space account per host, then etcd's own space with
@@ -168,7 +169,7 @@ func (r *StatusReport) writeSpace(w io.Writer) {
 			fmt.Fprintln(w, "    nothing left by earlier runs")
 			continue
 		}
-		fmt.Fprintf(w, "    earlier runs hold %s in %d dirs (`ezrestore prune` frees them):\n", orchestrator.HumanBytes(hs.Total()), len(hs.Leftovers))
+		fmt.Fprintf(w, "    earlier runs hold %s in %d dirs (`ezrestore prune` frees them):\n", bytesize.Human(hs.Total()), len(hs.Leftovers))
 		for _, run := range hs.Runs {
 			label := run.Token
 			if label == "" {
@@ -178,9 +179,9 @@ func (r *StatusReport) writeSpace(w io.Writer) {
 			if len(run.Runs) > 0 {
 				ids = "run " + strings.Join(run.Runs, ", ")
 			}
-			fmt.Fprintf(w, "      %s (%s, %s), %s, %s\n", label, ids, run.State, run.Time.Local().Format("2006-01-02 15:04"), orchestrator.HumanBytes(run.Bytes))
+			fmt.Fprintf(w, "      %s (%s, %s), %s, %s\n", label, ids, run.State, run.Time.Local().Format("2006-01-02 15:04"), bytesize.Human(run.Bytes))
 			for _, e := range run.Entries {
-				fmt.Fprintf(w, "        %-18s %s  %s\n", e.Kind, e.Path, orchestrator.HumanBytes(e.Bytes))
+				fmt.Fprintf(w, "        %-18s %s  %s\n", e.Kind, e.Path, bytesize.Human(e.Bytes))
 			}
 		}
 	}
@@ -194,17 +195,17 @@ func (r *StatusReport) writeSpace(w io.Writer) {
 	for _, m := range es.Members {
 		inUse, quota, pct := "-", "none", "-"
 		if m.InUse > 0 {
-			inUse = orchestrator.HumanBytes(m.InUse)
+			inUse = bytesize.Human(m.InUse)
 		}
 		if m.Quota > 0 {
-			quota = orchestrator.HumanBytes(m.Quota) + " (" + m.QuotaFrom + ")"
+			quota = bytesize.Human(m.Quota) + " (" + m.QuotaFrom + ")"
 			pct = fmt.Sprintf("%.0f%%", m.UsedPercent())
 		}
 		alarms := strings.Join(m.Alarms, ",")
 		if alarms == "" {
 			alarms = "none"
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", m.Host, orchestrator.HumanBytes(m.DBSize), inUse, quota, pct, alarms)
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", m.Host, bytesize.Human(m.DBSize), inUse, quota, pct, alarms)
 	}
 	tw.Flush()
 	for _, hs := range r.Space {

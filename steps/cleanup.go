@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/ezrestore/ezrestore/etcdhost"
 	"github.com/ezrestore/ezrestore/inventory"
 	"github.com/ezrestore/ezrestore/orchestrator"
 	"github.com/ezrestore/ezrestore/transport"
@@ -19,7 +20,7 @@ import (
 type EtcdCleanup struct{ r *Restore }
 
 func (c *EtcdCleanup) Plan(ctx context.Context, env *orchestrator.Env, step *orchestrator.Step, hosts []*inventory.Host) (*orchestrator.StepPlan, error) {
-	if err := ValidToken(c.r.Token); err != nil {
+	if err := etcdhost.ValidToken(c.r.Token); err != nil {
 		return nil, err
 	}
 	sp := &orchestrator.StepPlan{Parallel: true}
@@ -28,8 +29,8 @@ func (c *EtcdCleanup) Plan(ctx context.Context, env *orchestrator.Env, step *orc
 		if err != nil {
 			return nil, err
 		}
-		st := stageFor(c.r.Token, f)
-		cmd := removeStagedScript(st, StagingRoot(f))
+		st := etcdhost.StageFor(c.r.Token, f)
+		cmd := removeStagedScript(st, etcdhost.StagingRoot(f))
 		sp.Tasks = append(sp.Tasks, &orchestrator.Task{Host: h.Name, Ops: []*orchestrator.Op{{
 			Kind: orchestrator.OpRun, Desc: "remove this run's staged copies", Cmd: cmd, Changes: true,
 		}}})
@@ -40,7 +41,7 @@ func (c *EtcdCleanup) Plan(ctx context.Context, env *orchestrator.Env, step *orc
 
 // removeStagedScript removes the run's staging dir (and staged WAL), saying
 // what it freed, then the staging root if that left it empty.
-func removeStagedScript(st stage, root string) string {
+func removeStagedScript(st etcdhost.Stage, root string) string {
 	q := transport.Quote
 	var b strings.Builder
 	b.WriteString(`rmstaged() { if [ -d "$1" ] && [ ! -L "$1" ]; then k=$(du -sk -- "$1" | cut -f1); rm -rf -- "$1" && printf 'removed %s (%s KiB)\n' "$1" "$k"; else printf 'nothing staged at %s\n' "$1"; fi; }` + "\n")
@@ -66,7 +67,7 @@ func StagedText(env *orchestrator.Env, r *Restore, reached int) string {
 		if f == nil {
 			continue
 		}
-		st := stageFor(r.Token, f)
+		st := etcdhost.StageFor(r.Token, f)
 		fmt.Fprintf(&b, "  %s: %s", m.Host.Name, st.Dir)
 		if st.Wal != "" {
 			fmt.Fprintf(&b, " and %s (if the swap did not take it)", st.Wal)

@@ -2,13 +2,13 @@ package steps
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/ezrestore/ezrestore/etcdhost"
 	"github.com/ezrestore/ezrestore/fanout"
 	"github.com/ezrestore/ezrestore/inventory"
 	"github.com/ezrestore/ezrestore/orchestrator"
@@ -91,8 +91,8 @@ func (e *EtcdStop) Plan(ctx context.Context, env *orchestrator.Env, step *orches
 	}
 	sp := &orchestrator.StepPlan{}
 	// What the order would be now: a read-only status round.
-	leader, _ := LeaderOf(e.planStatus(ctx, env, members))
-	followers, last := StopOrder(inventoryNames(hosts), leader)
+	leader, _ := etcdhost.LeaderOf(e.planStatus(ctx, env, members))
+	followers, last := etcdhost.StopOrder(inventoryNames(hosts), leader)
 	if last != "" {
 		sp.Notes = append(sp.Notes, fmt.Sprintf("leader now: %s (the step goes by this reading when it runs within %s of it, else it asks again)", last, leaderFresh),
 			fmt.Sprintf("order: followers %s first, all at once, then the leader %s", strings.Join(followers, ", "), last))
@@ -104,7 +104,7 @@ func (e *EtcdStop) Plan(ctx context.Context, env *orchestrator.Env, step *orches
 		if err != nil {
 			return nil, err
 		}
-		sp.Notes = append(sp.Notes, h.Name+": 1. "+indent(askAndSignalCommand(ClientFor(f), units)),
+		sp.Notes = append(sp.Notes, h.Name+": 1. "+indent(askAndSignalCommand(etcdhost.ClientFor(f), units)),
 			h.Name+": 1. (when preflight's reading is at most "+leaderFresh.String()+" old, on the followers only) "+indent(signalCommand(units)),
 			h.Name+": 2. "+indent(cmd))
 	}
@@ -127,56 +127,6 @@ func (e *EtcdStop) members(hosts []*inventory.Host) ([]inventory.EtcdMember, err
 	return out, nil
 }
 
-// LeaderOf is the host whose member the answering members agree leads, or ""
-// with the reason when there is none (no answers, no leader, disagreement).
-func LeaderOf(st []MemberStatus) (string, string) {
-	byID := map[uint64]string{}
-	for _, s := range st {
-		if s.Error == "" && s.MemberID != 0 {
-			byID[s.MemberID] = s.Host
-		}
-	}
-	var leader uint64
-	answered := 0
-	for _, s := range st {
-		if s.Error != "" {
-			continue
-		}
-		answered++
-		if s.Leader == 0 {
-			continue
-		}
-		if leader != 0 && s.Leader != leader {
-			return "", "members disagree on the leader"
-		}
-		leader = s.Leader
-	}
-	switch {
-	case answered == 0:
-		return "", "no member answered"
-	case leader == 0:
-		return "", "no member names a leader"
-	}
-	h, ok := byID[leader]
-	if !ok {
-		return "", fmt.Sprintf("the leader %x did not answer itself", leader)
-	}
-	return h, ""
-}
-
-// StopOrder splits hosts into the followers (stopped first, together) and the
-// leader (stopped last). With no leader known every host is in the first group.
-func StopOrder(hosts []string, leader string) (first []string, last string) {
-	for _, h := range hosts {
-		if h == leader {
-			last = h
-			continue
-		}
-		first = append(first, h)
-	}
-	return first, last
-}
-
 // roleLeader and roleFollower are what the first phase's command prints.
 const (
 	roleLeader   = "ezrestore-role: leader"
@@ -188,7 +138,7 @@ const (
 // the record); a leader only says so; any other member (a follower, or one
 // that does not answer or knows no leader) asks systemd to stop its units
 // without waiting (signalCommand).
-func askAndSignalCommand(c EtcdClient, units []string) string {
+func askAndSignalCommand(c etcdhost.EtcdClient, units []string) string {
 	status := c.Cmd("--dial-timeout=1s", "--command-timeout=2s", "-w", "json", "endpoint", "status")
 	return fmt.Sprintf(`st=$(%s 2>&1); rc=$?
 printf '%%s\n' "$st"
@@ -213,25 +163,25 @@ func signalCommand(units []string) string {
 // every member at most leaderFresh ago (ok false otherwise: ask again).
 // A member whose etcd was not running then counts as not leading.
 func (e *EtcdStop) knownLeader(hosts []string) (leader string, age time.Duration, ok bool) {
-	var st []MemberStatus
+	var st []etcdhost.MemberStatus
 	for _, h := range hosts {
 		f, err := e.r.Etcd(h)
-		if err != nil || f.Gathered().IsZero() {
+		if err != nil || f.GatheredAt.IsZero() {
 			return "", 0, false
 		}
-		age = max(age, time.Since(f.Gathered()))
+		age = max(age, time.Since(f.GatheredAt))
 		switch {
 		case age > leaderFresh:
 			return "", age, false
-		case f.LeaderStatus() != nil:
-			st = append(st, *f.LeaderStatus())
+		case f.Leader != nil:
+			st = append(st, *f.Leader)
 		case f.Active != "" && f.Active != "active":
-			st = append(st, MemberStatus{Host: h, Error: "etcd was " + f.Active})
+			st = append(st, etcdhost.MemberStatus{Host: h, Error: "etcd was " + f.Active})
 		default:
 			return "", age, false
 		}
 	}
-	leader, _ = LeaderOf(st)
+	leader, _ = etcdhost.LeaderOf(st)
 	return leader, age, true
 }
 
@@ -329,7 +279,7 @@ func (e *EtcdStop) Exec(ctx context.Context, env *orchestrator.Env, _ *orchestra
 			if err != nil {
 				return "", err
 			}
-			return askAndSignalCommand(ClientFor(f), units), nil
+			return askAndSignalCommand(etcdhost.ClientFor(f), units), nil
 		})
 	}
 	for i, h := range signalled {
@@ -407,16 +357,16 @@ func orNone(hosts []string) string {
 // planStatus is who leads, for the plan's note: what preflight read with the
 // facts (moments ago, in the same planning), or a round of its own when the
 // facts lack it. A member whose etcd was not running then is not asked.
-func (e *EtcdStop) planStatus(ctx context.Context, env *orchestrator.Env, members []inventory.EtcdMember) []MemberStatus {
-	out := make([]MemberStatus, len(members))
+func (e *EtcdStop) planStatus(ctx context.Context, env *orchestrator.Env, members []inventory.EtcdMember) []etcdhost.MemberStatus {
+	out := make([]etcdhost.MemberStatus, len(members))
 	for i, m := range members {
 		if f, err := e.r.Etcd(m.Host.Name); err == nil {
-			if st := f.LeaderStatus(); st != nil {
+			if st := f.Leader; st != nil {
 				out[i] = *st
 				continue
 			}
 			if f.Active != "" && f.Active != "active" {
-				out[i] = MemberStatus{Host: m.Host.Name, Error: "etcd was " + f.Active + " when preflight read it"}
+				out[i] = etcdhost.MemberStatus{Host: m.Host.Name, Error: "etcd was " + f.Active + " when preflight read it"}
 				continue
 			}
 		}
@@ -430,11 +380,11 @@ func (e *EtcdStop) planStatus(ctx context.Context, env *orchestrator.Env, member
 // leaderRound asks each member, on its own host and all at once, for
 // `etcdctl endpoint status` only (read-only): one etcdctl per host, the
 // least that tells who leads (a member that leads names itself).
-func (e *EtcdStop) leaderRound(ctx context.Context, env *orchestrator.Env, members []inventory.EtcdMember) []MemberStatus {
-	out := make([]MemberStatus, len(members))
+func (e *EtcdStop) leaderRound(ctx context.Context, env *orchestrator.Env, members []inventory.EtcdMember) []etcdhost.MemberStatus {
+	out := make([]etcdhost.MemberStatus, len(members))
 	fanout.Each(ctx, len(members), env.Forks, func(ctx context.Context, i int) error {
 		m := members[i]
-		out[i] = MemberStatus{Host: m.Host.Name, Endpoint: m.ClientURL}
+		out[i] = etcdhost.MemberStatus{Host: m.Host.Name, Endpoint: m.ClientURL}
 		conn, err := env.Conn(m.Host.Name)
 		if err != nil {
 			out[i].Error = err.Error()
@@ -445,42 +395,25 @@ func (e *EtcdStop) leaderRound(ctx context.Context, env *orchestrator.Env, membe
 			out[i].Error = err.Error()
 			return nil
 		}
-		c := ClientFor(f)
+		c := etcdhost.ClientFor(f)
 		out[i].Endpoint = c.Endpoint
-		r, err := conn.Run(ctx, leaderStatusCommand(c))
+		r, err := conn.Run(ctx, etcdhost.LeaderStatusCommand(c))
 		switch {
 		case err != nil:
 			out[i].Error = err.Error()
 		case r.ExitCode != 0:
-			out[i].Error = fmt.Sprintf("etcdctl exited %d: %s", r.ExitCode, lastLine(string(r.Stderr)))
+			out[i].Error = fmt.Sprintf("etcdctl exited %d: %s", r.ExitCode, etcdhost.LastLine(string(r.Stderr)))
 		default:
-			parseLeaderStatus(r.Stdout, &out[i])
+			etcdhost.ParseLeaderStatus(r.Stdout, &out[i])
 		}
 		return nil
 	})
 	for i := range out { // not started: the context ended
 		if out[i].Host == "" {
-			out[i] = MemberStatus{Host: members[i].Host.Name, Error: "not asked: " + context.Cause(ctx).Error()}
+			out[i] = etcdhost.MemberStatus{Host: members[i].Host.Name, Error: "not asked: " + context.Cause(ctx).Error()}
 		}
 	}
 	return out
-}
-
-// leaderStatusCommand asks one member for its own `endpoint status`, briefly.
-func leaderStatusCommand(c EtcdClient) string {
-	return c.Cmd("--dial-timeout=1s", "--command-timeout=2s", "-w", "json", "endpoint", "status")
-}
-
-// parseLeaderStatus reads leaderStatusCommand's output into ms: the member,
-// its cluster and whom it follows (or an Error).
-func parseLeaderStatus(out []byte, ms *MemberStatus) {
-	var sj statusJSON
-	if err := json.Unmarshal(out, &sj); err != nil || len(sj) == 0 {
-		ms.Error = fmt.Sprintf("unreadable endpoint status from etcdctl: %v", err)
-		return
-	}
-	s := sj[0].Status
-	ms.MemberID, ms.ClusterID, ms.Leader = s.Header.MemberID, s.Header.ClusterID, s.Leader
 }
 
 // runOn runs a command on one host; a non-zero exit is an error with its message.
@@ -496,7 +429,7 @@ func runOn(ctx context.Context, env *orchestrator.Env, host, cmd string) (transp
 	if r.ExitCode != 0 {
 		msg := strings.TrimSpace(string(r.Stderr))
 		if msg == "" {
-			msg = lastLine(string(r.Stdout))
+			msg = etcdhost.LastLine(string(r.Stdout))
 		}
 		return r, fmt.Errorf("exit status %d: %s; `journalctl -u etcd` on the host says more", r.ExitCode, msg)
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ezrestore/ezrestore/etcdhost"
 	"github.com/ezrestore/ezrestore/inventory"
 	"github.com/ezrestore/ezrestore/orchestrator"
 	"github.com/ezrestore/ezrestore/transport"
@@ -126,7 +127,7 @@ func stopFixture(leader string) (*EtcdStop, *orchestrator.Env, *etcdModel, []*in
 	for _, mem := range ms {
 		m.running[mem.Host.Name] = true
 		cs[mem.Host.Name] = modelConn{h: mem.Host, m: m, id: ids[mem.Host.Name], ids: ids}
-		r.Host(mem.Host.Name).Etcd = &EtcdFacts{Etcdctl: "/usr/bin/etcdctl", Config: &EtcdConfig{DataDir: "/var/lib/etcd", ClientURLs: "https://" + mem.Host.Name + ":2379"}}
+		r.Host(mem.Host.Name).Etcd = &etcdhost.EtcdFacts{Etcdctl: "/usr/bin/etcdctl", Config: &etcdhost.EtcdConfig{DataDir: "/var/lib/etcd", ClientURLs: "https://" + mem.Host.Name + ":2379"}}
 		inv.Hosts = append(inv.Hosts, mem.Host)
 		hosts = append(hosts, mem.Host)
 	}
@@ -229,24 +230,24 @@ func TestEtcdStopFailureNamesHost(t *testing.T) {
 }
 
 func TestLeaderOf(t *testing.T) {
-	ok := func(host string, id, leader uint64) MemberStatus {
-		return MemberStatus{Host: host, MemberID: id, Leader: leader}
+	ok := func(host string, id, leader uint64) etcdhost.MemberStatus {
+		return etcdhost.MemberStatus{Host: host, MemberID: id, Leader: leader}
 	}
-	bad := MemberStatus{Host: "c", Error: "down"}
+	bad := etcdhost.MemberStatus{Host: "c", Error: "down"}
 	for _, c := range []struct {
 		name string
-		st   []MemberStatus
+		st   []etcdhost.MemberStatus
 		want string
 	}{
-		{"all agree", []MemberStatus{ok("a", 1, 2), ok("b", 2, 2), ok("c", 3, 2)}, "b"},
-		{"one down", []MemberStatus{ok("a", 1, 1), ok("b", 2, 1), bad}, "a"},
-		{"leader down", []MemberStatus{ok("a", 1, 3), ok("b", 2, 3), bad}, ""},
-		{"no leader", []MemberStatus{ok("a", 1, 0), ok("b", 2, 0)}, ""},
-		{"disagree", []MemberStatus{ok("a", 1, 1), ok("b", 2, 2)}, ""},
-		{"none answer", []MemberStatus{bad}, ""},
+		{"all agree", []etcdhost.MemberStatus{ok("a", 1, 2), ok("b", 2, 2), ok("c", 3, 2)}, "b"},
+		{"one down", []etcdhost.MemberStatus{ok("a", 1, 1), ok("b", 2, 1), bad}, "a"},
+		{"leader down", []etcdhost.MemberStatus{ok("a", 1, 3), ok("b", 2, 3), bad}, ""},
+		{"no leader", []etcdhost.MemberStatus{ok("a", 1, 0), ok("b", 2, 0)}, ""},
+		{"disagree", []etcdhost.MemberStatus{ok("a", 1, 1), ok("b", 2, 2)}, ""},
+		{"none answer", []etcdhost.MemberStatus{bad}, ""},
 	} {
-		if got, why := LeaderOf(c.st); got != c.want || (got == "" && why == "") {
-			t.Errorf("%s: LeaderOf = %q (%s), want %q", c.name, got, why, c.want)
+		if got, why := etcdhost.LeaderOf(c.st); got != c.want || (got == "" && why == "") {
+			t.Errorf("%s: etcdhost.LeaderOf = %q (%s), want %q", c.name, got, why, c.want)
 		}
 	}
 }
@@ -258,7 +259,7 @@ func TestEtcdStopPlanUsesTheGatheredLeader(t *testing.T) {
 	for i, h := range hosts {
 		f := e.r.Host(h.Name).Etcd
 		f.Active = "active"
-		f.leader = &MemberStatus{Host: h.Name, MemberID: uint64(100 + i), Leader: 100}
+		f.Leader = &etcdhost.MemberStatus{Host: h.Name, MemberID: uint64(100 + i), Leader: 100}
 	}
 	env.Conns = conns{} // a status round would find no connection
 	sp, err := e.Plan(context.Background(), env, &orchestrator.Step{Name: "stop etcd", Action: "etcd-stop"}, hosts)
@@ -270,7 +271,7 @@ func TestEtcdStopPlanUsesTheGatheredLeader(t *testing.T) {
 	}
 	for _, h := range hosts {
 		f := e.r.Host(h.Name).Etcd
-		f.Active, f.leader = "inactive", nil
+		f.Active, f.Leader = "inactive", nil
 	}
 	sp, err = e.Plan(context.Background(), env, &orchestrator.Step{Name: "stop etcd", Action: "etcd-stop"}, hosts)
 	if err != nil {
@@ -286,14 +287,14 @@ func TestEtcdStopPlanUsesTheGatheredLeader(t *testing.T) {
 func gatheredLeader(e *EtcdStop, hosts []*inventory.Host, leader string, ago time.Duration) {
 	for i, h := range hosts {
 		f := e.r.Host(h.Name).Etcd
-		f.Active, f.at = "active", time.Now().Add(-ago)
+		f.Active, f.GatheredAt = "active", time.Now().Add(-ago)
 		var lead uint64
 		for j, h2 := range hosts {
 			if h2.Name == leader {
 				lead = uint64(100 + j)
 			}
 		}
-		f.leader = &MemberStatus{Host: h.Name, MemberID: uint64(100 + i), Leader: lead}
+		f.Leader = &etcdhost.MemberStatus{Host: h.Name, MemberID: uint64(100 + i), Leader: lead}
 	}
 }
 

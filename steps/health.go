@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ezrestore/ezrestore/etcdhost"
 	"github.com/ezrestore/ezrestore/fanout"
 	"github.com/ezrestore/ezrestore/inventory"
 	"github.com/ezrestore/ezrestore/orchestrator"
@@ -46,7 +47,7 @@ func (e *EtcdHealth) Plan(ctx context.Context, env *orchestrator.Env, step *orch
 		if err != nil {
 			return nil, err
 		}
-		cmds = append(cmds, h.Name+": "+ClientFor(f).StatusCommand())
+		cmds = append(cmds, h.Name+": "+etcdhost.ClientFor(f).StatusCommand())
 	}
 	op := &orchestrator.Op{Kind: opHealth,
 		Desc: fmt.Sprintf("every %v up to %v: all %d members answer, one leader, one cluster ID, member list as in the inventory, revision >= %d",
@@ -55,51 +56,19 @@ func (e *EtcdHealth) Plan(ctx context.Context, env *orchestrator.Env, step *orch
 	return &orchestrator.StepPlan{ReadOnly: true, Notes: cmds, Tasks: []*orchestrator.Task{{Ops: []*orchestrator.Op{op}}}}, nil
 }
 
-// ReadStatus asks every member at once (up to env.Forks) for its own view,
-// through its host's etcdctl; facts says how to reach each member's etcd.
-// It is the one status reader: the restore's health step, `status` and
-// `backup` all judge members by what it returns.
-func ReadStatus(ctx context.Context, env *orchestrator.Env, members []inventory.EtcdMember, facts func(host string) (*EtcdFacts, error)) []MemberStatus {
-	out := make([]MemberStatus, len(members))
-	fanout.Each(ctx, len(members), env.Forks, func(ctx context.Context, i int) error {
-		m := members[i]
-		out[i] = MemberStatus{Host: m.Host.Name, Endpoint: m.ClientURL}
-		conn, err := env.Conn(m.Host.Name)
-		if err != nil {
-			out[i].Error = err.Error()
-			return nil
-		}
-		f, err := facts(m.Host.Name)
-		if err != nil {
-			out[i].Error = err.Error()
-			return nil
-		}
-		qctx, cancel := context.WithTimeout(ctx, 8*time.Second)
-		defer cancel()
-		out[i] = QueryMember(qctx, conn, m.Host.Name, ClientFor(f))
-		return nil
-	})
-	for i := range out { // not started: cancelled
-		if out[i].Host == "" {
-			out[i] = MemberStatus{Host: members[i].Host.Name, Endpoint: members[i].ClientURL, Error: "not asked: " + context.Cause(ctx).Error()}
-		}
-	}
-	return out
-}
-
 func (e *EtcdHealth) Exec(ctx context.Context, env *orchestrator.Env, t *orchestrator.Task, op *orchestrator.Op, _ transport.Conn) (orchestrator.OpResult, error) {
 	min := e.r.Snapshot.Revision
 	timeout := e.timeout()
 	t0 := time.Now()
 	deadline := t0.Add(timeout)
 	last := ""
-	var v Verdict
-	var st []MemberStatus
+	var v etcdhost.Verdict
+	var st []etcdhost.MemberStatus
 	baseline := readUnits(ctx, env, memberHosts(e.r.Members), etcdUnit)
 	nextUnitCheck := t0.Add(time.Second)
 	for {
-		st = ReadStatus(ctx, env, e.r.Members, e.r.Etcd)
-		v = Evaluate(st, e.r.Members, min)
+		st = etcdhost.ReadStatus(ctx, env, env.Forks, e.r.Members, e.r.Etcd)
+		v = etcdhost.Evaluate(st, e.r.Members, min)
 		if v.Healthy {
 			res := orchestrator.OpResult{Duration: time.Since(t0), Message: fmt.Sprintf("%s after %.2fs", v.Summary, time.Since(t0).Seconds())}
 			res.Stdout = statusLines(st)
@@ -234,7 +203,7 @@ func readUnits(ctx context.Context, env *orchestrator.Env, hosts []string, unit 
 	return out
 }
 
-func downMembers(members []inventory.EtcdMember, st []MemberStatus) []inventory.EtcdMember {
+func downMembers(members []inventory.EtcdMember, st []etcdhost.MemberStatus) []inventory.EtcdMember {
 	var out []inventory.EtcdMember
 	for i, s := range st {
 		if s.Error != "" {
@@ -260,7 +229,7 @@ func hopeless(unit string, baseline, now map[string]unitState) map[string]string
 	return out
 }
 
-func statusLines(st []MemberStatus) string {
+func statusLines(st []etcdhost.MemberStatus) string {
 	var b strings.Builder
 	for _, s := range st {
 		if s.Error != "" {
@@ -271,35 +240,4 @@ func statusLines(st []MemberStatus) string {
 			s.Host, s.Endpoint, s.MemberID, s.ClusterID, s.Leader, s.RaftTerm, s.RaftIndex, s.Revision)
 	}
 	return b.String()
-}
-
-// ClusterStatus is the health check on its own (`ezrestore status`): it reads
-// each member's unit, read-only and all at once, then asks every member for
-// its own view. A unit that cannot be read is that member's error.
-func ClusterStatus(ctx context.Context, env *orchestrator.Env, members []inventory.EtcdMember) []MemberStatus {
-	gathered := make([]*EtcdFacts, len(members))
-	errs := fanout.Each(ctx, len(members), env.Forks, func(ctx context.Context, i int) error {
-		m := members[i]
-		conn, err := env.Conn(m.Host.Name)
-		if err != nil {
-			return err
-		}
-		f, err := GatherEtcd(ctx, conn, m.Host)
-		if err != nil {
-			return fmt.Errorf("reading the etcd unit: %w", err)
-		}
-		gathered[i] = f
-		return nil
-	})
-	facts := make(map[string]*EtcdFacts, len(members))
-	gatherErr := make(map[string]error, len(members))
-	for i, m := range members {
-		facts[m.Host.Name], gatherErr[m.Host.Name] = gathered[i], errs[i]
-	}
-	return ReadStatus(ctx, env, members, func(host string) (*EtcdFacts, error) {
-		if err := gatherErr[host]; err != nil {
-			return nil, err
-		}
-		return facts[host], nil
-	})
 }

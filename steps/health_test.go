@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ezrestore/ezrestore/etcdhost"
 	"github.com/ezrestore/ezrestore/inventory"
 	"github.com/ezrestore/ezrestore/orchestrator"
 	"github.com/ezrestore/ezrestore/transport"
@@ -49,7 +50,7 @@ func TestHealthTimeoutOnSplitBrainShowsLogsAndPutBack(t *testing.T) {
 		status := fmt.Sprintf(`[{"Endpoint":"x","Status":{"header":{"cluster_id":1,"member_id":42,"revision":4,"raft_term":2},"version":"3.4.23","dbSize":1,"leader":42,"raftIndex":%d,"raftTerm":2}}]
 {"header":{},"members":[{"ID":42,"name":"default","peerURLs":["http://localhost:2380"]}]}`, 10+i)
 		cs[m.Host.Name] = scriptedConn{h: m.Host, status: status}
-		r.Host(m.Host.Name).Etcd = &EtcdFacts{Etcdctl: "/bin/etcdctl", Config: &EtcdConfig{DataDir: "/var/lib/etcd", ClientURLs: m.ClientURL}}
+		r.Host(m.Host.Name).Etcd = &etcdhost.EtcdFacts{Etcdctl: "/bin/etcdctl", Config: &etcdhost.EtcdConfig{DataDir: "/var/lib/etcd", ClientURLs: m.ClientURL}}
 		r.Host(m.Host.Name).SetAside = &SetAside{Host: m.Host.Name, PutBack: "put-back-on-" + m.Host.Name}
 	}
 	env.Conns = cs
@@ -91,7 +92,7 @@ func TestHealthReturnsWhenHealthy(t *testing.T) {
 		status := fmt.Sprintf(`[{"Endpoint":"x","Status":{"header":{"cluster_id":7,"member_id":%d,"revision":9,"raft_term":2},"version":"3.4.23","dbSize":1,"leader":178,"raftIndex":8,"raftTerm":2}}]
 {"header":{},"members":[%s]}`, ids[i], strings.Join(list, ","))
 		cs[m.Host.Name] = scriptedConn{h: m.Host, status: status}
-		r.Host(m.Host.Name).Etcd = &EtcdFacts{Etcdctl: "/bin/etcdctl", Config: &EtcdConfig{ClientURLs: m.ClientURL}}
+		r.Host(m.Host.Name).Etcd = &etcdhost.EtcdFacts{Etcdctl: "/bin/etcdctl", Config: &etcdhost.EtcdConfig{ClientURLs: m.ClientURL}}
 	}
 	env.Conns = cs
 	res, err := (&EtcdHealth{r}).Exec(context.Background(), env, nil, &orchestrator.Op{}, nil)
@@ -122,7 +123,7 @@ func TestHealthGivesUpOnAUnitThatCannotStart(t *testing.T) {
 	env := &orchestrator.Env{Out: &strings.Builder{}, Unreachable: map[string]error{}}
 	cs := conns{}
 	for _, m := range ms {
-		r.Host(m.Host.Name).Etcd = &EtcdFacts{Etcdctl: "/bin/etcdctl", Config: &EtcdConfig{ClientURLs: m.ClientURL}}
+		r.Host(m.Host.Name).Etcd = &etcdhost.EtcdFacts{Etcdctl: "/bin/etcdctl", Config: &etcdhost.EtcdConfig{ClientURLs: m.ClientURL}}
 		cs[m.Host.Name] = scriptedConn{h: m.Host, status: "[]"}
 	}
 	cs[ms[2].Host.Name] = stuckConn{scriptedConn{h: ms[2].Host}}
@@ -140,4 +141,12 @@ func TestHealthGivesUpOnAUnitThatCannotStart(t *testing.T) {
 			t.Errorf("message lacks %q:\n%v", want, err)
 		}
 	}
+}
+
+func threeMembers() []inventory.EtcdMember {
+	var ms []inventory.EtcdMember
+	for _, ip := range []string{"10.0.0.1", "10.0.0.2", "10.0.0.3"} {
+		ms = append(ms, inventory.EtcdMember{Host: &inventory.Host{Name: ip}, Name: "etcd-" + ip, PeerURL: "https://" + ip + ":2380"})
+	}
+	return ms
 }

@@ -7,7 +7,9 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
+	"github.com/ezrestore/ezrestore/etcdhost"
 	"github.com/ezrestore/ezrestore/fanout"
 	"github.com/ezrestore/ezrestore/inventory"
 	"github.com/ezrestore/ezrestore/orchestrator"
@@ -70,7 +72,7 @@ func (p *Preflight) Plan(ctx context.Context, env *orchestrator.Env, step *orche
 		checks, err := p.host(ctx, env, h, need[h.Name])
 		tasks[i] = &orchestrator.Task{Host: h.Name, Checks: checks}
 		if err != nil {
-			return &orchestrator.HostError{Host: h.Name, Err: err}
+			return &transport.HostError{Host: h.Name, Err: err}
 		}
 		return nil
 	})
@@ -146,10 +148,10 @@ func (p *Preflight) host(ctx context.Context, env *orchestrator.Env, h *inventor
 		if err != nil {
 			return nil, err
 		}
-		return checks, checkAccess(sections(string(res.Stdout)), strings.TrimSpace(string(res.Stderr)))
+		return checks, checkAccess(etcdhost.Sections(string(res.Stdout)), strings.TrimSpace(string(res.Stderr)))
 	}
 	// Who leads, for the stop step's plan, in the same round trips.
-	f, err := GatherEtcdWith(ctx, conn, h, GatherMore{First: b.String(), Check: checkAccess, Leader: true, Cache: p.r.Probes})
+	f, err := etcdhost.GatherEtcdWith(ctx, conn, h, etcdhost.GatherMore{First: b.String(), Check: checkAccess, Leader: true, Cache: p.r.Probes})
 	if err != nil {
 		return checks, err
 	}
@@ -161,7 +163,7 @@ func (p *Preflight) host(ctx context.Context, env *orchestrator.Env, h *inventor
 	if err := p.r.SnapshotReady(); err != nil {
 		return checks, err
 	}
-	space, spaceErr := PreflightSpace(ctx, conn, f, p.r.Snapshot.Size)
+	space, spaceErr := etcdhost.PreflightSpace(ctx, conn, f, p.r.Snapshot.Size)
 	if spaceErr != nil {
 		return checks, errors.Join(err, spaceErr)
 	}
@@ -169,7 +171,7 @@ func (p *Preflight) host(ctx context.Context, env *orchestrator.Env, h *inventor
 }
 
 // checkEtcdHost compares the unit with what the restore will use.
-func (p *Preflight) checkEtcdHost(h *inventory.Host, f *EtcdFacts) ([]string, error) {
+func (p *Preflight) checkEtcdHost(h *inventory.Host, f *etcdhost.EtcdFacts) ([]string, error) {
 	m, ok := p.r.Member(h.Name)
 	if !ok {
 		return nil, fmt.Errorf("not an etcd member of the inventory")
@@ -180,9 +182,9 @@ func (p *Preflight) checkEtcdHost(h *inventory.Host, f *EtcdFacts) ([]string, er
 		errs = append(errs, fmt.Sprintf("etcd.service starts etcd with name %q (%s) but the inventory names this member %q; a restore under %q would make etcd stop with \"member unknown\". Set etcd_member_name=%s on this host in the inventory, or fix the unit",
 			c.Name, c.From["name"], m.Name, m.Name, c.Name))
 	}
-	if FirstURL(c.PeerURL) != m.PeerURL {
+	if etcdhost.FirstURL(c.PeerURL) != m.PeerURL {
 		errs = append(errs, fmt.Sprintf("etcd.service advertises peer URL %s (%s) but the inventory gives %s; peers would reject each other with \"ID mismatch\". Set etcd_peer_url=%s on this host, or fix the unit",
-			c.PeerURL, c.From["initial-advertise-peer-urls"], m.PeerURL, FirstURL(c.PeerURL)))
+			c.PeerURL, c.From["initial-advertise-peer-urls"], m.PeerURL, etcdhost.FirstURL(c.PeerURL)))
 	}
 	if v, ok := h.Var("ETCD_DATA_DIR"); ok && v != "" && strings.TrimRight(v, "/") != strings.TrimRight(c.DataDir, "/") {
 		errs = append(errs, fmt.Sprintf("etcd.service uses data dir %s (%s) but the inventory's ETCD_DATA_DIR is %s", c.DataDir, c.From["data-dir"], v))
@@ -193,27 +195,27 @@ func (p *Preflight) checkEtcdHost(h *inventory.Host, f *EtcdFacts) ([]string, er
 	if _, err := f.RestoreTool(); err != nil {
 		errs = append(errs, err.Error())
 	}
-	errs = append(errs, f.versionProblems()...)
+	errs = append(errs, f.VersionProblems()...)
 	if f.Etcdctl == "" {
 		errs = append(errs, "no etcdctl in bin_dir or PATH: the health check needs it")
 	}
-	certProblems, certWarnings := CheckCerts(c, f.Certs, now())
+	certProblems, certWarnings := etcdhost.CheckCerts(c, f.Certs, time.Now())
 	errs = append(errs, certProblems...)
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("%s", strings.Join(errs, "\n"))
 	}
-	tools := fmt.Sprintf("etcd server %s (%s); restore tool %s (%s)", f.ServerVersion, c.Binary, f.ToolLabel(), f.restoreToolWhere())
+	tools := fmt.Sprintf("etcd server %s (%s); restore tool %s (%s)", f.ServerVersion, c.Binary, f.ToolLabel(), f.RestoreToolWhere())
 	if f.Etcdutl != "" {
-		tools += fmt.Sprintf("; etcdctl %s (%s)", f.EtcdctlVersion, f.where(f.Etcdctl, f.EtcdctlFromPath))
+		tools += fmt.Sprintf("; etcdctl %s (%s)", f.EtcdctlVersion, f.Where(f.Etcdctl, f.EtcdctlFromPath))
 	}
 	checks := []string{
-		fmt.Sprintf("etcd.service: name %s, peer URL %s, data dir %s%s, runs as %s, now %s", c.Name, FirstURL(c.PeerURL), c.DataDir, walNote(c.WalDir), c.User, f.Active),
+		fmt.Sprintf("etcd.service: name %s, peer URL %s, data dir %s%s, runs as %s, now %s", c.Name, etcdhost.FirstURL(c.PeerURL), c.DataDir, walNote(c.WalDir), c.User, f.Active),
 		tools,
 	}
-	if e := EarliestExpiry([]*EtcdFacts{f}); e != nil {
-		checks = append(checks, fmt.Sprintf("%d certificate files valid, the first to expire: %s", len(f.Certs), e.fileText(now())))
+	if e := etcdhost.EarliestExpiry([]*etcdhost.EtcdFacts{f}); e != nil {
+		checks = append(checks, fmt.Sprintf("%d certificate files valid, the first to expire: %s", len(f.Certs), e.FileText(time.Now())))
 	}
-	notes := f.pathNotes()
+	notes := f.PathNotes()
 	notes = append(notes, certWarnings...)
 	if p.r.BumpRevision && !f.BumpRevision {
 		notes = append(notes, f.ToolLabel()+" has no --bump-revision: revisions rewind to the snapshot's, Kubernetes watchers may miss changes until they relist")
@@ -239,7 +241,7 @@ func (p *Preflight) checkMembersTogether(env *orchestrator.Env) error {
 		if err, bad := env.Unreachable[m.Host.Name]; bad {
 			// The true cause (refused, host key, sudo password), not a
 			// complaint about the playbook: an etcd host is never skipped.
-			return &orchestrator.HostError{Host: m.Host.Name, Err: fmt.Errorf("etcd member %s: no connection, and a restore needs every member: %w", m.Name, err)}
+			return &transport.HostError{Host: m.Host.Name, Err: fmt.Errorf("etcd member %s: no connection, and a restore needs every member: %w", m.Name, err)}
 		}
 		if _, err := p.r.Etcd(m.Host.Name); err != nil {
 			return fmt.Errorf("etcd member %s on %s was not checked: the preflight step must target the etcd group", m.Name, m.Host.Name)
@@ -250,11 +252,11 @@ func (p *Preflight) checkMembersTogether(env *orchestrator.Env) error {
 	}
 	if p.r.BumpRevision {
 		hosts := make([]string, len(p.r.Members))
-		facts := make([]*EtcdFacts, len(p.r.Members))
+		facts := make([]*etcdhost.EtcdFacts, len(p.r.Members))
 		for i, m := range p.r.Members {
 			hosts[i], facts[i] = m.Host.Name, p.r.Host(m.Host.Name).Etcd
 		}
-		if err := bumpMismatch(hosts, facts); err != nil {
+		if err := etcdhost.BumpMismatch(hosts, facts); err != nil {
 			return err
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/ezrestore/ezrestore/etcdhost"
 	"github.com/ezrestore/ezrestore/inventory"
 	"github.com/ezrestore/ezrestore/orchestrator"
 	"github.com/ezrestore/ezrestore/transport"
@@ -75,7 +76,7 @@ func (p *PushSnapshot) Plan(ctx context.Context, env *orchestrator.Env, step *or
 		if err != nil {
 			return nil, err
 		}
-		st := stageFor(p.r.Token, f)
+		st := etcdhost.StageFor(p.r.Token, f)
 		q := transport.Quote
 		d := f.Config.DataDir
 		mk := fmt.Sprintf("set -e\n[ -d %[1]s ] || install -d -m 0700 %[1]s\ninstall -d -m 0700 %[2]s %[3]s", q(d), q(d+"/.ezrestore"), q(st.Dir))

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ezrestore/ezrestore/etcdhost"
 	"github.com/ezrestore/ezrestore/fanout"
 	"github.com/ezrestore/ezrestore/inventory"
 	"github.com/ezrestore/ezrestore/orchestrator"
@@ -50,17 +51,15 @@ func (r *Restore) SetAsideRecord(runID, swapStep string) SetAsideRecord {
 		if f == nil {
 			continue
 		}
-		st := stageFor(r.Token, f)
-		h := SetAsideHost{Host: m.Host.Name, Member: st.Member, Aside: st.Aside, Restored: restoredPath(st.Member, r.Token), PutBack: putBack(st, r.Token)}
+		st := etcdhost.StageFor(r.Token, f)
+		h := SetAsideHost{Host: m.Host.Name, Member: st.Member, Aside: st.Aside, Restored: etcdhost.RestoredPath(st.Member, r.Token), PutBack: etcdhost.PutBackCommand(st, r.Token)}
 		if st.LiveWal != "" {
-			h.Wal, h.AsideWal, h.RestoredWal = st.LiveWal, st.AsideWal, restoredPath(st.LiveWal, r.Token)
+			h.Wal, h.AsideWal, h.RestoredWal = st.LiveWal, st.AsideWal, etcdhost.RestoredPath(st.LiveWal, r.Token)
 		}
 		rec.Hosts = append(rec.Hosts, h)
 	}
 	return rec
 }
-
-func restoredPath(live, token string) string { return live + ".restored-" + token }
 
 // Rollback is what the rollback's steps share: the set-aside record of the
 // run to undo, the members, the operator's choices, and per host what
@@ -75,7 +74,7 @@ type Rollback struct {
 	Confirm func(summary string) (bool, error)
 
 	mu    sync.Mutex
-	facts map[string]*EtcdFacts
+	facts map[string]*etcdhost.EtcdFacts
 	done  map[string]bool
 }
 
@@ -91,7 +90,7 @@ func RollbackActions(rb *Rollback) orchestrator.Registry {
 }
 
 // Etcd returns what the check step learned of a host's etcd unit.
-func (rb *Rollback) Etcd(host string) (*EtcdFacts, error) {
+func (rb *Rollback) Etcd(host string) (*etcdhost.EtcdFacts, error) {
 	rb.mu.Lock()
 	defer rb.mu.Unlock()
 	if f := rb.facts[host]; f != nil {
@@ -141,7 +140,7 @@ func (c *PutBackCheck) Plan(ctx context.Context, env *orchestrator.Env, step *or
 	var problems orchestrator.Problems
 	for i, err := range errs {
 		if err != nil {
-			problems = append(problems, &orchestrator.HostError{Host: hosts[i].Name, Err: err})
+			problems = append(problems, &transport.HostError{Host: hosts[i].Name, Err: err})
 		}
 	}
 	if len(problems) > 0 {
@@ -177,7 +176,7 @@ func (c *PutBackCheck) check(ctx context.Context, env *orchestrator.Env, h *inve
 	if err != nil {
 		return nil, err
 	}
-	f, err := GatherEtcd(ctx, conn, h)
+	f, err := etcdhost.GatherEtcd(ctx, conn, h)
 	if err != nil {
 		return nil, fmt.Errorf("reading the etcd unit: %w", err)
 	}
@@ -223,7 +222,7 @@ func (c *PutBackCheck) check(ctx context.Context, env *orchestrator.Env, h *inve
 	rb.mu.Lock()
 	defer rb.mu.Unlock()
 	if rb.facts == nil {
-		rb.facts, rb.done = map[string]*EtcdFacts{}, map[string]bool{}
+		rb.facts, rb.done = map[string]*etcdhost.EtcdFacts{}, map[string]bool{}
 	}
 	rb.facts[h.Name], rb.done[h.Name] = f, done
 	return t, nil
@@ -325,7 +324,7 @@ func (p *PutBackHealth) Plan(ctx context.Context, env *orchestrator.Env, step *o
 		if err != nil {
 			return nil, err
 		}
-		notes = append(notes, h.Name+": "+ClientFor(f).StatusCommand())
+		notes = append(notes, h.Name+": "+etcdhost.ClientFor(f).StatusCommand())
 	}
 	op := &orchestrator.Op{Kind: opPutBackHealth,
 		Desc: fmt.Sprintf("every %v up to %v: all %d members answer, one leader, one cluster ID, member list as in the inventory",
@@ -338,8 +337,8 @@ func (p *PutBackHealth) Exec(ctx context.Context, env *orchestrator.Env, t *orch
 	deadline := t0.Add(p.timeout())
 	last := ""
 	for {
-		st := ReadStatus(ctx, env, p.rb.Members, p.rb.Etcd)
-		v := Evaluate(st, p.rb.Members, 0)
+		st := etcdhost.ReadStatus(ctx, env, env.Forks, p.rb.Members, p.rb.Etcd)
+		v := etcdhost.Evaluate(st, p.rb.Members, 0)
 		res := orchestrator.OpResult{Duration: time.Since(t0), Stdout: statusLines(st)}
 		if v.Healthy {
 			res.Message = fmt.Sprintf("%s after %.2fs", v.Summary, time.Since(t0).Seconds())
@@ -360,7 +359,7 @@ func (p *PutBackHealth) Exec(ctx context.Context, env *orchestrator.Env, t *orch
 	}
 }
 
-func (p *PutBackHealth) timedOut(ctx context.Context, env *orchestrator.Env, st []MemberStatus, v Verdict) error {
+func (p *PutBackHealth) timedOut(ctx context.Context, env *orchestrator.Env, st []etcdhost.MemberStatus, v etcdhost.Verdict) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "etcd is not healthy on the old data after %v: %s", p.timeout(), strings.Join(v.Problems, "; "))
 	for _, s := range st {

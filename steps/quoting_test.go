@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ezrestore/ezrestore/etcdhost"
 	"github.com/ezrestore/ezrestore/inventory"
 	"github.com/ezrestore/ezrestore/orchestrator"
 	"github.com/ezrestore/ezrestore/transport"
@@ -38,8 +39,8 @@ func TestRestoreCommandQuotesEveryValue(t *testing.T) {
 			dataDir := filepath.Join(dir, "data "+v)
 			r := &Restore{Members: []inventory.EtcdMember{m}, Token: "tok", Snapshot: SnapshotRef{HasTrailer: true}}
 			env := &orchestrator.Env{}
-			r.Host("h1").Etcd = &EtcdFacts{Etcdutl: tool, EtcdutlVersion: "3.6.0",
-				Config: &EtcdConfig{DataDir: dataDir, WalDir: dataDir + "-wal", User: "root"}}
+			r.Host("h1").Etcd = &etcdhost.EtcdFacts{Etcdutl: tool, EtcdutlVersion: "3.6.0",
+				Config: &etcdhost.EtcdConfig{DataDir: dataDir, WalDir: dataDir + "-wal", User: "root"}}
 			sp, err := (&EtcdRestore{r}).Plan(context.Background(), env, &orchestrator.Step{}, []*inventory.Host{host})
 			if err != nil {
 				t.Fatal(err)

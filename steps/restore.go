@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/ezrestore/ezrestore/etcdhost"
 	"github.com/ezrestore/ezrestore/inventory"
 	"github.com/ezrestore/ezrestore/orchestrator"
 	"github.com/ezrestore/ezrestore/transport"
@@ -44,7 +45,7 @@ func (e *EtcdRestore) Plan(ctx context.Context, env *orchestrator.Env, step *orc
 		if err != nil {
 			return nil, fmt.Errorf("host %s: %w", h.Name, err)
 		}
-		st := stageFor(e.r.Token, f)
+		st := etcdhost.StageFor(e.r.Token, f)
 		q := transport.Quote
 		args := []string{"snapshot", "restore", st.Snapshot,
 			"--name", m.Name,

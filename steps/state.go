@@ -1,8 +1,7 @@
 // Package steps holds the restore's actions, one file each: how a step plans
 // (the exact commands per host, as data) and, for the few that are not plain
-// commands, how it runs. It owns the etcd knowledge: reading a member's unit,
-// the restore tool, the staging paths, the one etcdctl invocation and the one
-// health judgement that status, backup and the restore's health step share.
+// commands, how it runs. What they know of etcd on a host (units, tools,
+// status, space, staging paths) comes from package etcdhost.
 //
 // Actions are listed in one place (Actions) and share one typed state
 // (Restore). Steps must not import restore, backup or cmd.
@@ -14,8 +13,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ezrestore/ezrestore/etcdhost"
 	"github.com/ezrestore/ezrestore/internal/probecache"
 	"github.com/ezrestore/ezrestore/inventory"
+	"github.com/ezrestore/ezrestore/kubeapi"
 	"github.com/ezrestore/ezrestore/orchestrator"
 	"github.com/ezrestore/ezrestore/transport"
 )
@@ -85,7 +86,7 @@ type Restore struct {
 
 	// Kube is how to reach the apiservers (the cluster dir's
 	// kubectl.kubeconfig); nil when there is none, KubeMissing says why.
-	Kube        *KubeAPI
+	Kube        *kubeapi.KubeAPI
 	KubeMissing string
 	// NoAPICheck turns off the checks through the Kubernetes API.
 	NoAPICheck bool
@@ -95,7 +96,7 @@ type Restore struct {
 	// before going on (an expected object the snapshot lacks, ...): the plan's warnings.
 	Warnings []string
 	// Masters are the apiservers the kube steps ask, from the inventory.
-	Masters []APIServer
+	Masters []kubeapi.APIServer
 
 	mu    sync.Mutex
 	hosts map[string]*HostState
@@ -118,7 +119,7 @@ func (r *Restore) pushFanout(local string, mode os.FileMode, sha256 string, toge
 // HostState is what steps learned about one host, for later steps and the plan.
 type HostState struct {
 	// Etcd is how etcd is installed and started there (preflight, etcd hosts only).
-	Etcd *EtcdFacts
+	Etcd *etcdhost.EtcdFacts
 	// Notes are remarks on the member for the plan (no --bump-revision here, ...).
 	Notes []string
 	// SetAside is what the swap moves aside and how to put it back.
@@ -142,7 +143,7 @@ func (r *Restore) Host(name string) *HostState {
 }
 
 // Etcd returns what preflight learned about an etcd host.
-func (r *Restore) Etcd(host string) (*EtcdFacts, error) {
+func (r *Restore) Etcd(host string) (*etcdhost.EtcdFacts, error) {
 	if f := r.Host(host).Etcd; f != nil {
 		return f, nil
 	}

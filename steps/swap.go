@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/ezrestore/ezrestore/etcdhost"
 	"github.com/ezrestore/ezrestore/inventory"
 	"github.com/ezrestore/ezrestore/orchestrator"
 	"github.com/ezrestore/ezrestore/transport"
@@ -35,7 +36,7 @@ func (s *EtcdSwap) Plan(ctx context.Context, env *orchestrator.Env, step *orches
 		if err != nil {
 			return nil, err
 		}
-		st := stageFor(s.r.Token, f)
+		st := etcdhost.StageFor(s.r.Token, f)
 		// The precondition, checked on the host right before anything
 		// moves: etcd must not be running on the data it is about to lose.
 		cmd := etcdStoppedScript() + "\n" + swapScript(st.Data+"/member", st.Member, st.Aside, restoreStep)
@@ -50,7 +51,7 @@ func (s *EtcdSwap) Plan(ctx context.Context, env *orchestrator.Env, step *orches
 				cmd += " " + transport.Quote(st.LiveWal)
 			}
 		}
-		s.r.Host(h.Name).SetAside = &SetAside{Host: h.Name, Paths: aside, PutBack: putBack(st, s.r.Token)}
+		s.r.Host(h.Name).SetAside = &SetAside{Host: h.Name, Paths: aside, PutBack: etcdhost.PutBackCommand(st, s.r.Token)}
 		sp.Notes = append(sp.Notes, fmt.Sprintf("%s: old data kept at %s", h.Name, strings.Join(aside, " and ")))
 		sp.Tasks = append(sp.Tasks, &orchestrator.Task{Host: h.Name, Ops: []*orchestrator.Op{{
 			Kind: orchestrator.OpRun, Desc: "set the old data aside, move the restored data in", Cmd: cmd, Changes: true,

@@ -11,7 +11,7 @@ import (
 // The swap script runs in a real sh on real dirs, with a hostile dir name.
 func TestSwapScriptKeepsOldDataAndIsIdempotent(t *testing.T) {
 	base := filepath.Join(t.TempDir(), `d a"t$(touch pwned)'a`)
-	restored, live, aside := base+"/stage/member", base+"/member", base+"/member.before-T"
+	restored, live, aside := base+"/etcdhost.Stage/member", base+"/member", base+"/member.before-T"
 	for _, d := range []string{restored, live} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			t.Fatal(err)

@@ -15,8 +15,8 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
-	"github.com/ezrestore/ezrestore/inventory"
 	"github.com/ezrestore/ezrestore/internal/testkit/sshtest"
+	"github.com/ezrestore/ezrestore/inventory"
 )
 
 // jumpPair starts a jump sshd and a target sshd, a known_hosts file that

@@ -17,8 +17,8 @@ import (
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 
-	"github.com/ezrestore/ezrestore/inventory"
 	"github.com/ezrestore/ezrestore/internal/testkit/sshtest"
+	"github.com/ezrestore/ezrestore/inventory"
 )
 
 // e2eServer starts a private sshd and returns it with options that trust it.

@@ -14,9 +14,9 @@ import (
 	"time"
 
 	"github.com/ezrestore/ezrestore/cluster"
+	"github.com/ezrestore/ezrestore/internal/bytesize"
 	"github.com/ezrestore/ezrestore/inventory"
 	"github.com/ezrestore/ezrestore/lab"
-	"github.com/ezrestore/ezrestore/orchestrator"
 	"github.com/ezrestore/ezrestore/transport"
 )
 
@@ -79,7 +79,7 @@ func benchFanOut(ctx context.Context, l *lab.Lab, snap string, o opts) error {
 	}
 	clean()
 	defer clean()
-	fmt.Printf("\n== fan-out of %s (Kubernetes-shaped snapshot) to %d etcd hosts, stage by stage\n", orchestrator.HumanBytes(size), len(conns))
+	fmt.Printf("\n== fan-out of %s (Kubernetes-shaped snapshot) to %d etcd hosts, stage by stage\n", bytesize.Human(size), len(conns))
 
 	// 1. The bastion's compressor alone, to a file kept for stage 2.
 	gz := filepath.Join(os.TempDir(), fmt.Sprintf("restorebench-%d.gz", os.Getpid()))
@@ -196,7 +196,7 @@ func benchFanOut(ctx context.Context, l *lab.Lab, snap string, o opts) error {
 		return err
 	}
 	defer l.Unshape(context.Background())
-	fmt.Printf("\n== fan-out of %s to %d etcd hosts over a %s link, delay %v (htb on lo)\n", orchestrator.HumanBytes(size), len(conns), o.rate, o.delay)
+	fmt.Printf("\n== fan-out of %s to %d etcd hosts over a %s link, delay %v (htb on lo)\n", bytesize.Human(size), len(conns), o.rate, o.delay)
 	shaped0, _ := lab.ShapedBytes(ctx)
 	t0 := time.Now()
 	var wg sync.WaitGroup
@@ -217,14 +217,14 @@ func benchFanOut(ctx context.Context, l *lab.Lab, snap string, o opts) error {
 	}
 	clean()
 	shaped1, _ := lab.ShapedBytes(ctx)
-	fmt.Printf("  3x scp: %.1fs, %s through the shaped class\n", scpTime.Seconds(), orchestrator.HumanBytes(shaped1-shaped0))
+	fmt.Printf("  3x scp: %.1fs, %s through the shaped class\n", scpTime.Seconds(), bytesize.Human(shaped1-shaped0))
 	ourTime, m, err := stream()
 	if err != nil {
 		return err
 	}
 	shaped2, _ := lab.ShapedBytes(ctx)
 	fmt.Printf("  ezrestore gzip stream: %.1fs (%s of file each), %s through the shaped class, %s\n",
-		ourTime.Seconds(), transport.Rate(size, ourTime), orchestrator.HumanBytes(shaped2-shaped1), m.cpu())
+		ourTime.Seconds(), transport.Rate(size, ourTime), bytesize.Human(shaped2-shaped1), m.cpu())
 	if o.shapedRaw {
 		d, m, err := raw()
 		if err != nil {

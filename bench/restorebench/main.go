@@ -42,9 +42,9 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"gopkg.in/yaml.v3"
 
+	"github.com/ezrestore/ezrestore/internal/bytesize"
 	"github.com/ezrestore/ezrestore/internal/testkit/etcdtest"
 	"github.com/ezrestore/ezrestore/lab"
-	"github.com/ezrestore/ezrestore/orchestrator"
 	"github.com/ezrestore/ezrestore/playbooks"
 )
 
@@ -320,7 +320,7 @@ func benchSmall(ctx context.Context, l *lab.Lab, bin, snap string, o opts) error
 	if err != nil {
 		return err
 	}
-	fmt.Printf("\n== %d restores of a %s snapshot on lab %s (etcd %s), each the whole command\n", o.runs, orchestrator.HumanBytes(fi.Size()), l.Opts.Name, l.EtcdRelease)
+	fmt.Printf("\n== %d restores of a %s snapshot on lab %s (etcd %s), each the whole command\n", o.runs, bytesize.Human(fi.Size()), l.Opts.Name, l.EtcdRelease)
 	runs, err := smallRuns(ctx, l, bin, snap, o.runs)
 	if err != nil {
 		return err

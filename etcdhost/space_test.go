@@ -1,54 +1,15 @@
-package steps
+package etcdhost
 
 import (
 	"context"
-	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/ezrestore/ezrestore/internal/testkit/localconn"
 	"github.com/ezrestore/ezrestore/inventory"
-	"github.com/ezrestore/ezrestore/orchestrator"
-	"github.com/ezrestore/ezrestore/transport"
 )
-
-// localConn runs commands in this machine's sh: the probe scripts meet a
-// real shell, du, stat and df, on real dirs.
-type localConn struct{ host *inventory.Host }
-
-func (c localConn) Host() *inventory.Host { return c.host }
-func (c localConn) Run(ctx context.Context, cmd string) (transport.Result, error) {
-	var stdout, stderr strings.Builder
-	x := exec.CommandContext(ctx, "sh", "-c", cmd)
-	x.Stdout, x.Stderr = &stdout, &stderr
-	err := x.Run()
-	var ee *exec.ExitError
-	res := transport.Result{Stdout: []byte(stdout.String()), Stderr: []byte(stderr.String())}
-	if errors.As(err, &ee) {
-		res.ExitCode = ee.ExitCode()
-		return res, nil
-	}
-	return res, err
-}
-func (c localConn) Upload(context.Context, string, string, os.FileMode, func(int64)) error {
-	return errors.New("no uploads here")
-}
-func (c localConn) Download(context.Context, string, string, func(int64)) error {
-	return errors.New("no downloads here")
-}
-func (c localConn) Close() error { return nil }
-
-func mkfile(t *testing.T, p string, size int) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(p, make([]byte, size), 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
 
 func TestProbeSpaceFindsLeftoversOfEveryKind(t *testing.T) {
 	for _, v := range []string{"plain", "with space", "it's", "$(touch PWNED)", "*", "a|b&c"} {
@@ -56,17 +17,17 @@ func TestProbeSpaceFindsLeftoversOfEveryKind(t *testing.T) {
 			dir := t.TempDir()
 			data := filepath.Join(dir, "etcd "+v)
 			wal := filepath.Join(dir, "wal "+v)
-			mkfile(t, data+"/member/snap/db", 4096)
-			mkfile(t, wal+"/0.wal", 4096)
-			mkfile(t, data+"/member.before-tok1/snap/db", 200<<10)
-			mkfile(t, data+"/member.restored-tok2/snap/db", 10<<10)
-			mkfile(t, data+"/.ezrestore/tok3/snapshot.db", 300<<10)
-			mkfile(t, wal+".before-tok1/0.wal", 100<<10)
-			mkfile(t, wal+".ezrestore-tok3/0.wal", 1<<10)
+			localconn.MkFile(t, data+"/member/snap/db", 4096)
+			localconn.MkFile(t, wal+"/0.wal", 4096)
+			localconn.MkFile(t, data+"/member.before-tok1/snap/db", 200<<10)
+			localconn.MkFile(t, data+"/member.restored-tok2/snap/db", 10<<10)
+			localconn.MkFile(t, data+"/.ezrestore/tok3/snapshot.db", 300<<10)
+			localconn.MkFile(t, wal+".before-tok1/0.wal", 100<<10)
+			localconn.MkFile(t, wal+".ezrestore-tok3/0.wal", 1<<10)
 			// Not a name ezrestore makes: seen, never given a token.
-			mkfile(t, data+"/member.before-bad name/x", 1)
+			localconn.MkFile(t, data+"/member.before-bad name/x", 1)
 			f := &EtcdFacts{Host: "h1", Config: &EtcdConfig{DataDir: data, WalDir: wal}}
-			hs, err := ProbeSpace(context.Background(), localConn{&inventory.Host{Name: "h1"}}, f, false)
+			hs, err := ProbeSpace(context.Background(), localconn.Conn{H: &inventory.Host{Name: "h1"}}, f, false)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -126,7 +87,7 @@ func TestProbeSpaceFindsLeftoversOfEveryKind(t *testing.T) {
 func TestProbeSpaceMeasuresDirsNotYetMade(t *testing.T) {
 	dir := t.TempDir()
 	f := &EtcdFacts{Host: "h1", Config: &EtcdConfig{DataDir: dir + "/not/yet/etcd", WalDir: dir + "/no/wal"}}
-	hs, err := ProbeSpace(context.Background(), localConn{&inventory.Host{Name: "h1"}}, f, false)
+	hs, err := ProbeSpace(context.Background(), localconn.Conn{H: &inventory.Host{Name: "h1"}}, f, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -314,75 +275,12 @@ func TestJudgeEtcdSpace(t *testing.T) {
 	}
 }
 
-// The clean-up runs in a real sh: it removes this run's staging and nothing
-// else, and leaves the staging root only when another run still uses it.
-func TestCleanupRemovesOnlyThisRunsStaging(t *testing.T) {
-	dir := t.TempDir()
-	data := filepath.Join(dir, "etcd it's")
-	mkfile(t, data+"/member/snap/db", 10)
-	mkfile(t, data+"/member.before-tok/snap/db", 10)
-	mkfile(t, data+"/.ezrestore/tok/snapshot.db", 10)
-	mkfile(t, data+"/.ezrestore/other/snapshot.db", 10)
-	host := &inventory.Host{Name: "h1"}
-	r := &Restore{Members: []inventory.EtcdMember{{Host: host}}, Token: "tok"}
-	r.Host("h1").Etcd = &EtcdFacts{Config: &EtcdConfig{DataDir: data}}
-	run := func() string {
-		sp, err := (&EtcdCleanup{r}).Plan(context.Background(), &orchestrator.Env{}, &orchestrator.Step{}, []*inventory.Host{host})
-		if err != nil {
-			t.Fatal(err)
-		}
-		res, err := localConn{host}.Run(context.Background(), sp.Tasks[0].Ops[0].Cmd)
-		if err != nil || res.ExitCode != 0 {
-			t.Fatalf("%v %d %s", err, res.ExitCode, res.Stderr)
-		}
-		return string(res.Stdout)
-	}
-	if out := run(); !strings.Contains(out, "removed "+data+"/.ezrestore/tok") {
-		t.Fatalf("output: %s", out)
-	}
-	for _, p := range []string{"member/snap/db", "member.before-tok/snap/db", ".ezrestore/other/snapshot.db"} {
-		if _, err := os.Stat(filepath.Join(data, p)); err != nil {
-			t.Fatalf("%s removed: %v", p, err)
-		}
-	}
-	if _, err := os.Stat(data + "/.ezrestore/tok"); !os.IsNotExist(err) {
-		t.Fatalf("staging of this run kept: %v", err)
-	}
-	// Run again (a resumed run): nothing to do, no failure.
-	if out := run(); !strings.Contains(out, "nothing staged") {
-		t.Fatalf("second run: %s", out)
-	}
-	if err := os.RemoveAll(data + "/.ezrestore/other"); err != nil {
-		t.Fatal(err)
-	}
-	run()
-	if _, err := os.Stat(data + "/.ezrestore"); !os.IsNotExist(err) {
-		t.Fatalf("an empty staging root was kept: %v", err)
-	}
-}
-
-func TestStagedTextOnlyAfterThePush(t *testing.T) {
-	r := &Restore{Token: "tok"}
-	host := &inventory.Host{Name: "h1"}
-	r.Members = []inventory.EtcdMember{{Host: host}}
-	r.Host("h1").Etcd = &EtcdFacts{Config: &EtcdConfig{DataDir: "/var/lib/etcd"}}
-	actions := Actions(r)
-	pb := &orchestrator.Playbook{Steps: []orchestrator.Step{{Name: "stop", Action: "systemd"}, {Name: "push", Action: "push-snapshot"}, {Name: "health", Action: "etcd-health"}}}
-	env := &orchestrator.Env{Playbook: pb, Actions: actions}
-	if s := StagedText(env, r, 0); s != "" {
-		t.Fatalf("before the push: %q", s)
-	}
-	if s := StagedText(env, r, 2); !strings.Contains(s, "h1: /var/lib/etcd/.ezrestore/tok") {
-		t.Fatalf("after the push: %q", s)
-	}
-}
-
 // The preflight hook on a real filesystem: the line names every role and the
 // WAL segment; a snapshot larger than the disk is refused with the numbers.
 func TestPreflightSpaceOnARealFilesystem(t *testing.T) {
 	dir := t.TempDir()
 	f := &EtcdFacts{Host: "h1", Config: &EtcdConfig{DataDir: dir + "/etcd", WalDir: dir + "/wal"}}
-	conn := localConn{&inventory.Host{Name: "h1"}}
+	conn := localconn.Conn{H: &inventory.Host{Name: "h1"}}
 	line, err := PreflightSpace(context.Background(), conn, f, 20<<10)
 	if err != nil {
 		t.Skipf("this machine's %s has too little room for the check: %v", dir, err)

@@ -1,4 +1,4 @@
-package steps
+package etcdhost
 
 import (
 	"context"
@@ -41,28 +41,19 @@ type EtcdFacts struct {
 	MemberDir bool `json:"member_dir"`
 	WalDir    bool `json:"wal_dir_exists"`
 
-	// space is the space reading taken with the facts (nil when it could not
-	// be read); see Space.
-	space *HostSpace
-	// leader is the member's own `endpoint status` when GatherMore.Leader
-	// asked and etcd was running.
-	leader *MemberStatus
-	// at is when the facts were gathered (their last round trip).
-	at time.Time
+	// Space is the free space and leftovers measured when the facts were
+	// gathered (nil when it could not be read). It is as old as the facts: a
+	// step that needs the state of the moment (after it changed something)
+	// measures again with ProbeSpace.
+	Space *HostSpace `json:"-"`
+	// Leader is what the member said of itself and its leader while the
+	// facts were gathered: nil when it was not asked (etcd not running, or
+	// the caller did not ask: GatherMore.Leader).
+	Leader *MemberStatus `json:"-"`
+	// GatheredAt is when the facts were read (their last round trip; zero
+	// when they were built, not read).
+	GatheredAt time.Time `json:"-"`
 }
-
-// LeaderStatus is what the member said of itself and its leader while the
-// facts were gathered: nil when it was not asked (etcd not running, or the
-// caller did not ask).
-func (f *EtcdFacts) LeaderStatus() *MemberStatus { return f.leader }
-
-// Gathered is when the facts were read (zero when they were built, not read).
-func (f *EtcdFacts) Gathered() time.Time { return f.at }
-
-// Space is the free space and leftovers measured when the facts were
-// gathered, or nil. It is as old as the facts: a step that needs the state of
-// the moment (after it changed something) measures again with ProbeSpace.
-func (f *EtcdFacts) Space() *HostSpace { return f.space }
 
 // RestoreTool is the command line that restores a snapshot on this host:
 // etcdutl where present; else etcdctl if it still has `snapshot restore` (before 3.6).
@@ -90,7 +81,7 @@ func (f *EtcdFacts) ToolLabel() string {
 var versionRE = regexp.MustCompile(`version:\s*v?(\d+\.\d+\.\d+\S*)`)
 
 // sections splits probe output into "@@name" sections.
-func sections(out string) map[string]string {
+func Sections(out string) map[string]string {
 	m := map[string]string{}
 	name := ""
 	var b strings.Builder
@@ -198,7 +189,7 @@ type GatherMore struct {
 	// commands do not run as root is reported as that, not as an unreadable
 	// unit.
 	First string
-	Check func(sections map[string]string, stderr string) error
+	Check func(Sections map[string]string, stderr string) error
 	// Leader asks a running member, in the last round trip, who leads
 	// (`etcdctl endpoint status`); see EtcdFacts.LeaderStatus.
 	Leader bool
@@ -255,27 +246,27 @@ func GatherEtcdWith(ctx context.Context, conn transport.Conn, h *inventory.Host,
 	askLeader := more.Leader && f.Active == "active" && f.Etcdctl != ""
 	if askLeader {
 		// stdout only: etcdctl 3.6 logs a warning about ETCDCTL_API on stderr.
-		parts = append(parts, fmt.Sprintf("echo @@leader\nif out=$(%s 2>/dev/null); then printf '%%s\\n' \"$out\"; else echo \"etcdctl exited $?\"; echo @@noleader; fi", leaderStatusCommand(ClientFor(f))))
+		parts = append(parts, fmt.Sprintf("echo @@leader\nif out=$(%s 2>/dev/null); then printf '%%s\\n' \"$out\"; else echo \"etcdctl exited $?\"; echo @@noleader; fi", LeaderStatusCommand(ClientFor(f))))
 	}
 	res, err := conn.Run(ctx, concurrently(parts...))
 	if err != nil {
 		return nil, err
 	}
-	f.at = time.Now()
-	s3 := sections(string(res.Stdout))
+	f.GatheredAt = time.Now()
+	s3 := Sections(string(res.Stdout))
 	// Kept for preflight and the space step of the same plan; a reading
 	// that cannot be parsed is measured again by whoever needs it.
 	if hs, err := ParseSpace(s3["space"], f); err == nil {
-		f.space = hs
+		f.Space = hs
 	}
 	if askLeader {
 		ms := MemberStatus{Host: h.Name, Endpoint: ClientFor(f).Endpoint}
 		if _, failed := s3["noleader"]; failed {
 			ms.Error = "etcdctl endpoint status: " + strings.TrimSpace(s3["leader"])
 		} else {
-			parseLeaderStatus([]byte(s3["leader"]), &ms)
+			ParseLeaderStatus([]byte(s3["leader"]), &ms)
 		}
-		f.leader = &ms
+		f.Leader = &ms
 	}
 	server, rememberServer := pr.read("etcd --version", s3["server"])
 	f.ServerVersion = serverVersion(server)
@@ -352,7 +343,7 @@ func readEtcdConfig(ctx context.Context, conn transport.Conn, check func(map[str
 	if err != nil {
 		return nil, nil, err
 	}
-	s := sections(string(res.Stdout))
+	s := Sections(string(res.Stdout))
 	if check != nil {
 		if err := check(s, strings.TrimSpace(string(res.Stderr))); err != nil {
 			return nil, nil, err
@@ -376,7 +367,7 @@ func readEtcdConfig(ctx context.Context, conn transport.Conn, check func(map[str
 		if res, err = conn.Run(ctx, b.String()); err != nil {
 			return nil, nil, err
 		}
-		s2 := sections(string(res.Stdout))
+		s2 := Sections(string(res.Stdout))
 		for i, path := range needed {
 			if _, missing := s2[fmt.Sprintf("nofile%d", i)]; !missing {
 				files[path] = s2[fmt.Sprintf("file%d", i)]

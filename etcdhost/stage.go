@@ -1,15 +1,16 @@
-package steps
+package etcdhost
 
 import (
 	"fmt"
-	"github.com/ezrestore/ezrestore/transport"
 	"regexp"
+
+	"github.com/ezrestore/ezrestore/transport"
 )
 
 // stage names every path a restore uses on one etcd host. They depend only
 // on the unit's dirs and the run's token, so a run resumed with --from-step
 // (which reuses the token) finds what the earlier run left.
-type stage struct {
+type Stage struct {
 	Dir      string // private staging dir inside the data dir, 0700
 	Snapshot string // the pushed snapshot
 	Data     string // the restore's output data dir
@@ -30,9 +31,9 @@ func ValidToken(t string) error {
 	return nil
 }
 
-func stageFor(token string, f *EtcdFacts) stage {
+func StageFor(token string, f *EtcdFacts) Stage {
 	d := f.Config.DataDir
-	s := stage{
+	s := Stage{
 		Dir:    d + "/.ezrestore/" + token,
 		Member: d + "/member",
 		Aside:  d + "/member.before-" + token,
@@ -53,13 +54,15 @@ func stageFor(token string, f *EtcdFacts) stage {
 // not ready without a quorum, so a blocking `systemctl start` on the first
 // host would wait (and fail) for peers not started yet; --no-block returns at
 // once and `ezrestore status` then says whether the old cluster is back.
-func putBack(st stage, token string) string {
+func PutBackCommand(st Stage, token string) string {
 	q := transport.Quote
 	cmd := fmt.Sprintf("systemctl stop etcd && if [ -e %[1]s ]; then mv -T -- %[2]s %[3]s; mv -T -- %[1]s %[2]s; fi",
-		q(st.Aside), q(st.Member), q(restoredPath(st.Member, token)))
+		q(st.Aside), q(st.Member), q(RestoredPath(st.Member, token)))
 	if st.LiveWal != "" {
 		cmd += fmt.Sprintf(" && if [ -e %[1]s ]; then mv -T -- %[2]s %[3]s; mv -T -- %[1]s %[2]s; fi",
-			q(st.AsideWal), q(st.LiveWal), q(restoredPath(st.LiveWal, token)))
+			q(st.AsideWal), q(st.LiveWal), q(RestoredPath(st.LiveWal, token)))
 	}
 	return cmd + " && systemctl start --no-block etcd"
 }
+
+func RestoredPath(live, token string) string { return live + ".restored-" + token }

@@ -1,4 +1,4 @@
-package steps
+package etcdhost
 
 import (
 	"crypto/ecdsa"
@@ -251,7 +251,7 @@ func TestCatScriptKeepsMarkersOnTheirOwnLine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := sections(string(out))
+	s := Sections(string(out))
 	if s["cert0"] != "-----END CERTIFICATE-----" {
 		t.Fatalf("cert0 %q in %q", s["cert0"], out)
 	}

@@ -1,4 +1,4 @@
-package steps
+package etcdhost
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ezrestore/ezrestore/internal/probecache"
+	"github.com/ezrestore/ezrestore/internal/testkit/localconn"
 	"github.com/ezrestore/ezrestore/inventory"
 	"github.com/ezrestore/ezrestore/transport"
 )
@@ -36,7 +37,7 @@ func TestProbesStartAToolOnlyWhenItsFileChanged(t *testing.T) {
 	}
 	cachePath := filepath.Join(dir, "cache", "probes.json")
 	h := &inventory.Host{Name: "h1", Address: "127.0.0.1", Port: 22}
-	conn := localConn{h}
+	conn := localconn.Conn{H: h}
 	probe := func(cache *probecache.Cache) string {
 		t.Helper()
 		pr := newProbes(cache, h)

@@ -1,4 +1,4 @@
-package steps
+package etcdhost
 
 import (
 	"context"
@@ -11,7 +11,6 @@ import (
 
 	"github.com/ezrestore/ezrestore/fanout"
 	"github.com/ezrestore/ezrestore/inventory"
-	"github.com/ezrestore/ezrestore/orchestrator"
 	"github.com/ezrestore/ezrestore/transport"
 )
 
@@ -237,7 +236,7 @@ func (e *CertExpiry) Text(t time.Time) string {
 }
 
 // fileText is Text without the host, for a line about that host.
-func (e *CertExpiry) fileText(t time.Time) string {
+func (e *CertExpiry) FileText(t time.Time) string {
 	return fmt.Sprintf("%s (--%s), %s", e.File, strings.Join(e.Flags, ", --"), e.when(t))
 }
 
@@ -335,17 +334,17 @@ func ReadCerts(ctx context.Context, conn transport.Conn) ([]*CertFile, error) {
 	if err != nil {
 		return nil, err
 	}
-	readCerts(certs, sections(string(res.Stdout)))
+	readCerts(certs, Sections(string(res.Stdout)))
 	return certs, nil
 }
 
 // ReadEarliestExpiry reads every member's certificate files in parallel and
 // returns the certificate that expires first (nil when none could be read).
-func ReadEarliestExpiry(ctx context.Context, env *orchestrator.Env, members []inventory.EtcdMember) *CertExpiry {
+func ReadEarliestExpiry(ctx context.Context, hosts Hosts, forks int, members []inventory.EtcdMember) *CertExpiry {
 	facts := make([]*EtcdFacts, len(members))
-	fanout.Each(ctx, len(members), env.Forks, func(ctx context.Context, i int) error {
+	fanout.Each(ctx, len(members), forks, func(ctx context.Context, i int) error {
 		h := members[i].Host
-		conn, err := env.Conn(h.Name)
+		conn, err := hosts.Conn(h.Name)
 		if err != nil {
 			return err
 		}

@@ -1,4 +1,4 @@
-package steps
+package etcdhost
 
 import (
 	"os"
@@ -51,7 +51,7 @@ func TestConcurrentlyKeepsOrderAndOverlaps(t *testing.T) {
 	if out != want {
 		t.Errorf("one by one: got %q, want %q", out, want)
 	}
-	if s := sections(out); strings.TrimSpace(s["b"]) != "two" {
+	if s := Sections(out); strings.TrimSpace(s["b"]) != "two" {
 		t.Errorf("sections: %v", s)
 	}
 }

@@ -1,4 +1,4 @@
-package steps
+package etcdhost
 
 import (
 	"reflect"
@@ -99,20 +99,6 @@ ExecStart=/usr/bin/etcd --config-file /etc/etcd/etcd.yml --name=ignored
 	}
 	if c.Name != "from-yaml" || c.DataDir != "/d" || c.CertFile != "/c.pem" || c.ConfigFile != "/etc/etcd/etcd.yml" {
 		t.Fatalf("config file not used: %+v", c)
-	}
-}
-
-func TestSplitWords(t *testing.T) {
-	got, err := splitWords(`/bin/etcd --a="x y" 'q z' plain\ esc`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []string{"/bin/etcd", "--a=x y", "q z", "plain esc"}
-	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("got %q", got)
-	}
-	if _, err := splitWords(`"open`); err == nil {
-		t.Fatal("unterminated quote accepted")
 	}
 }
 

@@ -1,4 +1,4 @@
-package steps
+package etcdhost
 
 import (
 	"strings"
@@ -99,7 +99,7 @@ func TestVersionProblems(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got := facts36(c.mod).versionProblems()
+			got := facts36(c.mod).VersionProblems()
 			if len(c.want) == 0 {
 				if len(got) > 0 {
 					t.Fatalf("want no problem, got %q", got)
@@ -119,13 +119,13 @@ func TestVersionProblems(t *testing.T) {
 }
 
 func TestPathNotes(t *testing.T) {
-	if n := facts36(nil).pathNotes(); len(n) != 0 {
+	if n := facts36(nil).PathNotes(); len(n) != 0 {
 		t.Fatalf("tools in bin_dir need no warning: %q", n)
 	}
 	f := facts36(func(f *EtcdFacts) {
 		f.Etcdutl, f.EtcdutlVersion, f.EtcdutlFromPath = "/usr/local/bin/etcdutl", "3.6.1", true
 	})
-	n := f.pathNotes()
+	n := f.PathNotes()
 	if len(n) != 1 || n[0] != "warning: no etcdutl in bin_dir /opt/kube/bin: using /usr/local/bin/etcdutl (etcdutl 3.6.1) from PATH" {
 		t.Fatalf("notes %q", n)
 	}
@@ -134,14 +134,14 @@ func TestPathNotes(t *testing.T) {
 func TestBumpMismatch(t *testing.T) {
 	hosts := []string{"10.0.0.1", "10.0.0.2", "10.0.0.3"}
 	all := []*EtcdFacts{facts36(nil), facts36(nil), facts36(nil)}
-	if err := bumpMismatch(hosts, all); err != nil {
+	if err := BumpMismatch(hosts, all); err != nil {
 		t.Fatalf("all alike: %v", err)
 	}
 	none := func(f *EtcdFacts) { f.BumpRevision, f.EtcdutlVersion = false, "3.5.0" }
-	if err := bumpMismatch(hosts, []*EtcdFacts{facts36(none), facts36(none), facts36(none)}); err != nil {
+	if err := BumpMismatch(hosts, []*EtcdFacts{facts36(none), facts36(none), facts36(none)}); err != nil {
 		t.Fatalf("none can, all alike: %v", err)
 	}
-	err := bumpMismatch(hosts, []*EtcdFacts{facts36(nil), facts36(none), facts36(nil)})
+	err := BumpMismatch(hosts, []*EtcdFacts{facts36(nil), facts36(none), facts36(nil)})
 	if err == nil {
 		t.Fatal("mixed members must be refused")
 	}

@@ -1,4 +1,4 @@
-package steps
+package etcdhost
 
 import (
 	"bytes"
@@ -128,7 +128,7 @@ func QueryMember(ctx context.Context, conn transport.Conn, host string, c EtcdCl
 		return ms
 	}
 	if res.ExitCode != 0 {
-		ms.Error = lastLine(string(res.Stderr))
+		ms.Error = LastLine(string(res.Stderr))
 		if ms.Error == "" {
 			ms.Error = fmt.Sprintf("etcdctl exited %d", res.ExitCode)
 		}
@@ -163,7 +163,7 @@ func ParseMemberStatus(out []byte, ms *MemberStatus) error {
 	return nil
 }
 
-func lastLine(s string) string {
+func LastLine(s string) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	return strings.TrimSpace(lines[len(lines)-1])
 }

@@ -1,4 +1,4 @@
-package steps
+package etcdhost
 
 import (
 	"fmt"
@@ -57,13 +57,13 @@ func (f *EtcdFacts) restoreToolInfo() (name, path, version string, fromPath bool
 }
 
 // restoreToolWhere is the restore tool's path, and PATH if it came from there.
-func (f *EtcdFacts) restoreToolWhere() string {
+func (f *EtcdFacts) RestoreToolWhere() string {
 	_, path, _, fromPath := f.restoreToolInfo()
-	return f.where(path, fromPath)
+	return f.Where(path, fromPath)
 }
 
 // where says where a tool was found, for messages.
-func (f *EtcdFacts) where(path string, fromPath bool) string {
+func (f *EtcdFacts) Where(path string, fromPath bool) string {
 	if fromPath {
 		return fmt.Sprintf("%s, found on PATH, not in bin_dir %s", path, f.BinDir)
 	}
@@ -72,7 +72,7 @@ func (f *EtcdFacts) where(path string, fromPath bool) string {
 
 // versionProblems compares the unit's etcd server with the restore tool.
 // Each problem says what to do.
-func (f *EtcdFacts) versionProblems() []string {
+func (f *EtcdFacts) VersionProblems() []string {
 	binary := "etcd"
 	if f.Config != nil {
 		binary = f.Config.Binary
@@ -93,13 +93,13 @@ func (f *EtcdFacts) versionProblems() []string {
 	}
 	if !sameMinor(version, f.ServerVersion) {
 		return []string{fmt.Sprintf("etcd server %s (%s) but the restore tool is %s %s (%s): a member restored by another minor version than its server crash-loops at start (\"failed to update; member unknown\"). Install etcdutl %s into bin_dir %s (or point bin_dir in the inventory at where it is), then plan again",
-			f.ServerVersion, binary, name, version, f.where(path, fromPath), f.ServerVersion, f.BinDir)}
+			f.ServerVersion, binary, name, version, f.Where(path, fromPath), f.ServerVersion, f.BinDir)}
 	}
 	return nil
 }
 
 // pathNotes are the warnings for tools taken from PATH instead of bin_dir.
-func (f *EtcdFacts) pathNotes() []string {
+func (f *EtcdFacts) PathNotes() []string {
 	var notes []string
 	if f.Etcdutl != "" && f.EtcdutlFromPath {
 		notes = append(notes, fmt.Sprintf("warning: no etcdutl in bin_dir %s: using %s (etcdutl %s) from PATH", f.BinDir, f.Etcdutl, f.EtcdutlVersion))
@@ -112,7 +112,7 @@ func (f *EtcdFacts) pathNotes() []string {
 
 // bumpMismatch refuses a restore where some members would get
 // --bump-revision and others not. facts is in member order.
-func bumpMismatch(hosts []string, facts []*EtcdFacts) error {
+func BumpMismatch(hosts []string, facts []*EtcdFacts) error {
 	var can, cannot []string
 	var canTool string
 	for i, f := range facts {

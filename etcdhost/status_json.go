@@ -1,4 +1,4 @@
-package steps
+package etcdhost
 
 import (
 	"encoding/json"
