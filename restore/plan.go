@@ -16,6 +16,8 @@ type Plan struct {
 	Snapshot steps.SnapshotRef  `json:"snapshot"`
 	Token    string             `json:"initial_cluster_token"`
 	Members  []steps.MemberPlan `json:"members"`
+	// Undo is what the restore would undo on the live cluster (undo.go).
+	Undo *Undo `json:"undo,omitempty"`
 	*orchestrator.Plan
 }
 
@@ -43,6 +45,10 @@ func (p *Plan) WriteText(w io.Writer) {
 		}
 	}
 	p.Plan.WriteText(w)
+	if p.Undo != nil {
+		fmt.Fprintln(w)
+		p.Undo.WriteText(w)
+	}
 }
 
 // SetAsideText lists, per etcd host, what the swap moves aside and the

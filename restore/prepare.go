@@ -188,6 +188,7 @@ func prepare(ctx context.Context, req Request) (*Session, error) {
 	_ = r.Probes.Save()
 	plan.Warnings = append(plan.Warnings, r.Warnings...)
 	s.Plan = &Plan{Snapshot: r.Snapshot, Token: r.Token, Members: r.MemberPlans(), Plan: plan}
+	s.Plan.Undo = planUndo(cctx, env, cl, r.Snapshot.Path, r.Etcd)
 	return s, nil
 }
 
