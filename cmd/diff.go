@@ -5,6 +5,7 @@ package cmd
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -71,7 +72,7 @@ exits 1.`,
 					return err
 				}
 				defer closeLive()
-				path, how := spec, "offsite snapshot "+spec
+				path, label := spec, spec
 				if offsite.IsURL(spec) {
 					p, done, err := localSnapshot(cmd, spec, identity)
 					if err != nil {
@@ -79,10 +80,15 @@ exits 1.`,
 					}
 					defer done()
 					path = p
-				} else if path, how, err = snapshot.Resolve(cl.BackupDir, spec); err != nil {
-					return fmt.Errorf("cluster %s: %w", cl.Name, err)
+				} else {
+					var how string
+					if path, how, err = snapshot.Resolve(cl.BackupDir, spec); err != nil {
+						return fmt.Errorf("cluster %s: %w", cl.Name, err)
+					}
+					fmt.Fprintf(cmd.ErrOrStderr(), "snapshot: %s\n", how)
+					label = filepath.Base(path)
 				}
-				from, to = diff.SnapshotFile{Path: path, Label: how}, live
+				from, to = diff.SnapshotFile{Path: path, Label: "snapshot " + label}, live
 			}
 			out := cmd.OutOrStdout()
 			if object != "" {

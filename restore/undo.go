@@ -107,18 +107,24 @@ func (l *Live) ask(ctx context.Context, read func(context.Context, transport.Con
 		}
 		problems = append(problems, fmt.Sprintf("%s: %s", m.Host.Name, oneLine(err.Error())))
 	}
-	return &LiveUnreadable{Cluster: l.Cluster, Problems: problems}
+	// Why no member could answer, in the words `status` uses (no quorum: 1 of 3 members answer).
+	st := etcdhost.ReadStatus(ctx, l.hosts, len(l.members), l.members, func(host string) (*etcdhost.EtcdFacts, error) {
+		return l.facts(ctx, host)
+	})
+	return &LiveUnreadable{Cluster: l.Cluster, Verdict: etcdhost.Evaluate(st, l.members, 0).Summary, Problems: problems}
 }
 
 // LiveUnreadable is a live cluster no member of which could be read.
 type LiveUnreadable struct {
-	Cluster  string
+	Cluster string
+	// Verdict is the cluster's health as `status` judges it.
+	Verdict  string
 	Problems []string
 }
 
 func (e *LiveUnreadable) Error() string {
-	return fmt.Sprintf("cannot read the live keys of %s: no member answered a read (etcd answers none without quorum; `ezrestore status %s` shows each member):\n  %s",
-		e.Cluster, e.Cluster, strings.Join(e.Problems, "\n  "))
+	return fmt.Sprintf("cannot read the live keys of %s: %s; no member answered a read (etcd answers none without quorum; `ezrestore status %s` shows each member):\n  %s",
+		e.Cluster, e.Verdict, e.Cluster, strings.Join(e.Problems, "\n  "))
 }
 
 // OpenLive connects to a cluster's etcd hosts to read its etcd (`ezrestore

@@ -174,7 +174,10 @@ func podKey(n int) string { return fmt.Sprintf("/registry/pods/ns-%03d/pod-%07d"
 
 var (
 	scheme = runtime.NewScheme()
-	ser    = func() *protobuf.Serializer { _ = corev1.AddToScheme(scheme); return protobuf.NewSerializer(scheme, scheme) }()
+	ser    = func() *protobuf.Serializer {
+		_ = corev1.AddToScheme(scheme)
+		return protobuf.NewSerializer(scheme, scheme)
+	}()
 )
 
 // pod is a pod as kube-apiserver stores it (protobuf envelope), shaped like
@@ -186,7 +189,7 @@ func pod(rng *rand.Rand, n int) []byte {
 	p := &corev1.Pod{
 		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
 		ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("pod-%07d", n), Namespace: fmt.Sprintf("ns-%03d", n%200),
-			UID: types.UID(fmt.Sprintf("%08x-%04x-%04x-%04x-%012x", rng.Uint32(), rng.Intn(1<<16), rng.Intn(1<<16), rng.Intn(1<<16), rng.Int63()&0xffffffffffff)),
+			UID:               types.UID(fmt.Sprintf("%08x-%04x-%04x-%04x-%012x", rng.Uint32(), rng.Intn(1<<16), rng.Intn(1<<16), rng.Intn(1<<16), rng.Int63()&0xffffffffffff)),
 			CreationTimestamp: ts,
 			Labels:            map[string]string{"app.kubernetes.io/name": app, "pod-template-hash": fmt.Sprintf("%x", rng.Int63()&0xffffffffff), "team": fmt.Sprintf("team-%d", rng.Intn(30))},
 			Annotations:       map[string]string{"kubectl.kubernetes.io/restartedAt": ts.Format(time.RFC3339), "checksum/config": fmt.Sprintf("%x%x", rng.Uint64(), rng.Uint64())},
@@ -194,7 +197,7 @@ func pod(rng *rand.Rand, n int) []byte {
 		},
 		Spec: corev1.PodSpec{NodeName: fmt.Sprintf("node-%03d", rng.Intn(300)), ServiceAccountName: "default",
 			Containers: []corev1.Container{{Name: app, Image: fmt.Sprintf("registry.example.com/%s:v1.%d", app, rng.Intn(40)),
-				Env: []corev1.EnvVar{{Name: "LOG_LEVEL", Value: "info"}, {Name: "CONFIG", Value: strings.Repeat(fmt.Sprintf("%x", rng.Uint64()), 40+rng.Intn(80))}},
+				Env:       []corev1.EnvVar{{Name: "LOG_LEVEL", Value: "info"}, {Name: "CONFIG", Value: strings.Repeat(fmt.Sprintf("%x", rng.Uint64()), 40+rng.Intn(80))}},
 				Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("500m"), corev1.ResourceMemory: resource.MustParse("512Mi")}},
 			}}},
 		Status: corev1.PodStatus{Phase: corev1.PodRunning, PodIP: fmt.Sprintf("172.16.%d.%d", rng.Intn(256), rng.Intn(256)), StartTime: &ts,
