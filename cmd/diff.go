@@ -72,14 +72,14 @@ exits 1.`,
 					return err
 				}
 				defer closeLive()
-				path, label := spec, spec
+				var path, label string
 				if offsite.IsURL(spec) {
 					p, done, err := localSnapshot(cmd, spec, identity)
 					if err != nil {
 						return err
 					}
 					defer done()
-					path = p
+					path, label = p, spec
 				} else {
 					var how string
 					if path, how, err = snapshot.Resolve(cl.BackupDir, spec); err != nil {
