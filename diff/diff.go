@@ -5,6 +5,10 @@
 // key only on the earlier side deleted, a key on both with another mod
 // revision modified (with another create revision, deleted and created again:
 // a new object under the old name).
+//
+// Its sources are a snapshot file (package snapshot) and a live etcd through
+// any client (Etcd); it imports only objects and snapshot of the project, so
+// the commands that open clusters (restore) hand it a connected client.
 package diff
 
 import (

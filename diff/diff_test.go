@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -175,4 +177,75 @@ func TestSnapshots(t *testing.T) {
 	if _, err := Object(ctx, from, to, ref, &objects.Decoder{}); err == nil || !strings.Contains(err.Error(), "in neither") {
 		t.Errorf("absent object: %v", err)
 	}
+}
+
+// The live side, on a real etcd: every key listed in pages at one revision
+// (keys written after the first page do not show), values read one by one.
+func TestEtcdSource(t *testing.T) {
+	if _, _, err := etcdtest.Binaries(); err != nil {
+		if os.Getenv("EZRESTORE_E2E") == "1" {
+			t.Fatalf("EZRESTORE_E2E=1 but %v", err)
+		}
+		t.Skipf("needs a real etcd: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	srv, err := etcdtest.Start(ctx, filepath.Join(t.TempDir(), "etcd"), etcdtest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	var want []string
+	for _, k := range []string{"/registry/pods/default/a", "/registry/pods/default/b", "/registry/pods/default/c", "/registry/services/specs/default/k", "/x"} {
+		srv.Put(ctx, k, []byte("v"))
+		want = append(want, k)
+	}
+	create, _ := srv.Put(ctx, "/registry/pods/default/a", []byte("v2"))
+	srv.Put(ctx, "/registry/pods/default/gone", []byte("v"))
+	rev, _ := srv.Delete(ctx, "/registry/pods/default/gone")
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{srv.ClientURL}, DialTimeout: 10 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	defer func(n int64) { pageSize = n }(pageSize)
+	pageSize = 2
+	// A key written while the pages are read belongs to a later revision.
+	kv := &writingKV{KV: cli, put: func() { srv.Put(ctx, "/registry/pods/default/b2", []byte("late")) }}
+	side, err := Etcd{KV: kv, Label: "live"}.Side(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range side.Keys {
+		got = append(got, e.Key)
+	}
+	if side.Revision != rev || strings.Join(got, " ") != strings.Join(want, " ") || kv.pages != 3 {
+		t.Fatalf("revision %d (want %d), %d pages, keys %v", side.Revision, rev, kv.pages, got)
+	}
+	if side.Keys[0].Mod != create || side.Keys[0].Create == create {
+		t.Errorf("revisions of a: %+v (modified at %d)", side.Keys[0], create)
+	}
+	v, err := Etcd{KV: cli}.Get(ctx, "/registry/pods/default/a")
+	if err != nil || string(v.Value) != "v2" || v.ModRevision != create {
+		t.Errorf("get a: %+v %v", v, err)
+	}
+	if v, err := (Etcd{KV: cli}).Get(ctx, "/registry/pods/default/gone"); err != nil || v != nil {
+		t.Errorf("get a deleted key: %+v %v", v, err)
+	}
+}
+
+// writingKV writes a key after the first page is read.
+type writingKV struct {
+	clientv3.KV
+	put   func()
+	pages int
+}
+
+func (w *writingKV) Get(ctx context.Context, key string, opts ...clientv3.OpOption) (*clientv3.GetResponse, error) {
+	r, err := w.KV.Get(ctx, key, opts...)
+	if w.pages++; w.pages == 1 {
+		w.put()
+	}
+	return r, err
 }
