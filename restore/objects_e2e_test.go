@@ -3,6 +3,8 @@ package restore_test
 import (
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -136,11 +138,28 @@ func TestObjectsAndDiffThroughTheAPI(t *testing.T) {
 		t.Fatalf("snapshot get: %v", err)
 	}
 	requireContains(t, "snapshot get", out, "kind: Pod", "uid: "+podUID, "image: busybox")
-	out, err = cli(t, l, "snapshot", "get", "secret/obj-e2e/sec-edit", "--cluster", name, "--snapshot", "latest", "-o", "json")
-	if err != nil {
-		t.Fatalf("snapshot get secret: %v", err)
+	// The lab's apiservers encrypt Secrets at rest (aescbc): without the key
+	// the secret is named as encrypted; with the apiservers' own
+	// EncryptionConfiguration it reads as kubectl shows it.
+	out, err = cli(t, l, "snapshot", "get", "secret/obj-e2e/sec-edit", "--cluster", name, "--snapshot", "latest")
+	if err == nil {
+		t.Fatal("snapshot get of an encrypted secret without its key succeeded")
 	}
-	requireContains(t, "snapshot get secret", out, `"password": "czNjcmV0"`) // the lab does not encrypt at rest
+	requireContains(t, "snapshot get secret without the key", out, "encrypted at rest (provider aescbc, key "+lab.EncryptionKeyName+")", "--encryption-config")
+	encConfig := filepath.Join(t.TempDir(), "encryption-config.yaml")
+	if err := os.WriteFile(encConfig, []byte(sh(t, l, l.Masters()[0].Address, "cat "+lab.EncryptionConfigPath)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err = cli(t, l, "snapshot", "get", "secret/obj-e2e/sec-edit", "--cluster", name, "--snapshot", "latest", "-o", "json", "--encryption-config", encConfig)
+	if err != nil {
+		t.Fatalf("snapshot get secret with the key: %v", err)
+	}
+	requireContains(t, "snapshot get secret", out, `"password": "czNjcmV0"`, `"uid": "`+kubectl("get", "secret", "sec-edit", "-n", "obj-e2e", "-o", "jsonpath={.metadata.uid}")+`"`)
+	out, err = cli(t, l, "diff", name, "--snapshot", "latest", "--object", "secret/obj-e2e/sec-edit", "--encryption-config", encConfig)
+	if err != nil {
+		t.Fatalf("diff --object of a secret: %v", err)
+	}
+	requireContains(t, "diff --object secret", out, "+    changed: \"yes\"")
 	out, err = cli(t, l, "snapshot", "ls", "--cluster", name, "--snapshot", "latest", "configmaps", "-n", "obj-e2e")
 	if err != nil {
 		t.Fatalf("snapshot ls: %v", err)
