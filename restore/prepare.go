@@ -170,6 +170,7 @@ func prepare(ctx context.Context, req Request) (*Session, error) {
 	}
 	s.pool = cl.Connect(cctx, targets, req.Forks)
 	env.Conns, env.Unreachable = s.pool, s.pool.Failed()
+	undo := startUndo(cctx, env, cl, r) // what the restore would undo, read beside the planning
 	if r.Token, err = chooseToken(req, cl.RecordDir); err != nil {
 		return s, err
 	}
@@ -188,7 +189,7 @@ func prepare(ctx context.Context, req Request) (*Session, error) {
 	_ = r.Probes.Save()
 	plan.Warnings = append(plan.Warnings, r.Warnings...)
 	s.Plan = &Plan{Snapshot: r.Snapshot, Token: r.Token, Members: r.MemberPlans(), Plan: plan}
-	s.Plan.Undo = planUndo(cctx, env, cl, r.Snapshot.Path, r.Etcd)
+	s.Plan.Undo = undo()
 	return s, nil
 }
 

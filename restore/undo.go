@@ -19,6 +19,7 @@ import (
 	"github.com/ezrestore/ezrestore/fanout"
 	"github.com/ezrestore/ezrestore/inventory"
 	"github.com/ezrestore/ezrestore/orchestrator"
+	"github.com/ezrestore/ezrestore/steps"
 )
 
 // LiveUnreadable is a live cluster no member of which answered a read.
@@ -99,22 +100,33 @@ type Undo struct {
 	Error string `json:"error,omitempty"`
 }
 
-// planUndo compares the chosen snapshot with the live cluster through the
-// plan's connections; facts are what preflight read of each etcd host.
-func planUndo(ctx context.Context, env *orchestrator.Env, cl *cluster.Cluster, snapPath string,
-	facts func(host string) (*etcdhost.EtcdFacts, error)) *Undo {
-	cli, err := dialLive(ctx, cl.Name, env, cl.Members, func() etcdhost.Verdict {
-		return etcdhost.Evaluate(etcdhost.ReadStatus(ctx, env, len(cl.Members), cl.Members, facts), cl.Members, 0)
-	})
-	if err != nil {
-		return &Undo{Error: err.Error()}
-	}
-	defer cli.Close()
-	res, err := diff.Sources(ctx, diff.SnapshotFile{Path: snapPath, Label: "the snapshot"}, diff.Etcd{KV: cli, Label: "live cluster " + cl.Name})
-	if err != nil {
-		return &Undo{Error: err.Error()}
-	}
-	return &Undo{Result: res}
+// startUndo compares the chosen snapshot with the live cluster through the
+// plan's connections, beside the planning (the live read and the snapshot's
+// keys take seconds on a big cluster); the func it returns waits for the
+// account. It reads the snapshot once the restore's check of it is done.
+func startUndo(ctx context.Context, env *orchestrator.Env, cl *cluster.Cluster, r *steps.Restore) func() *Undo {
+	done := make(chan *Undo, 1)
+	go func() {
+		if err := r.SnapshotReady(); err != nil {
+			done <- &Undo{Error: "the snapshot is not usable: " + err.Error()}
+			return
+		}
+		cli, err := dialLive(ctx, cl.Name, env, cl.Members, func() etcdhost.Verdict {
+			return etcdhost.Evaluate(etcdhost.ClusterStatus(ctx, env, env.Forks, cl.Members), cl.Members, 0)
+		})
+		if err != nil {
+			done <- &Undo{Error: err.Error()}
+			return
+		}
+		defer cli.Close()
+		res, err := diff.Sources(ctx, diff.SnapshotFile{Path: r.Snapshot.Path, Label: "the snapshot"}, diff.Etcd{KV: cli, Label: "live cluster " + cl.Name})
+		if err != nil {
+			done <- &Undo{Error: err.Error()}
+			return
+		}
+		done <- &Undo{Result: res}
+	}()
+	return func() *Undo { return <-done }
 }
 
 // WriteText prints the account: the counts and the groups, a few names.
