@@ -26,9 +26,9 @@ func newDiffCmd(g *Globals) *cobra.Command {
 		Example: `  ezrestore diff k8s-01 --snapshot latest
   ezrestore diff k8s-01 --snapshot snapshot_202611211205.db --object deployment/web/front
   ezrestore diff backup/snapshot_202611211200.db backup/snapshot_202611211205.db -o json`,
-		Long: `Compares a snapshot with the live cluster's etcd (read over SSH with each
-member's etcdctl and certificates, as status reads it) by keys and
-revisions: objects created since the snapshot (a restore deletes them),
+		Long: `Compares a snapshot with the live cluster's etcd (one member, reached through
+its host's SSH connection with the client certificate its etcd unit names)
+by keys and revisions: objects created since the snapshot (a restore deletes them),
 deleted since (it brings them back), modified since (it reverts them).
 Counts come first, per resource and namespace, then the names (at most
 --limit per list; all of them with -o json or -o yaml). Events and leases
