@@ -76,19 +76,22 @@ func run(cache, bin, work string, size int64) error {
 
 	// snapshot get, warm: the best of three after one run that warms the page
 	// cache; the pod is one the changes left alone (they touch pods 1 to 2000
-	// and those written after the fill).
-	var best time.Duration
+	// and those written after the fill). CPU time (user + system, from the
+	// child's rusage) beside the wall clock: on a machine shared by others the
+	// wall clock measures the queue as much as the work.
+	var best, bestCPU time.Duration
 	for i := 0; i < 4; i++ {
+		cmd := exec.Command(bin, "snapshot", "get", "pod/ns-007/pod-0100007", b)
 		start := time.Now()
-		out, err := exec.Command(bin, "snapshot", "get", "pod/ns-007/pod-0100007", b).CombinedOutput()
+		out, err := cmd.CombinedOutput()
 		if err != nil || !bytes.Contains(out, []byte("kind: Pod")) {
 			return fmt.Errorf("snapshot get: %v\n%s", err, out)
 		}
 		if d := time.Since(start); i == 1 || i > 1 && d < best {
-			best = d
+			best, bestCPU = d, cpu(cmd)
 		}
 	}
-	fmt.Printf("snapshot get: one pod of %.2f GiB, warm %.2f s (target < 1 s)\n", float64(fb.Size())/(1<<30), best.Seconds())
+	fmt.Printf("snapshot get: one pod of %.2f GiB, warm %.2f s wall, %.2f s CPU (target < 1 s)\n", float64(fb.Size())/(1<<30), best.Seconds(), bestCPU.Seconds())
 
 	// diff of the two files, offline.
 	start := time.Now()
@@ -103,28 +106,76 @@ func run(cache, bin, work string, size int64) error {
 	if err := json.Unmarshal(out, &res); err != nil {
 		return err
 	}
-	fmt.Printf("diff S1 S2: two %.2f GiB snapshots, %d created %d deleted %d modified (made: %d each): %.1f s, peak RSS %.0f MB (targets against a live cluster: < 15 s, < 400 MB)\n",
-		float64(fa.Size())/(1<<30), res.Total.Created, res.Total.Deleted, res.Total.Modified, changes, took.Seconds(), float64(rss)/1e6)
+	fmt.Printf("diff S1 S2: two %.2f GiB snapshots, %d created %d deleted %d modified (made: %d each): %.1f s wall, %.1f s CPU, peak RSS %.0f MB (targets against a live cluster: < 15 s, < 400 MB)\n",
+		float64(fa.Size())/(1<<30), res.Total.Created, res.Total.Deleted, res.Total.Modified, changes, took.Seconds(), cpu(cmd).Seconds(), float64(rss)/1e6)
 
-	// The live side: the listing a member is asked for, on the etcd holding the data.
-	srv, err := etcdtest.Start(ctx, dataDir, etcdtest.Options{QuotaBytes: 8 << 30})
+	// The live side: the listing diff asks a member for, on the etcd holding the data.
+	stop, url, err := startKept(ctx, dataDir)
 	if err != nil {
 		return err
 	}
-	defer srv.Stop()
-	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{srv.ClientURL}, DialTimeout: 10 * time.Second, Logger: zap.NewNop()})
+	defer stop()
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{url}, DialTimeout: 10 * time.Second, Logger: zap.NewNop()})
 	if err != nil {
 		return err
 	}
 	defer cli.Close()
+	var before, after syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &before)
 	start = time.Now()
 	side, err := diff.Etcd{KV: cli, Label: "local etcd"}.Side(ctx)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("live side: %d keys at revision %d listed in %.1f s (local etcd, keys only, linearizable, pages of 10000; SSH adds the transfer)\n",
-		len(side.Keys), side.Revision, time.Since(start).Seconds())
+	took = time.Since(start)
+	syscall.Getrusage(syscall.RUSAGE_SELF, &after)
+	fmt.Printf("live side: %d keys at revision %d listed in %.1f s wall, %.1f s client CPU (local etcd, keys only, linearizable, pages of %d; SSH adds the transfer)\n",
+		len(side.Keys), side.Revision, took.Seconds(), (tv(after.Utime) + tv(after.Stime) - tv(before.Utime) - tv(before.Stime)).Seconds(), 10000)
 	return nil
+}
+
+func cpu(cmd *exec.Cmd) time.Duration {
+	return cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+}
+
+func tv(t syscall.Timeval) time.Duration { return time.Duration(t.Nano()) }
+
+// startKept runs etcd on the kept data dir and waits, up to minutes (a
+// 2 GiB store on a busy machine is slow to open), for a linearizable read.
+func startKept(ctx context.Context, dataDir string) (stop func(), url string, err error) {
+	etcdBin, _, err := etcdtest.Binaries()
+	if err != nil {
+		return nil, "", err
+	}
+	url = "http://127.0.0.1:23979"
+	cmd := exec.Command(etcdBin, "--name", "test", "--data-dir", filepath.Join(dataDir, "data"),
+		"--listen-client-urls", url, "--advertise-client-urls", url,
+		"--listen-peer-urls", "http://127.0.0.1:23980", "--initial-advertise-peer-urls", "http://127.0.0.1:23980",
+		"--initial-cluster", "test=http://127.0.0.1:23980", "--quota-backend-bytes", "8589934592")
+	if err := cmd.Start(); err != nil {
+		return nil, "", err
+	}
+	stop = func() { _ = cmd.Process.Signal(os.Interrupt); _ = cmd.Wait() }
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{url}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		stop()
+		return nil, "", err
+	}
+	defer cli.Close()
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_, err := cli.Get(rctx, "health")
+		cancel()
+		if err == nil {
+			return stop, url, nil
+		}
+		if time.Now().After(deadline) {
+			stop()
+			return nil, "", fmt.Errorf("etcd on %s did not answer in 5 minutes: %w", dataDir, err)
+		}
+		time.Sleep(time.Second)
+	}
 }
 
 // ensure generates the two snapshots and keeps etcd's data dir, once.
