@@ -7,7 +7,7 @@
 // a new object under the old name).
 //
 // Its sources are a snapshot file (package snapshot) and a live etcd through
-// any client (Etcd); it imports only objects and snapshot of the project, so
+// any client (Etcd); it imports only objects, snapshot and fanout of the project, so
 // the commands that open clusters (restore) hand it a connected client.
 package diff
 

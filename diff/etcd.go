@@ -10,9 +10,12 @@ import (
 )
 
 // pageSize is how many keys one range request of a listing asks for: a
-// store of a million keys is listed in pages, each small for etcd to
-// answer and for us to hold, all at the revision of the first.
-var pageSize int64 = 10000
+// store of a million keys is listed in pages, each a few MB for etcd to
+// answer and for us to hold, all at the revision of the first. Pages are
+// large because every page costs etcd a walk of its index from the page's
+// first key to the end of the range (to count them): with 10000 keys a page,
+// a listing of 768000 keys took 76 s on etcd 3.4; with 100000, a few.
+var pageSize int64 = 100000
 
 // Etcd is a live etcd as a source, read through a client (a member reached
 // by package etcdclient). Reads are linearizable, etcd's default: a member

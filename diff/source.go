@@ -2,8 +2,10 @@ package diff
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
+	"github.com/ezrestore/ezrestore/fanout"
 	"github.com/ezrestore/ezrestore/objects"
 	"github.com/ezrestore/ezrestore/snapshot"
 )
@@ -52,17 +54,24 @@ func (s SnapshotFile) Get(_ context.Context, key string) (*snapshot.KeyValue, er
 	return snapshot.Get(s.Path, key)
 }
 
-// Sources compares two sources: reads both sides and lists the changes.
+// Sources compares two sources: reads both sides at once (a snapshot's scan
+// works the bastion's disk and CPU, a live listing mostly waits on etcd) and
+// lists the changes.
 func Sources(ctx context.Context, from, to Source) (*Result, error) {
-	a, err := from.Side(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", from.Name(), err)
+	var sides [2]Side
+	errs := fanout.Each(ctx, 2, 2, func(ctx context.Context, i int) error {
+		s := []Source{from, to}[i]
+		side, err := s.Side(ctx)
+		if err != nil {
+			return fmt.Errorf("reading %s: %w", s.Name(), err)
+		}
+		sides[i] = side
+		return nil
+	})
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
-	b, err := to.Side(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", to.Name(), err)
-	}
-	return Compare(a, b), nil
+	return Compare(sides[0], sides[1]), nil
 }
 
 // Object returns a unified diff of one object's YAML from `from` to `to`

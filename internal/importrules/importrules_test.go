@@ -29,7 +29,7 @@ var only = map[string][]string{
 	"internal/localetcd":       {},
 	"snapshot":                 {"internal/atomicfile", "objects"},
 	"objects":                  {},
-	"diff":                     {"objects", "snapshot"},
+	"diff":                     {"objects", "snapshot", "fanout"},
 	"kubeapi":                  {"inventory"},
 	"internal/testkit/labtest": {"lab"},
 	// etcd on a host: reads through transport, never the engine or a command.
