@@ -71,7 +71,7 @@ type restoreFlags struct {
 
 func (f *restoreFlags) add(c *cobra.Command, g *Globals) {
 	f.targetFlags.add(c, g)
-	c.Flags().StringVar(&f.snapshot, "snapshot", "", "snapshot to restore: a path, a file name in the cluster's backup/, latest, or before:<RFC3339 time> (default snapshot.db); or s3://BUCKET/PREFIX[/NAME|latest|before:<time>], downloaded and checked first")
+	c.Flags().StringVar(&f.snapshot, "snapshot", "", "snapshot to restore: a path, a file name in the cluster's backup/, latest, or before:<RFC3339 time> (default snapshot.db); or s3://BUCKET/PREFIX[/NAME|latest|before:<time>], downloaded and checked first; or member:HOST or member:freshest, a surviving member's own db, read on its host and copied once etcd is stopped there (majority lost)")
 	c.Flags().StringVar(&f.ageIdentity, "age-identity", "", "age identity file (or unencrypted SSH private key) that decrypts an encrypted offsite --snapshot")
 	c.Flags().StringVar(&f.playbook, "playbook", "", "a restore playbook to use instead of the built-in one")
 	c.Flags().StringVar(&f.token, "initial-cluster-token", "", "token of the restored cluster (default: a fresh etcd-restore-<UTC time>; with --from-step the resumed run's)")

@@ -81,7 +81,10 @@ func parseBackupName(name string) (t time.Time, seq int, ok bool) {
 // <backup file>.json (mode 0600). It records where and when the snapshot was
 // taken, which the file itself does not say.
 type Sidecar struct {
-	SourceHost  string    `json:"source_host"`
+	SourceHost string `json:"source_host"`
+	// SourcePath is the file on SourceHost it is a copy of, for a copy of
+	// a member's db (member/snap/db); empty for a backup etcd took.
+	SourcePath  string    `json:"source_path,omitempty"`
 	EtcdVersion string    `json:"etcd_version"`
 	Revision    int64     `json:"revision"`
 	Keys        int       `json:"keys"`

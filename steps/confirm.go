@@ -35,8 +35,12 @@ func (c *Confirm) Exec(ctx context.Context, env *orchestrator.Env, t *orchestrat
 	for _, m := range c.r.Members {
 		hosts = append(hosts, m.Host.Name)
 	}
+	what := c.r.Snapshot.Path
+	if m := c.r.Snapshot.Member; m != "" {
+		what = "the db of member " + m + " (copied to " + what + ")"
+	}
 	summary := fmt.Sprintf("This stops Kubernetes and etcd, sets aside the etcd data on %s and restores %s (revision %d) everywhere.",
-		strings.Join(hosts, ", "), c.r.Snapshot.Path, c.r.Snapshot.Revision)
+		strings.Join(hosts, ", "), what, c.r.Snapshot.Revision)
 	ok, err := c.r.Confirm(summary)
 	if err != nil {
 		return orchestrator.OpResult{}, err
