@@ -96,7 +96,7 @@ func (f *restoreFlags) request(g *Globals, args []string) (restore.Request, erro
 
 func newRestoreCmd(g *Globals) *cobra.Command {
 	f := &restoreFlags{}
-	var yes, breakLock bool
+	var yes, breakLock, verbose bool
 	c := &cobra.Command{
 		Use:   "restore [CLUSTER]",
 		Short: "Restore the cluster's etcd from one snapshot on every member, verified",
@@ -126,13 +126,18 @@ func newRestoreCmd(g *Globals) *cobra.Command {
 			}
 			defer s.Close()
 			s.Lock = lock
-			s.Plan.WriteText(c.OutOrStdout())
+			if verbose {
+				s.Plan.WriteText(c.OutOrStdout())
+			} else {
+				s.WriteSummary(c.OutOrStdout())
+			}
 			_, err = s.Execute(c.Context())
 			return lockError(err)
 		},
 	}
 	f.add(c, g)
 	c.Flags().BoolVar(&yes, "yes", false, "do not ask for a typed yes (needed without a terminal)")
+	c.Flags().BoolVarP(&verbose, "verbose", "v", false, "print the whole plan (every command on every host, as `plan` does) instead of its summary")
 	addBreakLock(c, &breakLock)
 	return c
 }

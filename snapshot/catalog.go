@@ -103,6 +103,12 @@ type Sidecar struct {
 	ObjectSize    int64    `json:"object_size,omitempty"`
 	ObjectSHA256  string   `json:"object_sha256,omitempty"`
 	AgeRecipients []string `json:"age_recipients,omitempty"`
+	// The rebuild kit stored with the offsite copy (the cluster dir's
+	// inventory, config, certificates and recorded host keys, encrypted):
+	// its object name, and the size and sha256 of the stored bytes.
+	Kit       string `json:"kit,omitempty"`
+	KitSize   int64  `json:"kit_size,omitempty"`
+	KitSHA256 string `json:"kit_sha256,omitempty"`
 }
 
 // SidecarPath is where the sidecar of snapshot file db lives.

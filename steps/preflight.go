@@ -201,6 +201,7 @@ func (p *Preflight) checkEtcdHost(h *inventory.Host, f *etcdhost.EtcdFacts) ([]s
 	}
 	certProblems, certWarnings := etcdhost.CheckCerts(c, f.Certs, time.Now())
 	errs = append(errs, certProblems...)
+	errs = append(errs, etcdhost.LayoutProblems(f)...)
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("%s", strings.Join(errs, "\n"))
 	}
@@ -212,6 +213,7 @@ func (p *Preflight) checkEtcdHost(h *inventory.Host, f *etcdhost.EtcdFacts) ([]s
 		fmt.Sprintf("etcd.service: name %s, peer URL %s, data dir %s%s, runs as %s, now %s", c.Name, etcdhost.FirstURL(c.PeerURL), c.DataDir, walNote(c.WalDir), c.User, f.Active),
 		tools,
 	}
+	checks = append(checks, etcdhost.LayoutLines(f)...)
 	if e := etcdhost.EarliestExpiry([]*etcdhost.EtcdFacts{f}); e != nil {
 		checks = append(checks, fmt.Sprintf("%d certificate files valid, the first to expire: %s", len(f.Certs), e.FileText(time.Now())))
 	}
