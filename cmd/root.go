@@ -52,6 +52,7 @@ func NewRoot() *cobra.Command {
 		{groupEmergency, newRestoreCmd(g)},
 		{groupEmergency, newRollbackCmd(g)},
 		{groupEmergency, newRecoverCmd(g)},
+		{groupEmergency, newDiffCmd(g)},
 		{groupBackup, newBackupCmd(g)},
 		{groupBackup, newSnapshotsCmd(g)},
 		{groupBackup, newSnapshotCmd(g)},

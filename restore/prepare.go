@@ -180,6 +180,7 @@ func prepare(ctx context.Context, req Request) (*Session, error) {
 	if IsMemberSpec(req.Snapshot) {
 		go checkLater(checked, check, &snapErr, cancel, r)
 	}
+	undo := startUndo(cctx, env, cl, r) // what the restore would undo, read beside the planning
 	if r.Token, err = chooseToken(req, cl.RecordDir); err != nil {
 		return s, err
 	}
@@ -198,6 +199,7 @@ func prepare(ctx context.Context, req Request) (*Session, error) {
 	_ = r.Probes.Save()
 	plan.Warnings = append(plan.Warnings, r.Warnings...)
 	s.Plan = &Plan{Snapshot: r.Snapshot, Token: r.Token, Members: r.MemberPlans(), Plan: plan, MemberSource: s.member}
+	s.Plan.Undo = undo()
 	return s, nil
 }
 

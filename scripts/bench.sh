@@ -35,3 +35,11 @@ go run ./bench/offsitebench
 # `ezrestore recover --namespace` of a deleted namespace of 1,000 ConfigMaps on
 # a lab with the real control plane: the whole command (target < 10 s).
 go run ./bench/recoverbench -bin bin/ezrestore
+
+# --- objects (issue 20) -------------------------------------------------------
+# `snapshot get` of one pod in a ~2 GiB snapshot of protobuf pods (warm; target
+# < 1 s); `diff S1 S2` of two such snapshots, offline, with its peak RSS
+# (targets for diff against a live cluster of that size: < 15 s, < 400 MB);
+# the live side's listing on the etcd holding the data (local, without SSH).
+# Generated once (many minutes), cached in /var/cache/ezrestore/bench/objects.
+go run ./bench/objectsbench -bin bin/ezrestore

@@ -27,7 +27,9 @@ var only = map[string][]string{
 	"internal/shellwords":      {},
 	"internal/syncbuf":         {},
 	"internal/localetcd":       {},
-	"snapshot":                 {"internal/atomicfile"},
+	"snapshot":                 {"internal/atomicfile", "objects"},
+	"objects":                  {},
+	"diff":                     {"objects", "snapshot", "fanout"},
 	"kubeapi":                  {"inventory"},
 	"internal/testkit/labtest": {"lab"},
 	// etcd on a host: reads through transport, never the engine or a command.
