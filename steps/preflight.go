@@ -66,10 +66,17 @@ func (p *Preflight) Plan(ctx context.Context, env *orchestrator.Env, step *orche
 	if err != nil {
 		return nil, err
 	}
+	p.startEncryptionScan(hosts)
 	tasks := make([]*orchestrator.Task, len(hosts))
 	errs := fanout.Each(ctx, len(hosts), env.Forks, func(ctx context.Context, i int) error {
 		h := hosts[i]
 		checks, err := p.host(ctx, env, h, need[h.Name])
+		if err == nil && h.InGroup(inventory.GroupMaster) {
+			var keys string
+			if keys, err = p.checkEncryptionKeys(ctx, env, h.Name); keys != "" {
+				checks = append(checks, keys)
+			}
+		}
 		tasks[i] = &orchestrator.Task{Host: h.Name, Checks: checks}
 		if err != nil {
 			return &transport.HostError{Host: h.Name, Err: err}
