@@ -110,7 +110,11 @@ func ReadMaster(ctx context.Context, conn transport.Conn) (*Master, error) {
 	host := conn.Host().Name
 	path, found, err := etcdhost.UnitFlag(ctx, conn, "kube-apiserver.service", "encryption-provider-config")
 	if err != nil {
-		return nil, fmt.Errorf("host %s: read kube-apiserver.service: %w", host, err)
+		// kubeadm: the apiserver is a static pod of the kubelet.
+		var manifestErr error
+		if path, found, manifestErr = etcdhost.ManifestFlag(ctx, conn, etcdhost.KubeletManifestDir+"/kube-apiserver.yaml", "encryption-provider-config", true); manifestErr != nil {
+			return nil, fmt.Errorf("host %s: read kube-apiserver.service: %w (nor a static pod: %v)", host, err, manifestErr)
+		}
 	}
 	m := &Master{Host: host}
 	if !found {

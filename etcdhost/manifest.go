@@ -315,3 +315,41 @@ func PutBackCommandFor(st Stage, token string, c *EtcdConfig) string {
 	}
 	return cmd + fmt.Sprintf(`; cp -p -- "$a"/%[1]s %[2]s && mv -f -- %[2]s "$m"`, q(name), q(path.Join(sp.ManifestDir, "."+name+".ezrestore-tmp")))
 }
+
+// ManifestFlag is the value of --name in the first container of the static
+// pod manifest at file on the host, found false when the container does not
+// set it; a path value (isPath) is taken through the pod's hostPath volumes
+// to where it is on the host. It reads what a kubeadm host runs where
+// others have a unit (see UnitFlag); a missing manifest is an error.
+func ManifestFlag(ctx context.Context, conn transport.Conn, file, name string, isPath bool) (value string, found bool, err error) {
+	res, err := conn.Run(ctx, "cat -- "+transport.Quote(file))
+	if err != nil {
+		return "", false, err
+	}
+	if res.ExitCode != 0 {
+		return "", false, fmt.Errorf("%s: %s", file, strings.TrimSpace(string(res.Stderr)))
+	}
+	var pod corev1.Pod
+	if err := yaml.Unmarshal(res.Stdout, &pod); err != nil {
+		return "", false, fmt.Errorf("%s: not a pod manifest: %v", file, err)
+	}
+	if len(pod.Spec.Containers) == 0 {
+		return "", false, fmt.Errorf("%s: the pod has no container", file)
+	}
+	c := pod.Spec.Containers[0]
+	value, found = flagValue(append(append([]string{}, c.Command...), c.Args...), name)
+	if !found || !isPath {
+		return value, found, nil
+	}
+	hostPaths := map[string]string{}
+	for _, v := range pod.Spec.Volumes {
+		if v.HostPath != nil {
+			hostPaths[v.Name] = v.HostPath.Path
+		}
+	}
+	hp, err := toHostPath(value, c.VolumeMounts, hostPaths)
+	if err != nil {
+		return "", false, fmt.Errorf("%s: --%s=%s: %v", file, name, value, err)
+	}
+	return hp, true, nil
+}

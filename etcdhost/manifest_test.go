@@ -2,8 +2,12 @@ package etcdhost
 
 import (
 	"context"
+	"os"
 	"strings"
 	"testing"
+
+	"github.com/ezrestore/ezrestore/inventory"
+	"github.com/ezrestore/ezrestore/transport"
 )
 
 // kubeadmEtcd is the shape kubeadm v1.34 writes to
@@ -164,5 +168,52 @@ func TestStaticPodSeen(t *testing.T) {
 		if got := StaticPodSeen(c.s); got != c.want {
 			t.Errorf("%v: %v, want %v", c.s, got, c.want)
 		}
+	}
+}
+
+// fileConn answers `cat -- FILE` with the text it holds for FILE.
+type fileConn struct{ files map[string]string }
+
+func (fileConn) Host() *inventory.Host { return &inventory.Host{Name: "m1"} }
+func (c fileConn) Run(_ context.Context, cmd string) (transport.Result, error) {
+	for path, text := range c.files {
+		if cmd == "cat -- "+transport.Quote(path) {
+			return transport.Result{Stdout: []byte(text)}, nil
+		}
+	}
+	return transport.Result{ExitCode: 1, Stderr: []byte("No such file or directory")}, nil
+}
+func (fileConn) Upload(context.Context, string, string, os.FileMode, func(int64)) error { return nil }
+func (fileConn) Download(context.Context, string, string, func(int64)) error            { return nil }
+func (fileConn) Close() error                                                           { return nil }
+
+// kube-apiserver's --encryption-provider-config, read from its static pod
+// and taken through its hostPath volume (kubeadm mounts /etc/kubernetes/pki).
+func TestManifestFlag(t *testing.T) {
+	const apiserver = `apiVersion: v1
+kind: Pod
+metadata: {name: kube-apiserver, namespace: kube-system}
+spec:
+  containers:
+  - name: kube-apiserver
+    command:
+    - kube-apiserver
+    - --encryption-provider-config=/etc/kubernetes/enc/config.yaml
+    volumeMounts:
+    - {mountPath: /etc/kubernetes/enc, name: enc, readOnly: true}
+  volumes:
+  - {hostPath: {path: /srv/enc, type: Directory}, name: enc}
+`
+	file := KubeletManifestDir + "/kube-apiserver.yaml"
+	c := fileConn{files: map[string]string{file: apiserver}}
+	v, found, err := ManifestFlag(context.Background(), c, file, "encryption-provider-config", true)
+	if err != nil || !found || v != "/srv/enc/config.yaml" {
+		t.Fatalf("= %q %v %v, want /srv/enc/config.yaml", v, found, err)
+	}
+	if _, found, err := ManifestFlag(context.Background(), c, file, "audit-policy-file", true); found || err != nil {
+		t.Fatalf("an unset flag: found %v err %v", found, err)
+	}
+	if _, _, err := ManifestFlag(context.Background(), c, KubeletManifestDir+"/none.yaml", "x", false); err == nil || !strings.Contains(err.Error(), "none.yaml") {
+		t.Fatalf("a missing manifest: %v", err)
 	}
 }
