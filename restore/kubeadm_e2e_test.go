@@ -52,6 +52,10 @@ func TestRestoreKubeadmStaticPods(t *testing.T) {
 	run("keep")
 	run("gone")
 	kubectl("wait", "--for=condition=Ready", "pod/keep", "pod/gone", "--timeout=120s")
+	// A Secret, encrypted at rest by the apiservers' EncryptionConfiguration:
+	// preflight checks the masters' config (read from the apiserver's static
+	// pod) holds its key.
+	kubectl("create", "secret", "generic", "kept", "--from-literal=k=v")
 	if _, err := cli(t, l, "backup", name); err != nil {
 		t.Fatalf("backup: %v", err)
 	}
@@ -151,6 +155,9 @@ func TestRestoreKubeadmStaticPods(t *testing.T) {
 
 	// Pods: the deleted one is back and runs, the later one is gone and its container stopped.
 	kubectl("wait", "--for=condition=Ready", "pod/gone", "pod/keep", "--timeout=180s")
+	if got := kubectl("get", "secret", "kept", "-o", "jsonpath={.data.k}"); got != "dg==" {
+		t.Fatalf("secret kept after the restore: %q, want base64 of v", got)
+	}
 	if out, err := l.Kubectl(ctx, "get", "pod", "late"); err == nil {
 		t.Fatalf("pod late, made after the backup, is still in the API: %s", out)
 	}
