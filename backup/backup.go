@@ -62,14 +62,14 @@ type Options struct {
 	EtcdBin       string
 }
 
-// HostError is a member that could not give a backup, and why.
-type HostError struct {
+// SkippedMember is a member that could not give a backup, and why.
+type SkippedMember struct {
 	Member string
 	Host   string
 	Err    error
 }
 
-func (e HostError) Error() string { return fmt.Sprintf("%s (%s): %v", e.Host, e.Member, e.Err) }
+func (e SkippedMember) Error() string { return fmt.Sprintf("%s (%s): %v", e.Host, e.Member, e.Err) }
 
 // Result is one finished backup.
 type Result struct {
@@ -77,7 +77,7 @@ type Result struct {
 	Sidecar snapshot.Sidecar
 	Info    *snapshot.Info
 	// Skipped are the members tried before the one that gave the backup.
-	Skipped []HostError
+	Skipped []SkippedMember
 	// Pruned are the backups removed by Keep or Retention.
 	Pruned []string
 	// Verified is what the throwaway etcd reported (VerifyRestore).
@@ -138,7 +138,7 @@ func Take(ctx context.Context, opts Options) (*Result, error) {
 	// The host locks go while their connections are still open (deferred
 	// after pool.Close, so run before it).
 	defer lock.ReleaseHosts(context.WithoutCancel(ctx))
-	var skipped []HostError
+	var skipped []SkippedMember
 	for i, m := range members {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -163,7 +163,7 @@ func Take(ctx context.Context, opts Options) (*Result, error) {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		he := HostError{Member: m.Name, Host: m.Host.Name, Err: err}
+		he := SkippedMember{Member: m.Name, Host: m.Host.Name, Err: err}
 		if i < len(members)-1 {
 			opts.Log("skipped %s; trying the next member", he)
 		}
@@ -179,14 +179,14 @@ func Take(ctx context.Context, opts Options) (*Result, error) {
 
 type noMemberError struct {
 	msg     string
-	Skipped []HostError
+	Skipped []SkippedMember
 }
 
 func (e *noMemberError) Error() string { return e.msg }
 
 // SkippedHosts are the members tried, each with why it gave no backup.
-func (e *noMemberError) SkippedHosts() []HostError { return e.Skipped }
-func (e *noMemberError) Unwrap() error             { return ErrNoHealthyMember }
+func (e *noMemberError) SkippedHosts() []SkippedMember { return e.Skipped }
+func (e *noMemberError) Unwrap() error                 { return ErrNoHealthyMember }
 
 // run runs cmd and turns a non-zero exit into an error with its stderr.
 func run(ctx context.Context, c transport.Conn, what, cmd string) ([]byte, error) {

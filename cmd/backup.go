@@ -343,7 +343,7 @@ func jsonResult(r *backup.Result, err error) any {
 		Retention []*backup.Pruning `json:"retention,omitempty" yaml:"retention,omitempty"`
 		Error     string            `json:"error,omitempty" yaml:"error,omitempty"`
 	}{Skipped: []skip{}, Pruned: []string{}}
-	var skipped []backup.HostError
+	var skipped []backup.SkippedMember
 	if r != nil {
 		out.Path, out.Meta, skipped = r.Path, &r.Sidecar, r.Skipped
 		out.Verified, out.Offsite, out.Retention = r.Verified, r.Offsite, r.Retention
@@ -351,7 +351,7 @@ func jsonResult(r *backup.Result, err error) any {
 			out.Pruned = r.Pruned
 		}
 	}
-	var nm interface{ SkippedHosts() []backup.HostError }
+	var nm interface{ SkippedHosts() []backup.SkippedMember }
 	if errors.As(err, &nm) {
 		skipped = nm.SkippedHosts()
 	}

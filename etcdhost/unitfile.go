@@ -3,6 +3,8 @@ package etcdhost
 import (
 	"fmt"
 	"strings"
+
+	"github.com/ezrestore/ezrestore/internal/shellwords"
 )
 
 // Unit is the part of a systemd unit (as `systemctl cat` prints it, drop-ins
@@ -66,7 +68,7 @@ func ParseUnit(text string) (*Unit, error) {
 				execs = append(execs, val)
 			}
 		case "Environment":
-			words, err := splitWords(val)
+			words, err := shellwords.Systemd.Split(val)
 			if err != nil {
 				return nil, fmt.Errorf("the Environment= line %s: %v", val, err)
 			}
@@ -94,7 +96,7 @@ func ParseUnit(text string) (*Unit, error) {
 	if len(execs) == 0 {
 		return nil, fmt.Errorf("no ExecStart= in [Service]")
 	}
-	words, err := splitWords(execs[len(execs)-1])
+	words, err := shellwords.Systemd.Split(execs[len(execs)-1])
 	if err != nil {
 		return nil, fmt.Errorf("ExecStart: %v", err)
 	}
@@ -105,52 +107,6 @@ func ParseUnit(text string) (*Unit, error) {
 	words[0] = strings.TrimLeft(words[0], "-@+!:")
 	u.ExecStart = words
 	return u, nil
-}
-
-// splitWords splits a systemd command line: blanks separate words, single and
-// double quotes group, backslash escapes the next character.
-func splitWords(s string) ([]string, error) {
-	var words []string
-	var cur strings.Builder
-	inWord := false
-	var quote rune
-	rs := []rune(s)
-	for i := 0; i < len(rs); i++ {
-		r := rs[i]
-		switch {
-		case quote != 0:
-			if r == quote {
-				quote = 0
-			} else if r == '\\' && quote == '"' && i+1 < len(rs) {
-				i++
-				cur.WriteRune(rs[i])
-			} else {
-				cur.WriteRune(r)
-			}
-		case r == '\'' || r == '"':
-			quote, inWord = r, true
-		case r == '\\' && i+1 < len(rs):
-			i++
-			cur.WriteRune(rs[i])
-			inWord = true
-		case r == ' ' || r == '\t':
-			if inWord {
-				words = append(words, cur.String())
-				cur.Reset()
-				inWord = false
-			}
-		default:
-			cur.WriteRune(r)
-			inWord = true
-		}
-	}
-	if quote != 0 {
-		return nil, fmt.Errorf("unterminated %c quote", quote)
-	}
-	if inWord {
-		words = append(words, cur.String())
-	}
-	return words, nil
 }
 
 // ParseEnvFile reads KEY=VALUE lines as systemd's EnvironmentFile= does.

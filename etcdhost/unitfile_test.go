@@ -102,20 +102,6 @@ ExecStart=/usr/bin/etcd --config-file /etc/etcd/etcd.yml --name=ignored
 	}
 }
 
-func TestSplitWords(t *testing.T) {
-	got, err := splitWords(`/bin/etcd --a="x y" 'q z' plain\ esc`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []string{"/bin/etcd", "--a=x y", "q z", "plain esc"}
-	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("got %q", got)
-	}
-	if _, err := splitWords(`"open`); err == nil {
-		t.Fatal("unterminated quote accepted")
-	}
-}
-
 func TestDefaultsAndRelativeDataDir(t *testing.T) {
 	u, err := ParseUnit("[Service]\nWorkingDirectory=/srv\nExecStart=-/usr/bin/etcd\n")
 	if err != nil {

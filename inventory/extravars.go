@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/ezrestore/ezrestore/internal/shellwords"
 	"gopkg.in/yaml.v3"
 )
 
@@ -113,7 +114,7 @@ func parseExtraArg(arg string) (extraLayer, bool, error) {
 		}
 		l.vars = m
 	default:
-		words, err := splitExtraArg(arg)
+		words, err := shellwords.KeyValue.Split(arg)
 		if err != nil {
 			return l, false, fmt.Errorf("%s: %v", label, err)
 		}
@@ -160,64 +161,6 @@ func extraLabel(arg string) string {
 		return "-e " + shown
 	}
 	return "-e '" + strings.ReplaceAll(shown, "'", `'\''`) + "'"
-}
-
-// splitExtraArg splits key=value words as Ansible's parse_kv does: spaces
-// separate words, quotes group (and are removed), a backslash keeps the next
-// space, quote, '=' or backslash, and {{ ... }} is one piece even with spaces.
-func splitExtraArg(s string) ([]string, error) {
-	var (
-		out    []string
-		cur    strings.Builder
-		inWord bool
-		quote  byte
-		depth  int
-	)
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '\\' && i+1 < len(s) && strings.IndexByte(" \t'\"=\\", s[i+1]) >= 0:
-			i++
-			cur.WriteByte(s[i])
-			inWord = true
-		case quote != 0:
-			if c == quote {
-				quote = 0
-			} else {
-				cur.WriteByte(c)
-			}
-		case c == '{' && i+1 < len(s) && s[i+1] == '{':
-			depth++
-			cur.WriteString("{{")
-			i++
-			inWord = true
-		case c == '}' && depth > 0 && i+1 < len(s) && s[i+1] == '}':
-			depth--
-			cur.WriteString("}}")
-			i++
-		case depth == 0 && (c == '\'' || c == '"'):
-			quote, inWord = c, true
-		case depth == 0 && (c == ' ' || c == '\t' || c == '\n'):
-			if inWord {
-				out = append(out, cur.String())
-				cur.Reset()
-				inWord = false
-			}
-		default:
-			cur.WriteByte(c)
-			inWord = true
-		}
-	}
-	if quote != 0 {
-		return nil, fmt.Errorf("no closing quotation (%c)", quote)
-	}
-	if depth > 0 {
-		return nil, fmt.Errorf("{{ without }}")
-	}
-	if inWord {
-		out = append(out, cur.String())
-	}
-	return out, nil
 }
 
 // extraFromFiles is the old form of -e: file names, a leading '@' optional.

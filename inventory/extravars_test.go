@@ -8,37 +8,6 @@ import (
 	"testing"
 )
 
-func TestSplitExtraArg(t *testing.T) {
-	cases := []struct {
-		in   string
-		want []string
-		err  string
-	}{
-		{in: "a=1", want: []string{"a=1"}},
-		{in: "  a=1   b=2 ", want: []string{"a=1", "b=2"}},
-		{in: `a='x y' b="p q"`, want: []string{"a=x y", "b=p q"}},
-		{in: `a="it's" b='say "hi"'`, want: []string{"a=it's", `b=say "hi"`}},
-		{in: `a=x\ y b=C:\dir`, want: []string{"a=x y", `b=C:\dir`}},
-		{in: "a={{ b | default('x y') }} c=1", want: []string{"a={{ b | default('x y') }}", "c=1"}},
-		{in: "a=#not-a-comment", want: []string{"a=#not-a-comment"}},
-		{in: "a=", want: []string{"a="}},
-		{in: "a='open", err: "no closing quotation"},
-		{in: "a={{ b", err: "{{ without }}"},
-	}
-	for _, tc := range cases {
-		got, err := splitExtraArg(tc.in)
-		if tc.err != "" {
-			if err == nil || !strings.Contains(err.Error(), tc.err) {
-				t.Errorf("%q: err %v, want %q", tc.in, err, tc.err)
-			}
-			continue
-		}
-		if err != nil || !reflect.DeepEqual(got, tc.want) {
-			t.Errorf("%q = %q, %v; want %q", tc.in, got, err, tc.want)
-		}
-	}
-}
-
 func TestParseExtraVars(t *testing.T) {
 	dir := t.TempDir()
 	file := writeFile(t, dir, "x.yml", "level: file\nETCD_DATA_DIR: /data/etcd\n")

@@ -1,9 +1,10 @@
 package inventory
 
 import (
-	"fmt"
 	"regexp"
 	"strings"
+
+	"github.com/ezrestore/ezrestore/internal/shellwords"
 )
 
 // Ansible INI inventory, as kubeasz writes clusters/<name>/hosts:
@@ -98,7 +99,7 @@ func parseINI(s *source, data string) error {
 }
 
 func parseINIHostLine(s *source, group, line string, p Pos) error {
-	tokens, err := shellSplit(line)
+	tokens, err := shellwords.INI.Split(line)
 	if err != nil {
 		return errAt(p, ErrSyntax, "%v", err)
 	}
@@ -163,65 +164,4 @@ func iniVarValue(v string) string {
 		}
 	}
 	return v // unterminated quote: kept as written
-}
-
-// shellSplit splits a host line like POSIX shlex with comments: whitespace
-// separates words, quotes group, backslash escapes, an unquoted '#' ends the
-// line.
-func shellSplit(line string) ([]string, error) {
-	var (
-		out     []string
-		cur     strings.Builder
-		inWord  bool
-		quote   byte
-		escaped bool
-	)
-	for i := 0; i < len(line); i++ {
-		c := line[i]
-		switch {
-		case escaped:
-			cur.WriteByte(c)
-			escaped = false
-		case quote == '\'':
-			if c == '\'' {
-				quote = 0
-			} else {
-				cur.WriteByte(c)
-			}
-		case quote == '"':
-			if c == '"' {
-				quote = 0
-			} else if c == '\\' && i+1 < len(line) && (line[i+1] == '"' || line[i+1] == '\\') {
-				i++
-				cur.WriteByte(line[i])
-			} else {
-				cur.WriteByte(c)
-			}
-		case c == '\\':
-			escaped, inWord = true, true
-		case c == '\'' || c == '"':
-			quote, inWord = c, true
-		case c == '#':
-			i = len(line)
-		case c == ' ' || c == '\t':
-			if inWord {
-				out = append(out, cur.String())
-				cur.Reset()
-				inWord = false
-			}
-		default:
-			cur.WriteByte(c)
-			inWord = true
-		}
-	}
-	if quote != 0 {
-		return nil, fmt.Errorf("no closing quotation (%c)", quote)
-	}
-	if escaped {
-		return nil, fmt.Errorf("line ends with a backslash")
-	}
-	if inWord {
-		out = append(out, cur.String())
-	}
-	return out, nil
 }

@@ -64,34 +64,6 @@ func TestExpandHostPattern(t *testing.T) {
 	}
 }
 
-func TestShellSplit(t *testing.T) {
-	cases := []struct {
-		in   string
-		want []string
-		err  bool
-	}{
-		{in: "h a=1 b=2", want: []string{"h", "a=1", "b=2"}},
-		{in: "h k8s_nodename='master-01'", want: []string{"h", "k8s_nodename=master-01"}},
-		{in: `h a="x y" b='p q'`, want: []string{"h", "a=x y", "b=p q"}},
-		{in: `h a='' b=""`, want: []string{"h", "a=", "b="}},
-		{in: `h a="say \"hi\"" b='back\slash'`, want: []string{"h", `a=say "hi"`, `b=back\slash`}},
-		{in: `h a=x\ y`, want: []string{"h", "a=x y"}},
-		{in: "h a=1 # comment b=2", want: []string{"h", "a=1"}},
-		{in: "h a=1#comment", want: []string{"h", "a=1"}},
-		{in: "h a='#not'", want: []string{"h", "a=#not"}},
-		{in: "h\ta=1", want: []string{"h", "a=1"}},
-		{in: "# all comment", want: nil},
-		{in: "h a='open", err: true},
-		{in: `h a=x\`, err: true},
-	}
-	for _, tc := range cases {
-		got, err := shellSplit(tc.in)
-		if (err != nil) != tc.err || !reflect.DeepEqual(got, tc.want) {
-			t.Errorf("%q = %q, %v; want %q (err %v)", tc.in, got, err, tc.want, tc.err)
-		}
-	}
-}
-
 func TestINIVarValue(t *testing.T) {
 	for in, want := range map[string]string{
 		`"6443"`:                 "6443",

@@ -3,11 +3,8 @@ package lab
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -17,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/ezrestore/ezrestore/kubeapi"
 )
 
 // KubeconfigPath is kubeasz's admin kubeconfig of the lab,
@@ -55,38 +54,25 @@ func (l *Lab) apiClient() (*http.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(caPEM) {
-		return nil, fmt.Errorf("%s: no certificate", filepath.Join(l.Dir.SSLDir(), "ca.pem"))
-	}
 	certFile, keyFile := l.adminCertPaths()
-	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	certPEM, err := os.ReadFile(certFile)
 	if err != nil {
 		return nil, fmt.Errorf("the lab's admin certificate: %w", err)
 	}
-	return &http.Client{
-		Timeout: 5 * time.Second,
-		Transport: &http.Transport{
-			TLSClientConfig:   &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
-			DisableKeepAlives: true,
-		},
-	}, nil
+	keyPEM, err := os.ReadFile(keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("the lab's admin key: %w", err)
+	}
+	c, err := kubeapi.NewHTTPClient(caPEM, certPEM, keyPEM)
+	if err != nil {
+		return nil, fmt.Errorf("the lab's CA and admin certificate: %w", err)
+	}
+	return c, nil
 }
 
-// apiGet GETs path from the apiserver on master addr and returns the
-// status code and body.
+// apiGet GETs path from the apiserver on master addr.
 func (l *Lab) apiGet(ctx context.Context, c *http.Client, addr, path string) (int, []byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, apiURL(addr)+path, nil)
-	if err != nil {
-		return 0, nil, err
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	return resp.StatusCode, body, err
+	return kubeapi.Get(ctx, c, apiURL(addr)+path)
 }
 
 // Readyz asks the apiserver on master addr (address or machine name) for

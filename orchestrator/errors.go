@@ -4,22 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/ezrestore/ezrestore/transport"
 )
-
-// HostError is a failure on one host (Host == "" for work not bound to one).
-type HostError struct {
-	Host string
-	Err  error
-}
-
-func (e *HostError) Error() string {
-	if e.Host == "" {
-		return e.Err.Error()
-	}
-	return "host " + e.Host + ": " + e.Err.Error()
-}
-
-func (e *HostError) Unwrap() error { return e.Err }
 
 // Problems is several failures reported together, one sentence each.
 type Problems []error
@@ -41,7 +28,7 @@ func (p Problems) Unwrap() []error { return p }
 type StepError struct {
 	Step     string
 	Index    int
-	Failures []*HostError
+	Failures []*transport.HostError
 }
 
 func (e *StepError) Error() string {

@@ -169,7 +169,7 @@ func runStep(ctx context.Context, env *Env, sp *StepPlan, recap *Recap) error {
 			env.Printf("failed: [%s] (%.2fs) %v\n", label, d.Seconds(), err)
 			env.Record.Event(Event{Step: sp.Name, Host: t.Host, Status: "failed", Message: err.Error(), Duration: d.Seconds()})
 			recap.note(t.Host, func(h *HostRecap) { h.Failed++ }, d)
-			return &HostError{Host: t.Host, Err: err}
+			return &transport.HostError{Host: t.Host, Err: err}
 		case changed:
 			env.Printf("changed: [%s] (%.2fs)%s\n", label, d.Seconds(), prefixed(msg))
 			env.Record.Event(Event{Step: sp.Name, Host: t.Host, Status: "changed", Message: msg, Duration: d.Seconds()})
@@ -193,10 +193,10 @@ func runStep(ctx context.Context, env *Env, sp *StepPlan, recap *Recap) error {
 	errs := fanout.Each(context.WithoutCancel(ctx), len(sp.Tasks), forks, func(_ context.Context, i int) error {
 		return one(sp.Tasks[i])
 	})
-	var failures []*HostError
+	var failures []*transport.HostError
 	for _, err := range errs {
 		if err != nil {
-			failures = append(failures, err.(*HostError))
+			failures = append(failures, err.(*transport.HostError))
 		}
 	}
 	if len(failures) > 0 {

@@ -227,15 +227,15 @@ func TestPlanTextShowsEveryCommand(t *testing.T) {
 }
 
 func TestStepErrorReadsAsSentences(t *testing.T) {
-	one := &StepError{Step: "stop etcd", Failures: []*HostError{{Host: "e1", Err: errors.New("exit status 1")}}}
+	one := &StepError{Step: "stop etcd", Failures: []*transport.HostError{{Host: "e1", Err: errors.New("exit status 1")}}}
 	if got, want := one.Error(), `step "stop etcd" failed on host e1: exit status 1`; got != want {
 		t.Errorf("got %q, want %q", got, want)
 	}
-	two := &StepError{Step: "stop etcd", Failures: []*HostError{{Host: "e1", Err: errors.New("a")}, {Host: "e2", Err: errors.New("b\nc")}}}
+	two := &StepError{Step: "stop etcd", Failures: []*transport.HostError{{Host: "e1", Err: errors.New("a")}, {Host: "e2", Err: errors.New("b\nc")}}}
 	if got, want := two.Error(), "step \"stop etcd\" failed on 2 hosts:\n  - host e1: a\n  - host e2: b\n    c"; got != want {
 		t.Errorf("got %q, want %q", got, want)
 	}
-	var he *HostError
+	var he *transport.HostError
 	if !errors.As(error(two), &he) || he.Host != "e1" {
 		t.Errorf("errors.As finds the host errors of a StepError")
 	}

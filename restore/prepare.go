@@ -13,6 +13,7 @@ import (
 	"github.com/ezrestore/ezrestore/cluster"
 	"github.com/ezrestore/ezrestore/etcdhost"
 	"github.com/ezrestore/ezrestore/internal/probecache"
+	"github.com/ezrestore/ezrestore/kubeapi"
 	"github.com/ezrestore/ezrestore/orchestrator"
 	"github.com/ezrestore/ezrestore/playbooks"
 	"github.com/ezrestore/ezrestore/snapshot"
@@ -193,12 +194,12 @@ func prepare(ctx context.Context, req Request) (*Session, error) {
 // findKubeconfig reads kubeasz's <cluster dir>/kubectl.kubeconfig; when
 // there is none it says why the API checks are skipped. A file that is there
 // but unreadable is an error: the operator passes --no-api-check to go on.
-func findKubeconfig(dir string) (*steps.KubeAPI, string, error) {
-	p := filepath.Join(dir, steps.KubeconfigName)
+func findKubeconfig(dir string) (*kubeapi.KubeAPI, string, error) {
+	p := filepath.Join(dir, kubeapi.KubeconfigName)
 	if _, err := os.Stat(p); errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Sprintf("no %s in %s (kubeasz writes it there) to reach the apiservers", steps.KubeconfigName, dir), nil
+		return nil, fmt.Sprintf("no %s in %s (kubeasz writes it there) to reach the apiservers", kubeapi.KubeconfigName, dir), nil
 	}
-	k, err := steps.LoadKubeconfig(p)
+	k, err := kubeapi.LoadKubeconfig(p)
 	if err != nil {
 		return nil, "", fmt.Errorf("%w; fix it or pass --no-api-check", err)
 	}

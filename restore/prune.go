@@ -511,7 +511,7 @@ func (rep *PruneReport) remove(ctx context.Context, env *orchestrator.Env, membe
 			}
 		}
 		if errs[i] != nil {
-			problems = append(problems, &orchestrator.HostError{Host: members[i].Host.Name, Err: errs[i]})
+			problems = append(problems, &transport.HostError{Host: members[i].Host.Name, Err: errs[i]})
 		}
 	}
 	if len(problems) > 0 {

@@ -33,15 +33,6 @@ type Hosts struct {
 	done  chan struct{}
 }
 
-// HostError is a lock problem on one host.
-type HostError struct {
-	Host string
-	Err  error
-}
-
-func (e *HostError) Error() string { return "host " + e.Host + ": " + e.Err.Error() }
-func (e *HostError) Unwrap() error { return e.Err }
-
 // Errors are lock problems on several hosts, one line each.
 type Errors []error
 
@@ -82,7 +73,7 @@ func AcquireHosts(ctx context.Context, conns []transport.Conn, lockPath string, 
 			}
 		}
 		if err != nil {
-			problems = append(problems, &HostError{Host: c.Host().Name, Err: err})
+			problems = append(problems, &transport.HostError{Host: c.Host().Name, Err: err})
 		}
 	}
 	if len(problems) > 0 {
@@ -245,7 +236,7 @@ func (hs *Hosts) release(ctx context.Context) error {
 	var problems Errors
 	for i, err := range errs {
 		if err != nil {
-			problems = append(problems, &HostError{Host: hs.conns[i].Host().Name, Err: err})
+			problems = append(problems, &transport.HostError{Host: hs.conns[i].Host().Name, Err: err})
 		}
 	}
 	if len(problems) > 0 {

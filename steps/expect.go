@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ezrestore/ezrestore/inventory"
+	"github.com/ezrestore/ezrestore/kubeapi"
 	"github.com/ezrestore/ezrestore/orchestrator"
 	"github.com/ezrestore/ezrestore/snapshot"
 	"github.com/ezrestore/ezrestore/transport"
@@ -184,7 +185,7 @@ const opKubeExpect = "kube-expect"
 func (k *KubeExpect) Plan(ctx context.Context, env *orchestrator.Env, step *orchestrator.Step, hosts []*inventory.Host) (*orchestrator.StepPlan, error) {
 	sp := &orchestrator.StepPlan{ReadOnly: true}
 	if len(hosts) > 0 {
-		k.r.Masters = APIServers(hosts)
+		k.r.Masters = kubeapi.APIServers(hosts)
 	}
 	if len(k.r.Expect) == 0 {
 		sp.Notes = append(sp.Notes, "nothing to read back: no --expect given")
@@ -229,7 +230,7 @@ func (k *KubeExpect) Exec(ctx context.Context, env *orchestrator.Env, t *orchest
 	var tried []string
 	for _, m := range k.r.Masters {
 		url := m.URL + op.Args["path"]
-		code, body, err := apiGet(ctx, c, url)
+		code, body, err := kubeapi.Get(ctx, c, url)
 		switch {
 		case err != nil:
 			tried = append(tried, fmt.Sprintf("%s: %v", m.Host, err))

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/ezrestore/ezrestore/inventory"
+	"github.com/ezrestore/ezrestore/kubeapi"
 	"github.com/ezrestore/ezrestore/orchestrator"
 )
 
@@ -113,7 +114,7 @@ users:
   user:
     %s
 `, ca, user)
-	path := filepath.Join(dir, KubeconfigName)
+	path := filepath.Join(dir, kubeapi.KubeconfigName)
 	if err := os.WriteFile(path, []byte(kc), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -124,32 +125,32 @@ func TestKubeconfigReachesAVerifiedAPIServer(t *testing.T) {
 	p := newAPIPKI(t)
 	s := p.apiserver(t, func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "ok") })
 	for _, inline := range []bool{true, false} {
-		k, err := LoadKubeconfig(p.kubeconfig(t, inline))
+		k, err := kubeapi.LoadKubeconfig(p.kubeconfig(t, inline))
 		if err != nil {
 			t.Fatalf("inline=%v: %v", inline, err)
 		}
 		c, _ := k.Client()
-		code, body, err := apiGet(context.Background(), c, s.URL+"/readyz")
+		code, body, err := kubeapi.Get(context.Background(), c, s.URL+"/readyz")
 		if err != nil || code != 200 || string(body) != "ok" {
 			t.Fatalf("inline=%v: %d %q %v", inline, code, body, err)
 		}
 	}
 	// A server whose certificate another CA signed is refused.
 	other := newAPIPKI(t)
-	k, err := LoadKubeconfig(other.kubeconfig(t, true))
+	k, err := kubeapi.LoadKubeconfig(other.kubeconfig(t, true))
 	if err != nil {
 		t.Fatal(err)
 	}
 	c, _ := k.Client()
-	if _, _, err := apiGet(context.Background(), c, s.URL+"/readyz"); err == nil || !strings.Contains(err.Error(), "certificate") {
+	if _, _, err := kubeapi.Get(context.Background(), c, s.URL+"/readyz"); err == nil || !strings.Contains(err.Error(), "certificate") {
 		t.Fatalf("a foreign CA's server was trusted: %v", err)
 	}
 }
 
 func TestLoadKubeconfigRefusesTokenUsers(t *testing.T) {
-	path := filepath.Join(t.TempDir(), KubeconfigName)
+	path := filepath.Join(t.TempDir(), kubeapi.KubeconfigName)
 	os.WriteFile(path, []byte("clusters:\n- name: c\n  cluster:\n    certificate-authority-data: eA==\nusers:\n- name: u\n  user:\n    token: abc\n"), 0o600)
-	if _, err := LoadKubeconfig(path); err == nil || !strings.Contains(err.Error(), path) {
+	if _, err := kubeapi.LoadKubeconfig(path); err == nil || !strings.Contains(err.Error(), path) {
 		t.Fatalf("want an error naming %s, got %v", path, err)
 	}
 }
@@ -169,7 +170,7 @@ func TestKubeReadyWaitsForOkAndNamesTheHostOnTimeout(t *testing.T) {
 		}
 		fmt.Fprint(w, "ok")
 	})
-	k, err := LoadKubeconfig(p.kubeconfig(t, true))
+	k, err := kubeapi.LoadKubeconfig(p.kubeconfig(t, true))
 	if err != nil {
 		t.Fatal(err)
 	}

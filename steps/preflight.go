@@ -72,7 +72,7 @@ func (p *Preflight) Plan(ctx context.Context, env *orchestrator.Env, step *orche
 		checks, err := p.host(ctx, env, h, need[h.Name])
 		tasks[i] = &orchestrator.Task{Host: h.Name, Checks: checks}
 		if err != nil {
-			return &orchestrator.HostError{Host: h.Name, Err: err}
+			return &transport.HostError{Host: h.Name, Err: err}
 		}
 		return nil
 	})
@@ -241,7 +241,7 @@ func (p *Preflight) checkMembersTogether(env *orchestrator.Env) error {
 		if err, bad := env.Unreachable[m.Host.Name]; bad {
 			// The true cause (refused, host key, sudo password), not a
 			// complaint about the playbook: an etcd host is never skipped.
-			return &orchestrator.HostError{Host: m.Host.Name, Err: fmt.Errorf("etcd member %s: no connection, and a restore needs every member: %w", m.Name, err)}
+			return &transport.HostError{Host: m.Host.Name, Err: fmt.Errorf("etcd member %s: no connection, and a restore needs every member: %w", m.Name, err)}
 		}
 		if _, err := p.r.Etcd(m.Host.Name); err != nil {
 			return fmt.Errorf("etcd member %s on %s was not checked: the preflight step must target the etcd group", m.Name, m.Host.Name)

@@ -139,7 +139,7 @@ func (c *PutBackCheck) Plan(ctx context.Context, env *orchestrator.Env, step *or
 	var problems orchestrator.Problems
 	for i, err := range errs {
 		if err != nil {
-			problems = append(problems, &orchestrator.HostError{Host: hosts[i].Name, Err: err})
+			problems = append(problems, &transport.HostError{Host: hosts[i].Name, Err: err})
 		}
 	}
 	if len(problems) > 0 {

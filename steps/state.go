@@ -16,6 +16,7 @@ import (
 	"github.com/ezrestore/ezrestore/etcdhost"
 	"github.com/ezrestore/ezrestore/internal/probecache"
 	"github.com/ezrestore/ezrestore/inventory"
+	"github.com/ezrestore/ezrestore/kubeapi"
 	"github.com/ezrestore/ezrestore/orchestrator"
 	"github.com/ezrestore/ezrestore/transport"
 )
@@ -85,7 +86,7 @@ type Restore struct {
 
 	// Kube is how to reach the apiservers (the cluster dir's
 	// kubectl.kubeconfig); nil when there is none, KubeMissing says why.
-	Kube        *KubeAPI
+	Kube        *kubeapi.KubeAPI
 	KubeMissing string
 	// NoAPICheck turns off the checks through the Kubernetes API.
 	NoAPICheck bool
@@ -95,7 +96,7 @@ type Restore struct {
 	// before going on (an expected object the snapshot lacks, ...): the plan's warnings.
 	Warnings []string
 	// Masters are the apiservers the kube steps ask, from the inventory.
-	Masters []APIServer
+	Masters []kubeapi.APIServer
 
 	mu    sync.Mutex
 	hosts map[string]*HostState

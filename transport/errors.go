@@ -268,3 +268,20 @@ func WithHint(err error) error {
 	}
 	return err
 }
+
+// HostError is a failure on one host, the one such type every package uses
+// (a step's task, a lock, a gather): "host H: what went wrong". Host == ""
+// is work not bound to a host, printed without the prefix.
+type HostError struct {
+	Host string
+	Err  error
+}
+
+func (e *HostError) Error() string {
+	if e.Host == "" {
+		return e.Err.Error()
+	}
+	return "host " + e.Host + ": " + e.Err.Error()
+}
+
+func (e *HostError) Unwrap() error { return e.Err }
