@@ -14,6 +14,23 @@ import (
 	"github.com/ezrestore/ezrestore/transport"
 )
 
+// labFlags is what every lab subcommand shares: the lab's name and the
+// global flags (--base).
+type labFlags struct {
+	g    *Globals
+	name string
+}
+
+// open opens the named lab, its messages going to the command's output.
+func (lf *labFlags) open(cmd *cobra.Command) (*lab.Lab, error) {
+	l, err := lab.Open(lf.name, lf.g.Base)
+	if err != nil {
+		return nil, err
+	}
+	l.SetOutput(cmd.OutOrStdout())
+	return l, nil
+}
+
 func newLabCmd(g *Globals) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "lab",
@@ -31,24 +48,23 @@ writes kubectl.kubeconfig and <base>/bin/kubectl; kubelet and kube-proxy are
 always stand-ins (no container runtime). Needs root on Linux with debootstrap
 and systemd-nspawn.`,
 	}
-	var name string
-	c.PersistentFlags().StringVar(&name, "name", "lab", "lab name (its cluster is <base>/clusters/<name>)")
-	open := func(cmd *cobra.Command) (*lab.Lab, error) {
-		l, err := lab.Open(name, g.Base)
-		if err != nil {
-			return nil, err
-		}
-		l.SetOutput(cmd.OutOrStdout())
-		return l, nil
-	}
+	lf := &labFlags{g: g}
+	c.PersistentFlags().StringVar(&lf.name, "name", "lab", "lab name (its cluster is <base>/clusters/<name>)")
+	c.AddCommand(labUpCmd(lf), labDownCmd(lf), labStatusCmd(lf), labSSHCmd(lf), labKillCmd(lf), labStartCmd(lf),
+		labBuildCmd(lf), labShapeCmd(lf), labUnshapeCmd(lf))
+	return c
+}
 
+// labUpCmd is `lab up`: boot the hosts and wait until they serve.
+func labUpCmd(lf *labFlags) *cobra.Command {
 	var opts lab.Options
 	up := &cobra.Command{
-		Use:   "up",
-		Short: "Bring the lab up (returns when etcd is healthy, every unit active and, with --kube real, every apiserver ready)",
-		Args:  cobra.NoArgs,
+		Use:     "up",
+		Short:   "Bring the lab up (returns when etcd is healthy, every unit active and, with --kube real, every apiserver ready)",
+		Example: "  ezrestore lab up --name demo\n  ezrestore lab up --name t36 --etcd-version 3.6 --nodes 2",
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			opts.Name, opts.Base, opts.Out = name, g.Base, cmd.OutOrStdout()
+			opts.Name, opts.Base, opts.Out = lf.name, lf.g.Base, cmd.OutOrStdout()
 			l, err := lab.Up(cmd.Context(), opts)
 			if err != nil {
 				return err
@@ -77,13 +93,18 @@ and systemd-nspawn.`,
 			opts.Nodes = -1 // Options: 0 means the default
 		}
 	}
+	return up
+}
 
+// labDownCmd is `lab down`: leave nothing behind.
+func labDownCmd(lf *labFlags) *cobra.Command {
 	down := &cobra.Command{
-		Use:   "down",
-		Short: "Stop every host, unmount, and remove the lab's state and cluster dir files",
-		Args:  cobra.NoArgs,
+		Use:     "down",
+		Short:   "Stop every host, unmount, and remove the lab's state and cluster dir files",
+		Example: "  ezrestore lab down --name demo",
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			l, err := open(cmd)
+			l, err := lf.open(cmd)
 			if err != nil {
 				return err
 			}
@@ -93,13 +114,18 @@ and systemd-nspawn.`,
 			return l.Down(cmd.Context())
 		},
 	}
+	return down
+}
 
+// labStatusCmd is `lab status`: hosts, units and etcd health; exit 1 when not healthy.
+func labStatusCmd(lf *labFlags) *cobra.Command {
 	status := &cobra.Command{
-		Use:   "status",
-		Short: "Show hosts, units and etcd health (exit 1 when not healthy)",
-		Args:  cobra.NoArgs,
+		Use:     "status",
+		Short:   "Show hosts, units and etcd health (exit 1 when not healthy)",
+		Example: "  ezrestore lab status --name demo",
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			l, err := open(cmd)
+			l, err := lf.open(cmd)
 			if err != nil {
 				return err
 			}
@@ -109,7 +135,7 @@ and systemd-nspawn.`,
 			if l.Opts.Kube == lab.KubeReal {
 				kube = "Kubernetes v" + lab.KubeVersion + " control plane"
 			}
-			fmt.Fprintf(w, "lab %s: etcd %s, %s, cluster dir %s\n", name, l.EtcdRelease, kube, l.Dir.Path)
+			fmt.Fprintf(w, "lab %s: etcd %s, %s, cluster dir %s\n", lf.name, l.EtcdRelease, kube, l.Dir.Path)
 			ok := true
 			for _, h := range l.Hosts {
 				if !l.Running(h.Address) {
@@ -133,18 +159,23 @@ and systemd-nspawn.`,
 			hl := l.EtcdHealth(cmd.Context())
 			fmt.Fprintf(w, "etcd:\n%s", hl)
 			if !ok || !hl.Healthy {
-				return &ExitError{Code: 1, Err: errors.New("lab " + name + " is not healthy")}
+				return &ExitError{Code: 1, Err: errors.New("lab " + lf.name + " is not healthy")}
 			}
 			return nil
 		},
 	}
+	return status
+}
 
+// labSSHCmd is `lab ssh`: OpenSSH to a host with the lab's key and known_hosts.
+func labSSHCmd(lf *labFlags) *cobra.Command {
 	sshCmd := &cobra.Command{
-		Use:   "ssh HOST [-- CMD...]",
-		Short: "Run a command (or a shell) on a host as root over OpenSSH with the lab's key and known_hosts",
-		Args:  cobra.MinimumNArgs(1),
+		Use:     "ssh HOST [-- CMD...]",
+		Short:   "Run a command (or a shell) on a host as root over OpenSSH with the lab's key and known_hosts",
+		Example: "  ezrestore lab ssh 127.40.81.11 --name demo -- systemctl status etcd",
+		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			l, err := open(cmd)
+			l, err := lf.open(cmd)
 			if err != nil {
 				return err
 			}
@@ -170,38 +201,53 @@ and systemd-nspawn.`,
 			return nil
 		},
 	}
+	return sshCmd
+}
 
+// labKillCmd is `lab kill`: a power loss.
+func labKillCmd(lf *labFlags) *cobra.Command {
 	kill := &cobra.Command{
-		Use:   "kill HOST",
-		Short: "Power a host off abruptly (SIGKILL to its whole process tree)",
-		Args:  cobra.ExactArgs(1),
+		Use:     "kill HOST",
+		Short:   "Power a host off abruptly (SIGKILL to its whole process tree)",
+		Example: "  ezrestore lab kill 127.40.81.12 --name demo   # power off, as a power loss",
+		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			l, err := open(cmd)
+			l, err := lf.open(cmd)
 			if err != nil {
 				return err
 			}
 			return l.Kill(cmd.Context(), args[0])
 		},
 	}
+	return kill
+}
 
+// labStartCmd is `lab start`: boot a killed host again.
+func labStartCmd(lf *labFlags) *cobra.Command {
 	start := &cobra.Command{
-		Use:   "start HOST",
-		Short: "Boot a host again (returns when its sshd answers)",
-		Args:  cobra.ExactArgs(1),
+		Use:     "start HOST",
+		Short:   "Boot a host again (returns when its sshd answers)",
+		Example: "  ezrestore lab start 127.40.81.12 --name demo",
+		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			l, err := open(cmd)
+			l, err := lf.open(cmd)
 			if err != nil {
 				return err
 			}
 			return l.Start(cmd.Context(), args[0])
 		},
 	}
+	return start
+}
 
+// labBuildCmd is `lab build`: fill the caches only.
+func labBuildCmd(lf *labFlags) *cobra.Command {
 	var buildVersion, buildKube string
 	build := &cobra.Command{
-		Use:   "build",
-		Short: "Fill the caches `lab up` needs (base root filesystem, etcd, Kubernetes) without bringing a lab up",
-		Args:  cobra.NoArgs,
+		Use:     "build",
+		Short:   "Fill the caches `lab up` needs (base root filesystem, etcd, Kubernetes) without bringing a lab up",
+		Example: "  ezrestore lab build",
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := lab.Preflight(); err != nil {
 				return err
@@ -237,7 +283,11 @@ and systemd-nspawn.`,
 	}
 	build.Flags().StringVar(&buildVersion, "etcd-version", "", "also build this etcd minor (3.5, 3.6, 3.7); default 3.6 with --kube real")
 	build.Flags().StringVar(&buildKube, "kube", lab.KubeReal, "real: also build Kubernetes v"+lab.KubeVersion+" (many minutes, once per machine); stand-in: do not")
+	return build
+}
 
+// labShapeCmd is `lab shape`: a link of a given rate and delay to the hosts.
+func labShapeCmd(lf *labFlags) *cobra.Command {
 	var spec lab.ShapeSpec
 	shape := &cobra.Command{
 		Use:     "shape",
@@ -245,7 +295,7 @@ and systemd-nspawn.`,
 		Example: "  ezrestore lab shape --name demo --rate 1gbit --delay 2ms",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			l, err := open(cmd)
+			l, err := lf.open(cmd)
 			if err != nil {
 				return err
 			}
@@ -254,36 +304,23 @@ and systemd-nspawn.`,
 	}
 	shape.Flags().StringVar(&spec.Rate, "rate", "1gbit", "link rate in tc's notation (1gbit, 100mbit)")
 	shape.Flags().DurationVar(&spec.Delay, "delay", 2*time.Millisecond, "round-trip delay")
+	return shape
+}
+
+// labUnshapeCmd is `lab unshape`.
+func labUnshapeCmd(lf *labFlags) *cobra.Command {
 	unshape := &cobra.Command{
-		Use:   "unshape",
-		Short: "Remove the lab's link shaping (lab down does it too)",
-		Args:  cobra.NoArgs,
+		Use:     "unshape",
+		Short:   "Remove the lab's link shaping (lab down does it too)",
+		Example: "  ezrestore lab unshape --name demo",
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			l, err := open(cmd)
+			l, err := lf.open(cmd)
 			if err != nil {
 				return err
 			}
 			return l.Unshape(cmd.Context())
 		},
 	}
-	c.AddCommand(up, down, status, sshCmd, kill, start, build, shape, unshape)
-
-	// Every lab command, with an example an operator can paste.
-	examples := map[string]string{
-		"up":      "  ezrestore lab up --name demo\n  ezrestore lab up --name t36 --etcd-version 3.6 --nodes 2",
-		"down":    "  ezrestore lab down --name demo",
-		"status":  "  ezrestore lab status --name demo",
-		"ssh":     "  ezrestore lab ssh 127.40.81.11 --name demo -- systemctl status etcd",
-		"kill":    "  ezrestore lab kill 127.40.81.12 --name demo   # power off, as a power loss",
-		"start":   "  ezrestore lab start 127.40.81.12 --name demo",
-		"build":   "  ezrestore lab build",
-		"shape":   "  ezrestore lab shape --name demo --rate 1gbit   # the bastion's link to the lab's hosts",
-		"unshape": "  ezrestore lab unshape --name demo",
-	}
-	for _, sub := range c.Commands() {
-		if e, ok := examples[sub.Name()]; ok && sub.Example == "" {
-			sub.Example = e
-		}
-	}
-	return c
+	return unshape
 }

@@ -1,40 +1,49 @@
 package etcdhost
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
 
 // concurrently's script prints every probe's output in the order given,
-// whether the probes ran at once or, with no temp dir, one by one; probes
-// that each take a while take about as long as one.
+// whether the probes ran at once or, with no temp dir, one by one. That
+// they ran at once is seen, not timed: each slow probe waits (up to 3 s)
+// for the other to have started, and says whether it saw it.
 func TestConcurrentlyKeepsOrderAndOverlaps(t *testing.T) {
+	marks := t.TempDir()
+	probe := func(self, other, section, line string) string {
+		return fmt.Sprintf(`: > %[1]s/%[2]s.start; i=0; while [ ! -e %[1]s/%[3]s.start ] && [ $i -lt 30 ]; do sleep 0.1; i=$((i+1)); done
+[ -e %[1]s/%[3]s.start ] && : > %[1]s/%[2]s.saw-%[3]s; echo @@%[4]s; echo %[5]s`, marks, self, other, section, line)
+	}
 	script := concurrently(
-		"sleep 0.3; echo @@a; echo one",
+		probe("a", "c", "a", "one"),
 		"echo @@b; echo two; exit 3",
-		"sleep 0.3; echo @@c; echo three",
+		probe("c", "a", "c", "three"),
 	)
-	run := func(env ...string) (string, time.Duration) {
+	run := func(env ...string) string {
+		for _, m := range []string{"a.start", "c.start", "a.saw-c", "c.saw-a"} {
+			os.Remove(filepath.Join(marks, m))
+		}
 		cmd := exec.Command("sh", "-c", script)
 		cmd.Env = append(os.Environ(), env...)
-		t0 := time.Now()
 		out, err := cmd.Output()
 		if err != nil {
 			t.Fatalf("%v: %s", err, out)
 		}
-		return string(out), time.Since(t0)
+		return string(out)
 	}
+	saw := func(m string) bool { _, err := os.Stat(filepath.Join(marks, m)); return err == nil }
 	want := "@@a\none\n@@b\ntwo\n@@c\nthree\n"
-	out, took := run()
+	out := run()
 	if out != want {
 		t.Errorf("at once: got %q, want %q", out, want)
 	}
-	if took > 550*time.Millisecond {
-		t.Errorf("two 0.3 s probes took %v together: they did not run at once", took)
+	if !saw("a.saw-c") || !saw("c.saw-a") {
+		t.Errorf("the two slow probes did not run at once (a saw c: %v, c saw a: %v)", saw("a.saw-c"), saw("c.saw-a"))
 	}
 	// No mktemp on PATH: the fallback runs them one by one, same output.
 	dir := t.TempDir()
@@ -47,9 +56,12 @@ func TestConcurrentlyKeepsOrderAndOverlaps(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	out, _ = run("PATH=" + dir)
+	out = run("PATH=" + dir)
 	if out != want {
 		t.Errorf("one by one: got %q, want %q", out, want)
+	}
+	if saw("a.saw-c") {
+		t.Errorf("one by one, yet the first probe saw the last start")
 	}
 	if s := Sections(out); strings.TrimSpace(s["b"]) != "two" {
 		t.Errorf("sections: %v", s)

@@ -8,5 +8,6 @@
 // writes for a cluster is named there), and errors that point at file:line.
 //
 // It reads the files it is given and nothing else: no SSH, no network. Every
-// other package may import it; it must not import any other ezrestore package.
+// other package may import it; it imports no other ezrestore package but
+// internal/shellwords, the one word splitter.
 package inventory

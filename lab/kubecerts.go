@@ -36,6 +36,8 @@ type keyPair struct{ Cert, Key []byte }
 // the built-in RBAC roles are bound to.
 type kubeCerts struct {
 	Kubernetes, Admin, ControllerManager, Scheduler keyPair
+	// EncryptionConfig is the apiservers' (encryption.go).
+	EncryptionConfig []byte
 }
 
 // issue signs a certificate for tmpl with the lab's CA.
@@ -97,6 +99,10 @@ func (c *certs) addKubeCerts(masterIPs []string) error {
 			return fmt.Errorf("issuing %s: %w", x.tmpl.Subject.CommonName, err)
 		}
 		*x.kp = kp
+	}
+	var err error
+	if k.EncryptionConfig, err = newEncryptionConfig(); err != nil {
+		return err
 	}
 	c.Kube = k
 	return nil

@@ -75,6 +75,7 @@ ExecStart=%[1]s/kube-apiserver \
   --etcd-certfile=%[3]s/kubernetes.pem \
   --etcd-keyfile=%[3]s/kubernetes-key.pem \
   --etcd-servers=%[4]s \
+  --encryption-provider-config=%[9]s \
   --secure-port=%[5]d \
   --service-account-issuer=https://kubernetes.default.svc \
   --service-account-signing-key-file=%[3]s/ca-key.pem \
@@ -91,7 +92,7 @@ LimitNOFILE=65536
 
 [Install]
 WantedBy=multi-user.target
-`, BinDir, h.Address, CADir, l.etcdEndpoints(), KubeSecurePort, KubeVersion, ServiceCIDR, NodePortRange)
+`, BinDir, h.Address, CADir, l.etcdEndpoints(), KubeSecurePort, KubeVersion, ServiceCIDR, NodePortRange, EncryptionConfigPath)
 }
 
 func controllerManagerUnit(h Host) string {
@@ -175,6 +176,7 @@ func (l *Lab) writeKubeMaster(h Host, root string, s *hostSecrets, kubeDir strin
 		{strings.TrimPrefix(schedulerKubeconfig, "/"),
 			[]byte(kubeconfig(l.Opts.Name, self, "system:kube-scheduler", s.certs.CA, k.Scheduler)), 0o600},
 		{"root/.kube/config", []byte(kubeconfig(l.Opts.Name, self, "admin", s.certs.CA, k.Admin)), 0o600},
+		{strings.TrimPrefix(EncryptionConfigPath, "/"), k.EncryptionConfig, 0o600},
 		{"etc/systemd/system/kube-apiserver.service", []byte(l.apiserverUnit(h)), 0o644},
 		{"etc/systemd/system/kube-controller-manager.service", []byte(controllerManagerUnit(h)), 0o644},
 		{"etc/systemd/system/kube-scheduler.service", []byte(schedulerUnit(h)), 0o644},

@@ -1,6 +1,7 @@
 // Package playbooks embeds the playbooks ezrestore ships (restore.yml, rollback.yml, prune.yml).
-// It holds data only: it parses nothing and imports no other package; the
-// engine parses what it embeds.
+// It holds data, and reads no more of it than the step names shell
+// completion offers (StepNames); the engine parses the playbooks. It imports
+// no other ezrestore package.
 package playbooks
 
 import (

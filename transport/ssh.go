@@ -133,7 +133,7 @@ func dialRoute(ctx context.Context, h *inventory.Host, r *Route, opts Options) (
 		var err error
 		switch {
 		case prev != nil:
-			conn, err = dialThrough(ctx, prev, hop.hostPort(), deadline)
+			conn, err = dialThrough(ctx, prev, hop.hostPort(), deadline, "connect through the jump host")
 		case hop.ProxyCommand.Value != "":
 			conn, err = startProxyCommand(hop)
 		default:
@@ -175,8 +175,9 @@ func dialTCP(ctx context.Context, hostport string, deadline time.Time, timeout t
 	return tcp, nil
 }
 
-// dialThrough opens a direct-tcpip channel to hostport through a jump host.
-func dialThrough(ctx context.Context, jump *ssh.Client, hostport string, deadline time.Time) (net.Conn, error) {
+// dialThrough opens a direct-tcpip channel to hostport through a jump host
+// (or from a host to a port it reaches: Dialer); what names it in errors.
+func dialThrough(ctx context.Context, jump *ssh.Client, hostport string, deadline time.Time, what string) (net.Conn, error) {
 	type result struct {
 		c   net.Conn
 		err error
@@ -191,7 +192,7 @@ func dialThrough(ctx context.Context, jump *ssh.Client, hostport string, deadlin
 	select {
 	case res := <-ch:
 		if res.err != nil {
-			return nil, fmt.Errorf("connect through the jump host: %w", res.err)
+			return nil, fmt.Errorf("%s: %w", what, res.err)
 		}
 		return &deadlineConn{Conn: res.c}, nil
 	case <-ctx.Done():
@@ -207,7 +208,7 @@ func dialThrough(ctx context.Context, jump *ssh.Client, hostport string, deadlin
 				res.c.Close()
 			}
 		}()
-		return nil, fmt.Errorf("connect through the jump host: %w", errTimeout)
+		return nil, fmt.Errorf("%s: %w", what, errTimeout)
 	}
 }
 

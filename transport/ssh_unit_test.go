@@ -292,7 +292,9 @@ func TestDialHandshakeTimeout(t *testing.T) {
 	if err == nil {
 		t.Fatal("dial to a silent server succeeded")
 	}
-	if d := time.Since(start); d > 3*time.Second {
+	// A silent server holds an unbounded dial forever: any bound far above
+	// the timeout tells the two apart, however busy the machine.
+	if d := time.Since(start); d > 30*time.Second {
 		t.Errorf("dial took %v with a 300ms timeout", d)
 	}
 	want := "ssh root@127.0.0.1:" + strconv.Itoa(port) + ": "
@@ -312,8 +314,8 @@ func TestDialCancel(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("got %v, want the context's error", err)
 	}
-	if d := time.Since(start); d > 3*time.Second {
-		t.Errorf("cancelled dial took %v", d)
+	if d := time.Since(start); d > 30*time.Second {
+		t.Errorf("cancelled dial took %v (a silent server holds it forever)", d)
 	}
 }
 

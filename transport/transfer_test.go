@@ -13,7 +13,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/ezrestore/ezrestore/internal/testkit/sshtest"
 )
@@ -118,8 +117,9 @@ func TestSSHTransfer(t *testing.T) {
 		remote := filepath.Join(remoteDir(t), "cancelled.db")
 		cctx, cancel := context.WithCancel(ctx)
 		defer cancel()
-		start := time.Now()
+		var last int64
 		err := c.Upload(cctx, local, remote, 0o600, func(n int64) {
+			last = n
 			if n > 1<<20 {
 				cancel()
 			}
@@ -127,8 +127,10 @@ func TestSSHTransfer(t *testing.T) {
 		if err != context.Canceled {
 			t.Errorf("got %v, want context.Canceled", err)
 		}
-		if d := time.Since(start); d > 5*time.Second {
-			t.Errorf("cancelled upload took %v", d)
+		// Stopped where it was cancelled, not after sending the rest
+		// (no clock: a loaded machine makes any bound a guess).
+		if fi, err := os.Stat(local); err != nil || last >= fi.Size() {
+			t.Errorf("the cancelled upload went on to the end (%d bytes sent; %v)", last, err)
 		}
 		for _, p := range []string{remote, remote + ".part"} {
 			if _, err := os.Stat(p); !os.IsNotExist(err) {

@@ -12,9 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/ezrestore/ezrestore/internal/filelock"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -22,8 +20,10 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/ezrestore/ezrestore/internal/filelock"
+	"github.com/ezrestore/ezrestore/internal/localetcd"
 )
 
 // Options say where etcd is and what to expect.
@@ -139,15 +139,15 @@ func Restore(ctx context.Context, snapshot string, o Options) (*Result, error) {
 
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ { // a free port can be taken between probe and bind
-		ports, err := freePorts(2)
+		ports, err := localetcd.Ports(2)
 		if err != nil {
 			return nil, err
 		}
 		m := member{
 			name:   "ezrestore-verify",
 			dir:    filepath.Join(tmp, fmt.Sprintf("member-%d", attempt)),
-			client: "http://127.0.0.1:" + strconv.Itoa(ports[0]),
-			peer:   "http://127.0.0.1:" + strconv.Itoa(ports[1]),
+			client: ports[0],
+			peer:   ports[1],
 		}
 		if err := m.restore(ctx, bins.Restore, snapshot, o.SkipHashCheck); err != nil {
 			return nil, err
@@ -158,7 +158,7 @@ func Restore(ctx context.Context, snapshot string, o Options) (*Result, error) {
 			return res, compare(res, o.Want, snapshot)
 		}
 		lastErr = err
-		if !errors.Is(err, errPortTaken) {
+		if !errors.Is(err, localetcd.ErrPortTaken) {
 			break
 		}
 	}
@@ -194,7 +194,8 @@ func etcdVersion(ctx context.Context, etcd string) (string, error) {
 }
 
 type member struct {
-	name, dir, client, peer string
+	name, dir    string
+	client, peer int
 }
 
 func (m member) dataDir() string { return filepath.Join(m.dir, "data") }
@@ -205,8 +206,8 @@ func (m member) restore(ctx context.Context, tool, snapshot string, skipHash boo
 	}
 	args := []string{"snapshot", "restore", snapshot,
 		"--name", m.name, "--data-dir", m.dataDir(),
-		"--initial-cluster", m.name + "=" + m.peer,
-		"--initial-advertise-peer-urls", m.peer,
+		"--initial-cluster", m.name + "=" + localetcd.URL(m.peer),
+		"--initial-advertise-peer-urls", localetcd.URL(m.peer),
 		"--initial-cluster-token", "ezrestore-verify",
 	}
 	if skipHash {
@@ -226,13 +227,10 @@ func (m member) restore(ctx context.Context, tool, snapshot string, skipHash boo
 	return nil
 }
 
-var errPortTaken = errors.New("port taken")
-
 // run starts etcd on the restored data dir, reads revision and key count
 // through its API and stops it.
 func (m member) run(ctx context.Context, etcd string, log io.Writer) (*Result, error) {
-	logPath := filepath.Join(m.dir, "etcd.log")
-	lf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	lf, err := os.OpenFile(filepath.Join(m.dir, "etcd.log"), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
 	if err != nil {
 		return nil, err
 	}
@@ -241,51 +239,18 @@ func (m member) run(ctx context.Context, etcd string, log io.Writer) (*Result, e
 	if log != nil {
 		w = io.MultiWriter(lf, log)
 	}
-	cmd := exec.Command(etcd,
-		"--name", m.name, "--data-dir", m.dataDir(),
-		"--listen-client-urls", m.client, "--advertise-client-urls", m.client,
-		"--listen-peer-urls", m.peer, "--initial-advertise-peer-urls", m.peer,
-		"--initial-cluster", m.name+"="+m.peer,
+	e, err := localetcd.Start(ctx, localetcd.Options{Bin: etcd, Name: m.name, DataDir: m.dataDir(),
+		ClientPort: m.client, PeerPort: m.peer, Log: w,
 		// No metrics or debug listeners beyond the two loopback ports.
-		"--listen-metrics-urls", "",
-	)
-	cmd.Stdout, cmd.Stderr = w, w
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", etcd, err)
+		Flags: []string{"--listen-metrics-urls", ""}})
+	if err != nil {
+		if errors.Is(err, localetcd.ErrPortTaken) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("the restored etcd: %w", err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	defer func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	}()
-
-	hc := &http.Client{Timeout: 5 * time.Second}
-	for {
-		select {
-		case werr := <-done:
-			done <- werr // for the deferred stop
-			logText, _ := os.ReadFile(logPath)
-			if bytes.Contains(logText, []byte("address already in use")) {
-				return nil, errPortTaken
-			}
-			return nil, fmt.Errorf("the restored etcd exited before it was healthy (%v): %s", werr, lastLines(logText, 8))
-		case <-ctx.Done():
-			logText, _ := os.ReadFile(logPath)
-			return nil, fmt.Errorf("the restored etcd was not healthy in time (%v): %s", ctx.Err(), lastLines(logText, 8))
-		case <-time.After(150 * time.Millisecond):
-		}
-		res, err := countKeys(ctx, hc, m.client)
-		if err == nil {
-			return res, nil
-		}
-	}
+	defer e.Stop()
+	return countKeys(ctx, &http.Client{Timeout: 5 * time.Second}, e.ClientURL)
 }
 
 // countKeys asks etcd (its gRPC gateway, JSON over HTTP) for the number of
@@ -334,25 +299,6 @@ func parseRange(data []byte) (*Result, error) {
 		}
 	}
 	return &Result{Revision: rev, Keys: n}, nil
-}
-
-func freePorts(n int) ([]int, error) {
-	var ports []int
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	for i := 0; i < n; i++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
 }
 
 func lastLines(b []byte, n int) string {

@@ -1,8 +1,8 @@
 // Package etcdtest runs a real single-member etcd on 127.0.0.1 so that the
 // snapshot tests and the benchmark read files etcd itself wrote, never
 // hand-made imitations of its format. It runs the etcd and etcdctl found on
-// the machine (scripts/deps.sh installs them) and imports no other
-// ezrestore package. For tests and benchmarks only.
+// the machine (scripts/deps.sh installs them), started by internal/localetcd
+// as the restore proof starts its own. For tests and benchmarks only.
 package etcdtest
 
 import (
@@ -10,18 +10,19 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"github.com/ezrestore/ezrestore/internal/filelock"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
+
+	"github.com/ezrestore/ezrestore/internal/filelock"
+	"github.com/ezrestore/ezrestore/internal/localetcd"
 )
 
 // Binaries says where etcd and etcdctl are: $EZRESTORE_ETCD / $EZRESTORE_ETCDCTL,
@@ -61,11 +62,8 @@ type Server struct {
 	Dir       string // the data dir
 	ClientURL string
 	etcdctl   string
-	cmd       *exec.Cmd
-	done      chan struct{}
-	waitErr   error
+	etcd      *localetcd.Etcd
 	http      *http.Client
-	stopOnce  sync.Once
 }
 
 // Start runs etcd with its data in dir (created 0700) on free loopback ports.
@@ -77,91 +75,32 @@ func Start(ctx context.Context, dir string, opt Options) (*Server, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
+	flags := []string{"--initial-cluster-state", "new", "--max-request-bytes", strconv.Itoa(4 << 20)}
+	if opt.QuotaBytes > 0 {
+		flags = append(flags, "--quota-backend-bytes", strconv.FormatInt(opt.QuotaBytes, 10))
+	}
+	if opt.SnapshotCount > 0 {
+		flags = append(flags, "--snapshot-count", strconv.Itoa(opt.SnapshotCount))
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ { // a free port can be taken between probe and bind
-		ports, err := freePorts(2)
+		ports, err := localetcd.Ports(2)
 		if err != nil {
 			return nil, err
 		}
-		client := "http://127.0.0.1:" + strconv.Itoa(ports[0])
-		peer := "http://127.0.0.1:" + strconv.Itoa(ports[1])
-		args := []string{
-			"--name", "test",
-			"--data-dir", filepath.Join(dir, "data"),
-			"--listen-client-urls", client, "--advertise-client-urls", client,
-			"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-			"--initial-cluster", "test=" + peer,
-			"--initial-cluster-state", "new",
-			"--max-request-bytes", strconv.Itoa(4 << 20),
+		e, err := localetcd.Start(ctx, localetcd.Options{Bin: etcdBin, Name: "test", DataDir: filepath.Join(dir, "data"),
+			ClientPort: ports[0], PeerPort: ports[1], Flags: flags, Log: opt.Log})
+		if err == nil {
+			return &Server{Dir: dir, ClientURL: e.ClientURL, etcdctl: etcdctl, etcd: e,
+				http: &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}, nil
 		}
-		if opt.QuotaBytes > 0 {
-			args = append(args, "--quota-backend-bytes", strconv.FormatInt(opt.QuotaBytes, 10))
+		if lastErr = err; !errors.Is(err, localetcd.ErrPortTaken) {
+			break
 		}
-		if opt.SnapshotCount > 0 {
-			args = append(args, "--snapshot-count", strconv.Itoa(opt.SnapshotCount))
-		}
-		cmd := exec.Command(etcdBin, args...)
-		out := opt.Log
-		if out == nil {
-			out = io.Discard
-		}
-		cmd.Stdout, cmd.Stderr = out, out
-		if err := cmd.Start(); err != nil {
-			return nil, fmt.Errorf("start %s: %w", etcdBin, err)
-		}
-		s := &Server{Dir: dir, ClientURL: client, etcdctl: etcdctl, cmd: cmd, done: make(chan struct{}),
-			http: &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
-		go func() { s.waitErr = cmd.Wait(); close(s.done) }()
-		if lastErr = s.waitHealthy(ctx, 30*time.Second); lastErr == nil {
-			return s, nil
-		}
-		s.Stop()
 	}
 	return nil, lastErr
-}
-
-func freePorts(n int) ([]int, error) {
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	var ports []int
-	for i := 0; i < n; i++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
-}
-
-func (s *Server) waitHealthy(ctx context.Context, limit time.Duration) error {
-	deadline := time.Now().Add(limit)
-	for {
-		select {
-		case <-s.done:
-			return fmt.Errorf("etcd exited before it was healthy: %v", s.waitErr)
-		case <-ctx.Done():
-			return ctx.Err()
-		default:
-		}
-		resp, err := s.http.Get(s.ClientURL + "/health")
-		if err == nil {
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if strings.Contains(string(body), `"true"`) {
-				return nil
-			}
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("etcd at %s not healthy after %s", s.ClientURL, limit)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }
 
 // call posts a JSON request to etcd's gRPC gateway and decodes the answer.
@@ -248,20 +187,7 @@ func (s *Server) SnapshotSave(ctx context.Context, path string) error {
 func (s *Server) BackendPath() string { return filepath.Join(s.Dir, "data", "member", "snap", "db") }
 
 // Stop ends etcd (SIGTERM, then SIGKILL after 10 s) and waits for it.
-func (s *Server) Stop() {
-	s.stopOnce.Do(func() {
-		if s.cmd.Process == nil {
-			return
-		}
-		_ = s.cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-s.done:
-		case <-time.After(10 * time.Second):
-			_ = s.cmd.Process.Kill()
-			<-s.done
-		}
-	})
-}
+func (s *Server) Stop() { s.etcd.Stop() }
 
 // CopyFile copies src to dst with mode 0600 (used for member/snap/db after Stop).
 func CopyFile(src, dst string) error {

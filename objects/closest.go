@@ -1,0 +1,68 @@
+package objects
+
+import (
+	"sort"
+	"strings"
+)
+
+// Closest returns up to n of candidates nearest to name: those containing it
+// or contained in it first, then those within a few edits, nearest first.
+// It backs "did you mean" in errors about names that do not exist.
+func Closest(name string, candidates []string, n int) []string {
+	return closest(name, candidates, n)
+}
+
+func closest(name string, candidates []string, n int) []string {
+	type scored struct {
+		s string
+		d int
+	}
+	limit := len(name)/3 + 1
+	var out []scored
+	seen := map[string]bool{}
+	for _, c := range candidates {
+		if seen[c] || c == name {
+			continue
+		}
+		seen[c] = true
+		d := distance(name, c)
+		if strings.Contains(c, name) || strings.Contains(name, c) && len(c) > 2 {
+			d = min(d, 1)
+		}
+		if d <= limit {
+			out = append(out, scored{c, d})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].d != out[j].d {
+			return out[i].d < out[j].d
+		}
+		return out[i].s < out[j].s
+	})
+	names := []string{}
+	for i := 0; i < len(out) && i < n; i++ {
+		names = append(names, out[i].s)
+	}
+	return names
+}
+
+// distance is the Levenshtein distance between a and b.
+func distance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
