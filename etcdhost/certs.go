@@ -24,9 +24,6 @@ import (
 // CertWarnBefore is how long before expiry preflight starts warning.
 const CertWarnBefore = 30 * 24 * time.Hour
 
-// now is preflight's clock; tests of Preflight may set it.
-var now = time.Now
-
 // CertUse is one way the unit uses a certificate file.
 type CertUse struct {
 	// Flag is etcd's flag ("cert-file", "peer-trusted-ca-file", ...).

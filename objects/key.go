@@ -102,7 +102,7 @@ func ParseRef(s string) (Ref, error) {
 	}
 	parts := strings.Split(s, "/")
 	if len(parts) < 2 || len(parts) > 3 {
-		return Ref{}, fmt.Errorf("object %q: write RESOURCE/NAMESPACE/NAME (pod/default/web-0), RESOURCE//NAME or RESOURCE/NAME for a cluster-scoped one (namespace//team-a), or a raw key /registry/...", s)
+		return Ref{}, fmt.Errorf("object %q: write RESOURCE/NAMESPACE/NAME (pod/default/web-0), RESOURCE//NAME or RESOURCE/NAME for a cluster-scoped one (namespace//team-a), or a raw key such as /registry/pods/default/web-0", s)
 	}
 	r, err := Lookup(parts[0])
 	if err != nil {
