@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/ezrestore/ezrestore/etcdhost"
@@ -20,11 +21,14 @@ type rmConn struct {
 	h          *inventory.Host
 	fail, gone string
 	ran        *[]string
+	mu         *sync.Mutex
 }
 
 func (c rmConn) Host() *inventory.Host { return c.h }
 func (c rmConn) Run(ctx context.Context, cmd string) (transport.Result, error) {
+	c.mu.Lock()
 	*c.ran = append(*c.ran, c.h.Name)
+	c.mu.Unlock()
 	var out strings.Builder
 	rc := 0
 	for _, l := range strings.Split(cmd, "\n") {
@@ -71,13 +75,14 @@ func TestPruneRemovesThroughTheEngine(t *testing.T) {
 	}
 	inv := &inventory.Inventory{}
 	var ran []string
+	mu := &sync.Mutex{}
 	cs := conns{}
 	for _, m := range threeMembers() {
 		m.Host.Groups = []string{"etcd"}
 		inv.Hosts = append(inv.Hosts, m.Host)
-		cs[m.Host.Name] = rmConn{h: m.Host, ran: &ran}
+		cs[m.Host.Name] = rmConn{h: m.Host, ran: &ran, mu: mu}
 	}
-	cs["10.0.0.2"] = rmConn{h: inv.Hosts[1], ran: &ran, fail: "/var/lib/etcd/member.before-t2", gone: "/var/lib/etcd/member.before-t1"}
+	cs["10.0.0.2"] = rmConn{h: inv.Hosts[1], ran: &ran, mu: mu, fail: "/var/lib/etcd/member.before-t2", gone: "/var/lib/etcd/member.before-t1"}
 	env := &orchestrator.Env{Inventory: inv, Playbook: pb, Actions: actions, Conns: cs, Unreachable: map[string]error{}, Out: &strings.Builder{}}
 	plan, err := orchestrator.BuildPlan(context.Background(), env)
 	if err != nil {
