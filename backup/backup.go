@@ -23,6 +23,7 @@ import (
 	"github.com/ezrestore/ezrestore/cluster"
 	"github.com/ezrestore/ezrestore/etcdhost"
 	"github.com/ezrestore/ezrestore/inventory"
+	"github.com/ezrestore/ezrestore/kit"
 	"github.com/ezrestore/ezrestore/runlock"
 	"github.com/ezrestore/ezrestore/snapshot"
 	"github.com/ezrestore/ezrestore/transport"
@@ -60,6 +61,9 @@ type Options struct {
 	// <base>/bin, then $PATH).
 	VerifyRestore bool
 	EtcdBin       string
+	// IncludeSSHKey packs the cluster dir's SSH private keys into the
+	// rebuild kit that goes offsite with each copy (never by default).
+	IncludeSSHKey bool
 }
 
 // SkippedMember is a member that could not give a backup, and why.
@@ -111,6 +115,10 @@ func Take(ctx context.Context, opts Options) (*Result, error) {
 		return nil, err
 	}
 	members := cl.Members
+	if opts.Offsite != nil && opts.Target.Cluster != "" {
+		// A kubeasz cluster dir: its rebuild kit goes offsite too.
+		opts.Offsite.Kit = &kit.Source{Dir: cl.Dir, Cluster: cl.Name, Base: opts.Target.Base, IncludeSSHKey: opts.IncludeSSHKey}
+	}
 	// The cluster's run lock, as a restore takes it: no backup of data a
 	// restore is swapping, on the bastion and on every reachable etcd host.
 	lock, err := runlock.AcquireRun(filepath.Join(cl.Dir, runlock.FileName), "backup", "cluster "+cl.Name, opts.BreakLock, logWriter(opts.Log))

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ezrestore/ezrestore/kit"
 	"github.com/ezrestore/ezrestore/offsite"
 	"github.com/ezrestore/ezrestore/seal"
 	"github.com/ezrestore/ezrestore/snapshot"
@@ -27,6 +28,9 @@ type Offsite struct {
 	// Recipients, when set, are the age keys each copy is encrypted to
 	// before it leaves the bastion.
 	Recipients *seal.Recipients
+	// Kit, when set, is the cluster dir whose rebuild kit goes with each
+	// copy (Take sets it for a kubeasz cluster); see kit.go.
+	Kit *kit.Source
 }
 
 // OpenOffsite parses url, which names a prefix, opens its store the AWS way
@@ -64,6 +68,11 @@ type Uploaded struct {
 	// Sidecar is the sidecar stored beside it.
 	Sidecar   snapshot.Sidecar
 	Encrypted bool
+	// KitURL is the rebuild kit stored with it; KitSkipped says why none
+	// was (no recipients to encrypt it to, an -i inventory).
+	KitURL     string   `json:"kit_url,omitempty"`
+	KitFiles   []string `json:"kit_files,omitempty"`
+	KitSkipped string   `json:"kit_skipped,omitempty"`
 }
 
 // freeKey is the key for name under the prefix, or, when the store already
@@ -128,6 +137,11 @@ func (o *Offsite) Upload(ctx context.Context, path string, side snapshot.Sidecar
 	}
 	side.CopyOf = ""
 	side.Object, side.ObjectSize, side.ObjectSHA256 = name, obj.Size, obj.SHA256
+	// The kit before the sidecar: the sidecar records its sha256.
+	up := &Uploaded{Object: obj, Encrypted: o.Recipients.Len() > 0}
+	if err := o.uploadKit(ctx, key, &side, up); err != nil {
+		return nil, fmt.Errorf("%s is stored but its rebuild kit is not (run the backup again): %w", o.Store.URL(key), err)
+	}
 	data, err := json.MarshalIndent(&side, "", "  ")
 	if err != nil {
 		return nil, err
@@ -137,5 +151,6 @@ func (o *Offsite) Upload(ctx context.Context, path string, side snapshot.Sidecar
 	if _, err := o.Store.Put(ctx, skey, bytes.NewReader(data), int64(len(data))); err != nil {
 		return nil, fmt.Errorf("%s is stored but its sidecar is not (a restore from it cannot check the download against it; run the backup again): %w", o.Store.URL(key), err)
 	}
-	return &Uploaded{URL: o.Store.URL(key), SidecarURL: o.Store.URL(skey), Object: obj, Sidecar: side, Encrypted: o.Recipients.Len() > 0}, nil
+	up.URL, up.SidecarURL, up.Sidecar = o.Store.URL(key), o.Store.URL(skey), side
+	return up, nil
 }

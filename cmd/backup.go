@@ -90,8 +90,8 @@ func newBackupCmd(g *Globals) *cobra.Command {
 	t := &targetFlags{}
 	var keep retentionFlags
 	var off offsiteFlags
-	var output, etcdBin string
-	var breakLock, verifyRestore bool
+	var output, etcdBin, metricsFile string
+	var breakLock, verifyRestore, includeSSHKey bool
 	c := &cobra.Command{
 		Use:   "backup [CLUSTER]",
 		Short: "Take a verified etcd backup into the cluster's backup dir (and offsite)",
@@ -132,6 +132,15 @@ taken. A snapshot holds every Secret of the cluster: with --age-recipient or
 bastion and stored as snapshot_<time>.db.age. The local backup is kept
 either way; a failed copy fails the command (exit 1) and prunes nothing.
 
+With --to, a backup of a kubeasz cluster (CLUSTER, not -i) also stores the
+cluster dir's rebuild kit beside the snapshot, as <object>.kit.tar.age: the
+inventory files, config.yml, ssl/, kubectl.kubeconfig and the recorded host
+keys (ssh/known_hosts), encrypted to the same recipients. SSH private keys
+are left out unless --include-ssh-key. Without a recipient no kit is stored
+(it holds the CA keys) and the output says so. ezrestore clusters fetch
+recreates the cluster dir on a fresh bastion from it; retention removes a
+kit with its snapshot.
+
 Retention, after a backup, in the backup dir and (with --to) the prefix:
 --keep-last, --keep-hourly, --keep-daily, --keep-weekly, --keep-monthly,
 --keep-yearly N keep, per tier, the newest backup of each of the last N
@@ -154,6 +163,7 @@ remove, and why each survivor stays, with ezrestore backup prune --dry-run.`,
 				return err
 			}
 			errOut := cmd.ErrOrStderr()
+			started := time.Now()
 			res, err := backup.Take(cmd.Context(), backup.Options{
 				Target:        sel,
 				Forks:         t.forks,
@@ -164,7 +174,17 @@ remove, and why each survivor stays, with ezrestore backup prune --dry-run.`,
 				Log:           func(f string, a ...any) { fmt.Fprintf(errOut, f+"\n", a...) },
 				Progress:      downloadProgress,
 				BreakLock:     breakLock,
+				IncludeSSHKey: includeSSHKey,
 			})
+			if metricsFile != "" {
+				label := sel.Cluster
+				if label == "" {
+					label = sel.Inventory
+				}
+				if _, merr := backup.RecordMetrics(metricsFile, label, started, time.Since(started), res, err); merr != nil {
+					fmt.Fprintf(errOut, "warning: metrics file %s: %v\n", metricsFile, merr)
+				}
+			}
 			err = lockError(err)
 			out := cmd.OutOrStdout()
 			if output != "text" {
@@ -190,6 +210,12 @@ remove, and why each survivor stays, with ezrestore backup prune --dry-run.`,
 					enc = fmt.Sprintf("encrypted to %d age recipient(s)", len(u.Sidecar.AgeRecipients))
 				}
 				fmt.Fprintf(out, "  offsite %s (%s, %s, read back and verified)\n", u.URL, bytesize.Human(u.Object.Size), enc)
+				switch {
+				case u.KitURL != "":
+					fmt.Fprintf(out, "  rebuild kit %s (%s; encrypted the same way; `ezrestore clusters fetch` recreates the cluster dir from it)\n", u.KitURL, strings.Join(u.KitFiles, ", "))
+				case u.KitSkipped != "":
+					fmt.Fprintf(out, "  no rebuild kit: %s\n", u.KitSkipped)
+				}
 			}
 			for _, sk := range res.Skipped {
 				fmt.Fprintf(out, "  skipped member %s\n", sk)
@@ -208,6 +234,8 @@ remove, and why each survivor stays, with ezrestore backup prune --dry-run.`,
 	off.add(c)
 	c.Flags().BoolVar(&verifyRestore, "verify-restore", false, "prove the backup restores into a throwaway etcd on 127.0.0.1 before reporting it (and before copying it offsite)")
 	c.Flags().StringVar(&etcdBin, "etcd-bin", "", "dir with etcd and etcdutl for --verify-restore (default <base>/bin, then $PATH)")
+	c.Flags().BoolVar(&includeSSHKey, "include-ssh-key", false, "with --to: pack the cluster dir's SSH private keys into the rebuild kit too (left out by default)")
+	c.Flags().StringVar(&metricsFile, "metrics-file", "", "after the backup, good or failed, rewrite this Prometheus textfile-collector file (.prom): last attempt and success times, duration, size, revision, keys, consecutive failures")
 	addOutput(c, &output)
 	c.AddCommand(newBackupPruneCmd(g), newBackupScheduleCmd(g))
 	return c

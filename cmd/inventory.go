@@ -1,6 +1,8 @@
 package cmd
 
 import (
+	"time"
+
 	"github.com/spf13/cobra"
 
 	"github.com/ezrestore/ezrestore/cluster"
@@ -68,14 +70,17 @@ check them against each host's etcd unit before changing anything.`,
 
 func newClustersCmd(g *Globals) *cobra.Command {
 	var output string
+	var maxAge time.Duration
 	c := &cobra.Command{
 		Use:   "clusters",
 		Short: "List the clusters under the base dir, with etcd hosts and last backup",
 		Long: `Lists the kubeasz cluster dirs under <base>/clusters/ (--base, default
 /etc/kubeasz): whether each has a hosts file, how many etcd hosts its
 inventory names, its style (kubeasz or kubespray), how many backups
-backup/snapshot_*.db holds and when the newest was written (file times; run
-ezrestore snapshot inspect to check one). Nothing is contacted.`,
+backup/snapshot_*.db holds, when the newest was written and how old it is
+(file times; run ezrestore snapshot inspect to check one). A cluster whose
+newest backup is older than --max-age (default 24h), or that has none, is
+flagged STALE. Nothing is contacted.`,
 		Example: `  ezrestore clusters
   ezrestore clusters --base /srv/kubeasz -o json`,
 		Args: cobra.NoArgs,
@@ -84,10 +89,13 @@ ezrestore snapshot inspect to check one). Nothing is contacted.`,
 			if err != nil {
 				return err
 			}
+			inventory.FlagStale(list, maxAge, time.Now())
 			out := cmd.OutOrStdout()
 			return printData(out, output, list, func() error { return inventory.WriteClustersText(out, list) })
 		},
 	}
+	c.Flags().DurationVar(&maxAge, "max-age", 24*time.Hour, "flag a cluster STALE when its newest backup is older than this")
+	c.AddCommand(newClustersFetchCmd(g))
 	addOutput(c, &output)
 	return c
 }

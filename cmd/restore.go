@@ -71,7 +71,7 @@ type restoreFlags struct {
 
 func (f *restoreFlags) add(c *cobra.Command, g *Globals) {
 	f.targetFlags.add(c, g)
-	c.Flags().StringVar(&f.snapshot, "snapshot", "", "snapshot to restore: a path, a file name in the cluster's backup/, latest, or before:<RFC3339 time> (default snapshot.db); or s3://BUCKET/PREFIX[/NAME|latest|before:<time>], downloaded and checked first")
+	c.Flags().StringVar(&f.snapshot, "snapshot", "", "snapshot to restore: a path, a file name in the cluster's backup/, latest, or before:<RFC3339 time> (default snapshot.db); or s3://BUCKET/PREFIX[/NAME|latest|before:<time>], downloaded and checked first; or member:HOST or member:freshest, a surviving member's own db, read on its host and copied once etcd is stopped there (majority lost)")
 	c.Flags().StringVar(&f.ageIdentity, "age-identity", "", "age identity file (or unencrypted SSH private key) that decrypts an encrypted offsite --snapshot")
 	c.Flags().StringVar(&f.playbook, "playbook", "", "a restore playbook to use instead of the built-in one")
 	c.Flags().StringVar(&f.token, "initial-cluster-token", "", "token of the restored cluster (default: a fresh etcd-restore-<UTC time>; with --from-step the resumed run's)")
@@ -96,7 +96,7 @@ func (f *restoreFlags) request(g *Globals, args []string) (restore.Request, erro
 
 func newRestoreCmd(g *Globals) *cobra.Command {
 	f := &restoreFlags{}
-	var yes, breakLock bool
+	var yes, breakLock, verbose bool
 	c := &cobra.Command{
 		Use:   "restore [CLUSTER]",
 		Short: "Restore the cluster's etcd from one snapshot on every member, verified",
@@ -126,13 +126,18 @@ func newRestoreCmd(g *Globals) *cobra.Command {
 			}
 			defer s.Close()
 			s.Lock = lock
-			s.Plan.WriteText(c.OutOrStdout())
+			if verbose {
+				s.Plan.WriteText(c.OutOrStdout())
+			} else {
+				s.WriteSummary(c.OutOrStdout())
+			}
 			_, err = s.Execute(c.Context())
 			return lockError(err)
 		},
 	}
 	f.add(c, g)
 	c.Flags().BoolVar(&yes, "yes", false, "do not ask for a typed yes (needed without a terminal)")
+	c.Flags().BoolVarP(&verbose, "verbose", "v", false, "print the whole plan (every command on every host, as `plan` does) instead of its summary")
 	addBreakLock(c, &breakLock)
 	return c
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -21,13 +22,14 @@ var scheduledFlags = map[string]bool{
 	"to": false, "age-recipient": false, "age-recipients-file": true,
 	"keep": false, "keep-last": false, "keep-hourly": false, "keep-daily": false, "keep-weekly": false,
 	"keep-monthly": false, "keep-yearly": false, "verify-restore": false, "etcd-bin": true,
+	"metrics-file": true, "include-ssh-key": false,
 }
 
 func newBackupScheduleCmd(g *Globals) *cobra.Command {
 	t := &targetFlags{}
 	var keep retentionFlags
 	var off offsiteFlags
-	var every, envFile, unitDir, etcdBin string
+	var every, envFile, unitDir, etcdBin, metricsFile string
 	var print, remove, verifyRestore bool
 	c := &cobra.Command{
 		Use:   "schedule CLUSTER",
@@ -42,7 +44,11 @@ systemd and starts the timer. The service is Type=oneshot and runs
 
 that is, the same backup as by hand, under the cluster's run lock; a failed
 backup exits non-zero, so the journal (journalctl -u ezrestore-backup-CLUSTER)
-and systemctl --failed show it. --every is a period (30m, 6h: the timer runs
+and systemctl --failed show it, and each backup, good or failed, rewrites a
+Prometheus textfile-collector file (--metrics-file; by default
+ezrestore_backup_CLUSTER.prom in the first of /var/lib/prometheus/node-exporter,
+/var/lib/node_exporter/textfile_collector, /var/lib/node_exporter that exists,
+else in the cluster dir). --every is a period (30m, 6h: the timer runs
 the backup that long after the last one started, and once after boot) or a
 systemd calendar expression (hourly, daily, '*-*-* 02:00': wall-clock times,
 caught up after the bastion was down).
@@ -87,6 +93,15 @@ the timer, removes both files and reloads systemd.`,
 			if err != nil {
 				return err
 			}
+			// Every scheduled backup reports, by default where node
+			// exporter's textfile collector reads.
+			if metricsFile == "" {
+				dir, err := filepath.Abs(g.ClusterDir(name).Path)
+				if err != nil {
+					return err
+				}
+				command = append(command, "--metrics-file", backup.DefaultMetricsFile(dir, name))
+			}
 			s.Command = command
 			if envFile == "" {
 				envFile = "/etc/ezrestore/backup-" + name + ".env"
@@ -119,6 +134,9 @@ the timer, removes both files and reloads systemd.`,
 	off.add(c)
 	c.Flags().BoolVar(&verifyRestore, "verify-restore", false, "each scheduled backup proves it restores (see ezrestore backup --help)")
 	c.Flags().StringVar(&etcdBin, "etcd-bin", "", "dir with etcd and etcdutl for --verify-restore")
+	var includeSSHKey bool
+	c.Flags().BoolVar(&includeSSHKey, "include-ssh-key", false, "with --to: each backup packs the SSH private keys into the rebuild kit too")
+	c.Flags().StringVar(&metricsFile, "metrics-file", "", "the Prometheus textfile-collector file each backup rewrites (default "+backup.MetricsFileName("CLUSTER")+" in the first of "+strings.Join(backup.TextfileDirs, ", ")+" that exists, else in the cluster dir)")
 	c.Flags().StringVar(&every, "every", "", "how often: a period (30m, 6h) or a systemd calendar expression (hourly, daily, '*-*-* 02:00')")
 	c.Flags().StringVar(&envFile, "env-file", "", "environment file the service reads when it exists, for AWS_* credentials (default /etc/ezrestore/backup-CLUSTER.env)")
 	c.Flags().StringVar(&unitDir, "unit-dir", backup.UnitDir, "where the units are written")

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sort"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -276,6 +277,7 @@ func printFind(out, errOut io.Writer, r snapshot.FindResult) {
 func newSnapshotsCmd(g *Globals) *cobra.Command {
 	var output, identity string
 	var listOnly bool
+	var maxAge time.Duration
 	c := &cobra.Command{
 		Use:   "snapshots CLUSTER|s3://BUCKET/PREFIX",
 		Short: "List a cluster's backups, newest first, each verified",
@@ -294,11 +296,16 @@ Exits 1 when a file is damaged.
 An offsite prefix, s3://BUCKET/PREFIX, is listed the same way: each snapshot
 there is downloaded into a private temp file, checked against its sidecar,
 decrypted with --age-identity when encrypted, read and removed (--list-only
-shows what the store and the sidecars say without downloading).`,
+shows what the store and the sidecars say without downloading).
+
+--max-age DURATION (24h, 90m) makes it a check for monitoring: it exits 1
+with one line saying why when the newest verified backup (its sha256
+trailer checked; offsite, downloaded and checked, or with --list-only as
+its sidecar, written once the upload was read back, says) is older.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if offsite.IsURL(args[0]) {
-				return listRemote(cmd, args[0], identity, listOnly, output)
+				return listRemote(cmd, args[0], identity, listOnly, output, maxAge)
 			}
 			dir := g.ClusterDir(args[0]).BackupDir()
 			entries, err := snapshot.Catalog(dir)
@@ -328,10 +335,21 @@ shows what the store and the sidecars say without downloading).`,
 				}
 				tw.Flush()
 			}
+			if maxAge > 0 {
+				var name string
+				var taken time.Time
+				if n := snapshot.NewestVerified(entries); n != nil {
+					name, taken = n.Name, n.Time
+				}
+				if err := snapshot.CheckAge("cluster "+args[0], name, taken, maxAge, time.Now()); err != nil {
+					return &ExitError{Code: snapshot.StatusProblem, Err: err}
+				}
+			}
 			return exitStatus(snapshot.CatalogStatus(dir, entries))
 		},
 	}
 	addIdentity(c, &identity)
+	c.Flags().DurationVar(&maxAge, "max-age", 0, "exit 1, saying why in one line, when the newest verified backup is older than this (a monitoring check)")
 	c.Flags().BoolVar(&listOnly, "list-only", false, "offsite: list from the store and the sidecars, download nothing")
 	addOutput(c, &output)
 	return c

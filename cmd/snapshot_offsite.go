@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -85,7 +86,7 @@ const (
 // listRemote lists an offsite prefix; unless listOnly, each snapshot is
 // downloaded, checked (and decrypted) in turn, as the local catalog reads
 // every file.
-func listRemote(cmd *cobra.Command, url, identity string, listOnly bool, output string) error {
+func listRemote(cmd *cobra.Command, url, identity string, listOnly bool, output string, maxAge time.Duration) error {
 	ctx := cmd.Context()
 	r, err := offsite.OpenRemote(ctx, url, offsite.Options{})
 	if err != nil {
@@ -126,6 +127,19 @@ func listRemote(cmd *cobra.Command, url, identity string, listOnly bool, output 
 		fmt.Fprintf(out, "no snapshots under %s\n", url)
 	} else {
 		printRemoteRows(out, rows)
+	}
+	if maxAge > 0 {
+		var name string
+		var taken time.Time
+		for _, r := range rows {
+			ok := r.Integrity == snapshot.IntegrityOK || (listOnly && r.Meta != nil)
+			if ok && (name == "" || r.Time.After(taken)) {
+				name, taken = r.Name, r.Time
+			}
+		}
+		if err := snapshot.CheckAge(url, name, taken, maxAge, time.Now()); err != nil {
+			return &ExitError{Code: snapshot.StatusProblem, Err: err}
+		}
 	}
 	if damaged > 0 {
 		return &ExitError{Code: snapshot.StatusProblem, Err: fmt.Errorf("%d of %d offsite snapshots are damaged or unreadable", damaged, len(rows))}

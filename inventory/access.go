@@ -45,7 +45,7 @@ func (inv *Inventory) EtcdMembers() ([]EtcdMember, error) {
 	var out []EtcdMember
 	byName, byPeer := map[string]*Host{}, map[string]*Host{}
 	for _, h := range hosts {
-		m, err := h.etcdMember(inv.defaultMemberName(h))
+		m, err := h.etcdMember(inv.defaultMemberName(h), inv.defaultPeerHost(h))
 		if err != nil {
 			return nil, err
 		}
@@ -74,7 +74,7 @@ func (inv *Inventory) defaultMemberName(h *Host) string {
 	return "etcd-" + h.Name
 }
 
-func (h *Host) etcdMember(defaultName string) (EtcdMember, error) {
+func (h *Host) etcdMember(defaultName, defaultAddr string) (EtcdMember, error) {
 	m := EtcdMember{Host: h, Name: defaultName}
 	if v, ok, err := h.strictOpt("etcd_member_name"); err != nil {
 		return m, err
@@ -84,7 +84,7 @@ func (h *Host) etcdMember(defaultName string) (EtcdMember, error) {
 		}
 		m.Name = v
 	}
-	addr := h.Name
+	addr := defaultAddr
 	for _, n := range []string{"etcd_access_address", "main_access_ip", "access_ip", "ip"} {
 		if v, ok, err := h.strictOpt(n); err != nil {
 			return m, err

@@ -33,6 +33,10 @@ type ClusterInfo struct {
 	Backups        int        `json:"backups" yaml:"backups"`
 	LastBackup     *time.Time `json:"last_backup,omitempty" yaml:"last_backup,omitempty"`
 	LastBackupFile string     `json:"last_backup_file,omitempty" yaml:"last_backup_file,omitempty"`
+	// LastBackupAge is how old LastBackup was when listed; Stale is true
+	// when it is older than the listing's limit, or there is none (FlagStale).
+	LastBackupAge time.Duration `json:"last_backup_age_ns,omitempty" yaml:"last_backup_age_ns,omitempty"`
+	Stale         bool          `json:"stale" yaml:"stale"`
 	// Error is why the cluster's inventory or backup dir could not be read.
 	Error string `json:"error,omitempty" yaml:"error,omitempty"`
 }
@@ -105,11 +109,15 @@ func describeCluster(dir ClusterDir) ClusterInfo {
 // WriteClustersText prints clusters as a table for a person.
 func WriteClustersText(w io.Writer, clusters []ClusterInfo) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "CLUSTER\tETCD HOSTS\tSTYLE\tBACKUPS\tLAST BACKUP\tNOTE")
+	fmt.Fprintln(tw, "CLUSTER\tETCD HOSTS\tSTYLE\tBACKUPS\tLAST BACKUP\tAGE\tNOTE")
 	for _, c := range clusters {
-		last := "-"
+		last, age := "-", "-"
 		if c.LastBackup != nil {
 			last = c.LastBackup.Local().Format("2006-01-02 15:04")
+			age = shortAge(c.LastBackupAge)
+		}
+		if c.Stale && c.HostsFile {
+			age += " STALE"
 		}
 		note := c.Error
 		switch {
@@ -122,7 +130,7 @@ func WriteClustersText(w io.Writer, clusters []ClusterInfo) error {
 		if !c.HostsFile || c.Error != "" {
 			etcd = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", c.Name, etcd, dash(string(c.Style)), c.Backups, last, note)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", c.Name, etcd, dash(string(c.Style)), c.Backups, last, age, note)
 	}
 	return tw.Flush()
 }

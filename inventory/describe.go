@@ -182,7 +182,7 @@ func (inv *Inventory) describeEtcd(h *Host) *EtcdDescription {
 	e := &EtcdDescription{}
 	e.DataDir, _ = h.setting("ETCD_DATA_DIR", "etcd_data_dir")
 	e.WALDir, _ = h.setting("ETCD_WAL_DIR")
-	m, err := h.etcdMember(inv.defaultMemberName(h))
+	m, err := h.etcdMember(inv.defaultMemberName(h), inv.defaultPeerHost(h))
 	if err != nil {
 		e.Error = err.Error()
 	}

@@ -101,7 +101,9 @@ func TestDescribeKubespraySources(t *testing.T) {
 		{"n1 wal", n1.Etcd.WALDir, Setting[string]{From: FromUnset}},
 		{"n2 member", n2.Etcd.MemberName, Setting[string]{Value: "two", Var: "etcd_member_name", From: path + ":4"}},
 		{"n2 peer", n2.Etcd.PeerURL, Setting[string]{Value: "https://e2:2380", Var: "etcd_peer_url", From: path + ":4"}},
-		{"n2 client", n2.Etcd.ClientURL, Setting[string]{Value: "https://n2:2379", From: FromDefault}},
+		// No ip: kubespray takes the host's default address, whose
+		// offline stand-in is ansible_host.
+		{"n2 client", n2.Etcd.ClientURL, Setting[string]{Value: "https://10.0.0.2:2379", From: FromDefault}},
 	}
 	for _, c := range checks {
 		if !reflect.DeepEqual(c.got, c.want) {
@@ -222,8 +224,10 @@ func TestDescriptionText(t *testing.T) {
 	}
 	lines := regexp.MustCompile(`\s+`)
 	for _, want := range []string{
-		"ctl01 ctl01 2222 deploy user no /keys/id ed25519 - kube_master,k8s_cluster",
-		"master-a master-a 2200 root yes (admin) - - kube_master,kube_node,k8s_cluster",
+		// A kubespray-style inventory without bin_dir gets kubespray's.
+		"ctl01 ctl01 2222 deploy user no /keys/id ed25519 /usr/local/bin kube_master,k8s_cluster",
+		"master-a master-a 2200 root yes (admin) - /usr/local/bin kube_master,kube_node,k8s_cluster",
+		"ctl01 bin_dir bin_dir kubespray's role defaults (roles/kubespray_defaults)",
 		"etcd4 10.0.1.7 https://10.0.1.7:2380 https://10.0.1.7:2379 (from the unit) (from the unit)",
 		"ctl01 key_file ansible_ssh_private_key_file testdata/ini/features.ini:11",
 		"Reach etcd1.example.lan: via bastion (ssh_config:3)",

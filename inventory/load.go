@@ -306,6 +306,7 @@ func resolve(s *source, layers []varMap, cluster string) (*Inventory, error) {
 	}
 
 	inv.classify(s)
+	inv.applyKubesprayDefaults()
 	etcd := inv.EtcdHosts()
 	etcdPos := inv.GroupPos(GroupEtcd)
 	switch {

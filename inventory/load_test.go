@@ -394,7 +394,7 @@ func TestJSONInventory(t *testing.T) {
 
 func TestIPv6PeerURL(t *testing.T) {
 	h := &Host{Name: "2001:db8::7", Vars: map[string]string{}}
-	m, err := h.etcdMember("etcd-" + h.Name)
+	m, err := h.etcdMember("etcd-"+h.Name, h.Name)
 	if err != nil || m.PeerURL != "https://[2001:db8::7]:2380" {
 		t.Errorf("%+v %v", m, err)
 	}

@@ -20,6 +20,8 @@ type Listed struct {
 	// Sidecar is the key of its .json sidecar ("" when there is none):
 	// NAME.json, or for NAME.db.age also NAME.db.json.
 	Sidecar string
+	// Kit is the key of its rebuild kit ("" when there is none).
+	Kit string
 }
 
 // List returns the snapshot objects directly under prefix (not in deeper
@@ -49,6 +51,9 @@ func (s *Store) List(ctx context.Context, prefix string) ([]Listed, error) {
 			continue
 		}
 		l := Listed{Object: o, Name: name, Encrypted: strings.HasSuffix(name, ".age")}
+		if kit := path.Join(path.Dir(k), KitName(name)); all[kit].Key != "" {
+			l.Kit = kit
+		}
 		for _, sc := range []string{k + ".json", strings.TrimSuffix(k, ".age") + ".json"} {
 			if _, ok := all[sc]; ok {
 				l.Sidecar = sc

@@ -35,19 +35,31 @@ type RemoteEntry struct {
 	// Error says why the sidecar could not be read.
 	Error string `json:"error,omitempty"`
 
-	key, sidecar string
-	stored       time.Time
+	// Kit is the URL of the rebuild kit stored with it ("" : none).
+	Kit string `json:"kit,omitempty"`
+
+	key, sidecar, kit string
+	stored            time.Time
 }
 
 // Key is the object's key in its bucket.
 func (e *RemoteEntry) Key() string { return e.key }
 
-// Delete removes a listed snapshot object and its sidecar: the object
-// first, since a sidecar left alone is harmless while an object without its
-// sidecar could not be checked on download.
+// KitKey is the key of the rebuild kit stored with it ("" : none).
+func (e *RemoteEntry) KitKey() string { return e.kit }
+
+// Delete removes a listed snapshot object, its rebuild kit and its
+// sidecar: the object first, since a sidecar left alone is harmless while
+// an object without its sidecar could not be checked on download; the kit
+// goes with its snapshot (retention keeps or removes them together).
 func (r *Remote) Delete(ctx context.Context, e RemoteEntry) error {
 	if err := r.Store.Delete(ctx, e.key); err != nil {
 		return err
+	}
+	if e.kit != "" {
+		if err := r.Store.Delete(ctx, e.kit); err != nil {
+			return err
+		}
 	}
 	if e.sidecar != "" {
 		return r.Store.Delete(ctx, e.sidecar)
@@ -85,7 +97,10 @@ func (r *Remote) List(ctx context.Context, withMeta bool) ([]RemoteEntry, error)
 	out := make([]RemoteEntry, 0, len(listed))
 	for _, l := range listed {
 		e := RemoteEntry{Name: l.Name, URL: r.Store.URL(l.Key), Size: l.Size, Encrypted: l.Encrypted,
-			key: l.Key, sidecar: l.Sidecar, stored: l.Modified, Time: l.Modified}
+			key: l.Key, sidecar: l.Sidecar, kit: l.Kit, stored: l.Modified, Time: l.Modified}
+		if l.Kit != "" {
+			e.Kit = r.Store.URL(l.Kit)
+		}
 		if t, _, ok := snapshot.BackupTime(l.Name); ok {
 			e.Time = t
 		}

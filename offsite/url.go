@@ -85,6 +85,16 @@ func IsSnapshotName(name string) bool {
 	return strings.HasSuffix(name, ".db") || strings.HasSuffix(name, ".db.age")
 }
 
+// KitSuffix ends the name of a snapshot's rebuild kit, stored beside it:
+// snapshot_<time>.db.age.kit.tar.age for snapshot_<time>.db.age. It is
+// always encrypted (it holds the cluster's CA keys).
+const KitSuffix = ".kit.tar.age"
+
+// KitName is the name of the rebuild kit stored with snapshot object name:
+// the whole name, so snapshot_<time>.db and snapshot_<time>.db.age of one
+// minute (one stored unencrypted, one not) never share a kit.
+func KitName(name string) string { return name + KitSuffix }
+
 // Key is the object key of name under the location's prefix.
 func (l Location) Key(name string) string {
 	if l.Prefix == "" {

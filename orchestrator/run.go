@@ -156,7 +156,8 @@ func runStep(ctx context.Context, env *Env, sp *StepPlan, recap *Recap) error {
 			recap.note(t.Host, func(h *HostRecap) { h.Skipped++ }, 0)
 			return nil
 		case sp.DoneAtPlan:
-			env.Printf("ok: [%s] checked while planning (%d checks)\n", label, len(t.Checks))
+			// One line for the step (below), not one per host: the
+			// checks were shown with the plan and each is in the record.
 			env.Record.Event(Event{Step: sp.Name, Host: t.Host, Status: "ok", Message: "checked while planning"})
 			recap.note(t.Host, func(h *HostRecap) { h.OK++ }, 0)
 			return nil
@@ -193,6 +194,15 @@ func runStep(ctx context.Context, env *Env, sp *StepPlan, recap *Recap) error {
 	errs := fanout.Each(context.WithoutCancel(ctx), len(sp.Tasks), forks, func(_ context.Context, i int) error {
 		return one(sp.Tasks[i])
 	})
+	if sp.DoneAtPlan {
+		n, checks := 0, 0
+		for _, t := range sp.Tasks {
+			if t.Skip == "" {
+				n, checks = n+1, checks+len(t.Checks)
+			}
+		}
+		env.Printf("ok: %d hosts checked while planning (%d checks)\n", n, checks)
+	}
 	var failures []*transport.HostError
 	for _, err := range errs {
 		if err != nil {

@@ -137,9 +137,18 @@ func (s *Session) explain(err error, recordDir string, recap *orchestrator.Recap
 		who = transport.Quote(s.req.Target.Cluster)
 	}
 	next := func(step string, swapped bool) {
-		b.WriteString(s.standing(recap))
-		fmt.Fprintf(&b, "\nTo go on after fixing the cause (the token %s is reused from the run record):\n  ezrestore restore %s --snapshot %s --from-step %s",
-			s.Restore.Token, who, transport.Quote(s.Restore.Snapshot.Path), transport.Quote(step))
+		standing := s.standing(recap)
+		if again := s.memberNotCopied(who); again != "" {
+			// The copy's own stop is no step's unit state: it says it itself.
+			if standing != noneStopped {
+				b.WriteString(standing)
+			}
+			b.WriteString(again)
+		} else {
+			b.WriteString(standing)
+			fmt.Fprintf(&b, "\nTo go on after fixing the cause (the token %s is reused from the run record):\n  ezrestore restore %s --snapshot %s --from-step %s",
+				s.Restore.Token, who, transport.Quote(s.Restore.Snapshot.Path), transport.Quote(step))
+		}
 		if swapped {
 			fmt.Fprintf(&b, "\nTo go back to the data as it was before this run:\n  ezrestore rollback %s --run %s", who, s.Env.RunID)
 		} else {
@@ -301,7 +310,7 @@ func (s *Session) standing(recap *orchestrator.Recap) string {
 		}
 	}
 	if len(order) == 0 {
-		return "\nNo unit is left stopped by this run."
+		return noneStopped
 	}
 	var b strings.Builder
 	b.WriteString("\nWhere the cluster stands: this run left stopped")
@@ -310,6 +319,8 @@ func (s *Session) standing(recap *orchestrator.Recap) string {
 	}
 	return b.String()
 }
+
+const noneStopped = "\nNo unit is left stopped by this run."
 
 // readOnlyRun is true when every step this run started is read-only (and it
 // resumes no earlier run).

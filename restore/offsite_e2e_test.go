@@ -42,17 +42,7 @@ func ageKey(t *testing.T, dir, name string) (identityFile, recipient string) {
 // files (what the store holds, read without ezrestore).
 func storedObjects(t *testing.T, srv *s3test.Server, prefix string) []string {
 	t.Helper()
-	des, err := os.ReadDir(srv.ObjectPath(offsiteBucket, prefix))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, de := range des {
-		if strings.HasSuffix(de.Name(), ".db.age") {
-			out = append(out, de.Name())
-		}
-	}
-	return out
+	return storedNames(t, srv, offsiteBucket, prefix, ".db.age")
 }
 
 func TestOffsiteBackupRestore(t *testing.T) {

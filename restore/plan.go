@@ -16,6 +16,8 @@ type Plan struct {
 	Snapshot steps.SnapshotRef  `json:"snapshot"`
 	Token    string             `json:"initial_cluster_token"`
 	Members  []steps.MemberPlan `json:"members"`
+	// MemberSource is how the member was chosen (--snapshot member:...).
+	MemberSource *MemberSource `json:"member_source,omitempty"`
 	*orchestrator.Plan
 }
 
@@ -28,8 +30,12 @@ func (p *Plan) WriteText(w io.Writer) {
 	if !s.HasTrailer {
 		trailer = "no sha256 trailer (a copy of member/snap/db): restored with --skip-hash-check"
 	}
-	fmt.Fprintf(w, "Snapshot: %s\n  %s; %s, %s, revision %d\n  sha256 %s; %s\n",
-		s.Path, s.How, s.ModTime.UTC().Format("2006-01-02 15:04:05 UTC"), bytesize.Human(s.Size), s.Revision, s.SHA256, trailer)
+	if p.MemberSource != nil {
+		p.writeMemberSource(w)
+	} else {
+		fmt.Fprintf(w, "Snapshot: %s\n  %s; %s, %s, revision %d\n  sha256 %s; %s\n",
+			s.Path, s.How, s.ModTime.UTC().Format("2006-01-02 15:04:05 UTC"), bytesize.Human(s.Size), s.Revision, s.SHA256, trailer)
+	}
 	fmt.Fprintf(w, "Run %s, initial cluster token %s\n", p.RunID, p.Token)
 	fmt.Fprintln(w, "Members after the restore:")
 	for _, m := range p.Members {

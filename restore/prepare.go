@@ -26,7 +26,8 @@ type Request struct {
 	// Target names the cluster and how to reach its hosts.
 	Target cluster.Selector
 	// Snapshot is a path, a file name in backup/, "latest" or "before:<time>"; "" is snapshot.db.
-	// An s3://BUCKET/PREFIX[/NAME|latest|before:<time>] is downloaded first (restore/source.go).
+	// An s3://BUCKET/PREFIX[/NAME|latest|before:<time>] is downloaded first (restore/source.go);
+	// member:HOST or member:freshest is a member's own db (restore/membersource.go).
 	Snapshot string
 	// AgeIdentity is the --age-identity file that decrypts an encrypted offsite snapshot.
 	AgeIdentity string
@@ -62,6 +63,8 @@ type Session struct {
 	req     Request
 	// fetched is an offsite snapshot's temp copy, removed by Close.
 	fetched interface{ Remove() error }
+	// member is how a member source was chosen (--snapshot member:...).
+	member *MemberSource
 }
 
 // ErrNothingChanged marks failures before the first change on any host.
@@ -148,16 +151,20 @@ func prepare(ctx context.Context, req Request) (*Session, error) {
 	defer cancel()
 	checked := make(chan struct{})
 	var snapErr error
-	go func() {
-		defer close(checked)
-		ref, err := checkSnapshot(cl.BackupDir, req.Snapshot)
-		if err != nil {
-			snapErr = err
-			cancel() // no need to wait out a slow host
-			return
+	check := func() (*steps.SnapshotRef, error) { return checkSnapshot(cl.BackupDir, req.Snapshot) }
+	if IsMemberSpec(req.Snapshot) {
+		// A member source is read on the hosts: once connected (below).
+		if err := memberSourceAllowed(req, pb, actions); err != nil {
+			return s, err
 		}
-		r.Snapshot = *ref
-	}()
+		check = func() (*steps.SnapshotRef, error) {
+			ms, ref, err := resolveMemberSource(cctx, env, r, cl.BackupDir, req.Snapshot)
+			s.member = ms
+			return ref, err
+		}
+	} else {
+		go checkLater(checked, check, &snapErr, cancel, r)
+	}
 	r.SnapshotPending = func() error {
 		<-checked
 		return snapErr
@@ -170,6 +177,9 @@ func prepare(ctx context.Context, req Request) (*Session, error) {
 	}
 	s.pool = cl.Connect(cctx, targets, req.Forks)
 	env.Conns, env.Unreachable = s.pool, s.pool.Failed()
+	if IsMemberSpec(req.Snapshot) {
+		go checkLater(checked, check, &snapErr, cancel, r)
+	}
 	if r.Token, err = chooseToken(req, cl.RecordDir); err != nil {
 		return s, err
 	}
@@ -187,8 +197,21 @@ func prepare(ctx context.Context, req Request) (*Session, error) {
 	// Only a shortcut for the next run: a cache that cannot be written costs nothing now.
 	_ = r.Probes.Save()
 	plan.Warnings = append(plan.Warnings, r.Warnings...)
-	s.Plan = &Plan{Snapshot: r.Snapshot, Token: r.Token, Members: r.MemberPlans(), Plan: plan}
+	s.Plan = &Plan{Snapshot: r.Snapshot, Token: r.Token, Members: r.MemberPlans(), Plan: plan, MemberSource: s.member}
 	return s, nil
+}
+
+// checkLater checks (or, for a member source, reads and chooses) the
+// snapshot beside the planning; a bad one cancels the rest.
+func checkLater(checked chan struct{}, check func() (*steps.SnapshotRef, error), snapErr *error, cancel func(), r *steps.Restore) {
+	defer close(checked)
+	ref, err := check()
+	if err != nil {
+		*snapErr = err
+		cancel() // no need to wait out a slow host
+		return
+	}
+	r.Snapshot = *ref
 }
 
 // findKubeconfig reads kubeasz's <cluster dir>/kubectl.kubeconfig; when

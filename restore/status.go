@@ -31,6 +31,12 @@ type StatusReport struct {
 	// room on its filesystems; EtcdSpace is etcd's own (db, quota, alarms).
 	Space     []HostSpaceReport         `json:"space,omitempty"`
 	EtcdSpace *etcdhost.EtcdSpaceReport `json:"etcd_space,omitempty"`
+
+	// MemberData is each member's data revision, read on its host, when
+	// there is no quorum; Suggest the command that restores from the
+	// freshest member when one is ahead of the newest backup (membersource.go).
+	MemberData *MemberSource `json:"member_data,omitempty"`
+	Suggest    string        `json:"suggest,omitempty"`
 }
 
 // Status connects to the etcd hosts, reads their units (read-only) and asks
@@ -48,6 +54,9 @@ func Status(ctx context.Context, target cluster.Selector, forks int) (*StatusRep
 	rep := &StatusReport{Cluster: cl.Name, Members: st, Verdict: etcdhost.Evaluate(st, members, 0),
 		CertExpiry: etcdhost.ReadEarliestExpiry(ctx, env, env.Forks, members), Warnings: cl.Inventory.Warnings}
 	rep.addSpace(ctx, env, cl.RecordDir, members)
+	if workingQuorum(st, len(members)) == "" {
+		rep.addMemberData(ctx, env, cl.BackupDir, target, members)
+	}
 	return rep, nil
 }
 
@@ -77,6 +86,7 @@ func (r *StatusReport) WriteTable(w io.Writer) {
 			fmt.Fprintf(w, "  - %s\n", p)
 		}
 	}
+	r.writeMemberData(w)
 	r.writeCertExpiry(w)
 	r.writeSpace(w)
 }

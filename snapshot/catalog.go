@@ -81,7 +81,10 @@ func parseBackupName(name string) (t time.Time, seq int, ok bool) {
 // <backup file>.json (mode 0600). It records where and when the snapshot was
 // taken, which the file itself does not say.
 type Sidecar struct {
-	SourceHost  string    `json:"source_host"`
+	SourceHost string `json:"source_host"`
+	// SourcePath is the file on SourceHost it is a copy of, for a copy of
+	// a member's db (member/snap/db); empty for a backup etcd took.
+	SourcePath  string    `json:"source_path,omitempty"`
 	EtcdVersion string    `json:"etcd_version"`
 	Revision    int64     `json:"revision"`
 	Keys        int       `json:"keys"`
@@ -100,6 +103,12 @@ type Sidecar struct {
 	ObjectSize    int64    `json:"object_size,omitempty"`
 	ObjectSHA256  string   `json:"object_sha256,omitempty"`
 	AgeRecipients []string `json:"age_recipients,omitempty"`
+	// The rebuild kit stored with the offsite copy (the cluster dir's
+	// inventory, config, certificates and recorded host keys, encrypted):
+	// its object name, and the size and sha256 of the stored bytes.
+	Kit       string `json:"kit,omitempty"`
+	KitSize   int64  `json:"kit_size,omitempty"`
+	KitSHA256 string `json:"kit_sha256,omitempty"`
 }
 
 // SidecarPath is where the sidecar of snapshot file db lives.

@@ -68,9 +68,13 @@ func (r *Restore) Confirmation() Confirmation {
 	for _, m := range r.Members {
 		hosts = append(hosts, m.Host.Name)
 	}
+	what := r.Snapshot.Path
+	if m := r.Snapshot.Member; m != "" {
+		what = "the db of member " + m + " (copied to " + what + ")"
+	}
 	return Confirmation{Yes: r.Yes, Ask: r.Confirm,
 		Summary: fmt.Sprintf("This stops Kubernetes and etcd, sets aside the etcd data on %s and restores %s (revision %d) everywhere.",
-			strings.Join(hosts, ", "), r.Snapshot.Path, r.Snapshot.Revision),
+			strings.Join(hosts, ", "), what, r.Snapshot.Revision),
 		NoTerminal: "run `ezrestore plan` to review, then restore with --yes",
 		Unchanged:  "nothing was changed"}
 }

@@ -71,6 +71,10 @@ func (p *PushSnapshot) Plan(ctx context.Context, env *orchestrator.Env, step *or
 		how = "uncompressed"
 	}
 	sp := &orchestrator.StepPlan{Parallel: true}
+	sumText := p.r.Snapshot.SHA256
+	if p.r.Snapshot.Member != "" {
+		sumText = "the copy's (known once the member-copy step has copied it from " + p.r.Snapshot.Member + ")"
+	}
 	for _, h := range hosts {
 		f, err := p.r.Etcd(h.Name)
 		if err != nil {
@@ -83,7 +87,7 @@ func (p *PushSnapshot) Plan(ctx context.Context, env *orchestrator.Env, step *or
 		sp.Tasks = append(sp.Tasks, &orchestrator.Task{Host: h.Name, Ops: []*orchestrator.Op{
 			{Kind: orchestrator.OpRun, Desc: "make the private staging dir", Cmd: mk, Changes: true},
 			{Kind: opPush, Local: p.r.Snapshot.Path, Remote: st.Snapshot, Mode: 0o600, SHA256: p.r.Snapshot.SHA256, Changes: true,
-				Desc: fmt.Sprintf("%s -> %s (mode 0600, %s); the host hashes it as it writes and keeps it only if sha256 is %s", p.r.Snapshot.Path, st.Snapshot, how, p.r.Snapshot.SHA256),
+				Desc: fmt.Sprintf("%s -> %s (mode 0600, %s); the host hashes it as it writes and keeps it only if sha256 is %s", p.r.Snapshot.Path, st.Snapshot, how, sumText),
 				Args: map[string]string{"compress": mode, "together": strconv.Itoa(together)}},
 		}})
 	}
@@ -99,6 +103,14 @@ func (p *PushSnapshot) Exec(ctx context.Context, env *orchestrator.Env, t *orche
 		progress = env.Progress(t.Host)
 	}
 	mode := os.FileMode(op.Mode)
+	// A member's db is copied by an earlier step of the run: its sha256 is
+	// known only from then on.
+	if op.SHA256 == "" {
+		op.SHA256 = p.r.Snapshot.SHA256
+	}
+	if op.SHA256 == "" {
+		return orchestrator.OpResult{}, fmt.Errorf("no sha256 to check %s against: the member-copy step did not copy it in this run", op.Local)
+	}
 	if op.Args["compress"] != "gzip" {
 		r, err := transport.Push(ctx, conn, op.Local, op.Remote, mode, op.SHA256, progress)
 		res := orchestrator.OpResult{Duration: r.Duration}

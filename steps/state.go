@@ -41,6 +41,7 @@ func Actions(r *Restore) orchestrator.Registry {
 		"etcd-cleanup":  &EtcdCleanup{r},
 		"kube-ready":    &KubeReady{r},
 		"kube-expect":   &KubeExpect{r},
+		"member-copy":   &MemberCopy{r},
 	}
 }
 
@@ -65,6 +66,10 @@ type SnapshotRef struct {
 	// HasTrailer is false for a db copied from member/snap/db: restored with --skip-hash-check.
 	HasTrailer bool  `json:"has_hash_trailer"`
 	Revision   int64 `json:"revision"`
+	// Member, when set, is the etcd host whose member/snap/db the
+	// member-copy step copies to Path at run time (--snapshot member:...):
+	// until then SHA256 is empty and Size and Revision are as read there.
+	Member string `json:"member,omitempty"`
 }
 
 // Restore is what the restore's steps share: the operator's choices, set
