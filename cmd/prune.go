@@ -22,7 +22,8 @@ func newPruneCmd(g *Globals) *cobra.Command {
   ezrestore prune k8s-01 --run 20260101T000000Z`,
 		Long: `prune removes, on every etcd host, the dirs earlier restores left beside
 etcd's data: <data-dir>/member.before-<token> and <wal-dir>.before-<token>
-(the old data a swap set aside), member.restored-<token> (restored data a
+(the old data a swap set aside; <wal-dir>/.before-<token> inside a WAL dir
+that is a mount point or a symlink), member.restored-<token> (restored data a
 put-back set aside) and <data-dir>/.ezrestore/<token>/ (staged copies).
 
 It keeps the newest run's data and that of the --keep newest runs that set

@@ -51,6 +51,8 @@ func NewRoot() *cobra.Command {
 		{groupEmergency, newPlanCmd(g)},
 		{groupEmergency, newRestoreCmd(g)},
 		{groupEmergency, newRollbackCmd(g)},
+		{groupEmergency, newRecoverCmd(g)},
+		{groupEmergency, newDiffCmd(g)},
 		{groupBackup, newBackupCmd(g)},
 		{groupBackup, newSnapshotsCmd(g)},
 		{groupBackup, newSnapshotCmd(g)},

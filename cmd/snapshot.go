@@ -24,7 +24,7 @@ func newSnapshotCmd(g *Globals) *cobra.Command {
 		Example: `  ezrestore snapshot inspect backup/snapshot.db
   ezrestore snapshot find net-test3 --cluster k8s-01`,
 	}
-	c.AddCommand(newSnapshotInspectCmd(g), newSnapshotFindCmd(g), newSnapshotVerifyCmd(g))
+	c.AddCommand(newSnapshotInspectCmd(g), newSnapshotFindCmd(g), newSnapshotVerifyCmd(g), newSnapshotGetCmd(g), newSnapshotLsCmd(g))
 	return c
 }
 

@@ -13,6 +13,9 @@
 // alike (the unit must name them); the bastion's copy (kubeasz's
 // clusters/NAME/ssl/) exists in kubeasz's layout only and may be older
 // than what the member runs with.
+//
+// It imports cluster, etcdhost, inventory and transport only: never the
+// engine or a command.
 package etcdclient
 
 import (
@@ -37,6 +40,10 @@ import (
 
 // DialTimeout bounds connecting to one member and its first answer.
 const DialTimeout = 10 * time.Second
+
+// StatusTimeout bounds the status request that comes first: a running
+// member answers it in milliseconds even without a quorum.
+const StatusTimeout = 4 * time.Second
 
 // Client is a connection to one member of the cluster's etcd, through its
 // host's SSH connection.
@@ -110,8 +117,25 @@ func Dial(ctx context.Context, conn transport.Conn) (*Client, error) {
 	if err != nil {
 		return fail("connect to "+endpoint, err)
 	}
+	// A member that lost its quorum still answers a status request, at
+	// once, and says it knows no leader: no need to wait out the read below
+	// (a majority loss, where a restore is most urgent, would pay the whole
+	// DialTimeout in every plan).
+	// A member whose etcd is down answers nothing: StatusTimeout, not the
+	// whole DialTimeout, tells.
+	sctx, scancel := context.WithTimeout(dctx, StatusTimeout)
+	st, err := cli.Status(sctx, endpoint)
+	scancel()
+	switch {
+	case err != nil:
+		cli.Close()
+		return fail("status of "+endpoint, err)
+	case st.Leader == 0:
+		cli.Close()
+		return fail("status of "+endpoint, errors.New("the member knows no leader: no quorum"))
+	}
 	// A linearizable read, as etcdctl endpoint health does: a member that
-	// lost its quorum still answers a status request, not this.
+	// lost its quorum may still name a leader it heard from last.
 	resp, err := cli.Get(dctx, "health")
 	if err != nil {
 		cli.Close()

@@ -40,6 +40,10 @@ type EtcdFacts struct {
 	// MemberDir tells whether <data-dir>/member exists now.
 	MemberDir bool `json:"member_dir"`
 	WalDir    bool `json:"wal_dir_exists"`
+	// Layout is how the data, member, staging and WAL dirs are stored
+	// (mount points, symlinks, owners; see layout.go); nil when it could
+	// not be read.
+	Layout []DirLayout `json:"layout,omitempty"`
 
 	// Space is the free space and leftovers measured when the facts were
 	// gathered (nil when it could not be read). It is as old as the facts: a
@@ -235,6 +239,7 @@ func GatherEtcdWith(ctx context.Context, conn transport.Conn, h *inventory.Host,
 	// Free space and earlier runs' leftovers, in a subshell of its own (its
 	// helper functions stay there); it prints no "@@" lines of its own.
 	fmt.Fprintf(&b3, "echo @@space\n(\n%s)\n", SpaceScript(f, false))
+	fmt.Fprintf(&b3, "echo @@layout\n(\n%s)\n", LayoutScript(f))
 	// The etcd binaries each take tens of milliseconds to start: they run
 	// beside each other and beside the reads above.
 	parts := []string{b3.String(), fmt.Sprintf("echo @@server; p=%s; %s", transport.Quote(c.Binary),
@@ -274,6 +279,9 @@ func GatherEtcdWith(ctx context.Context, conn transport.Conn, h *inventory.Host,
 		f.ServerVersionOut = strings.TrimSpace(server)
 	} else {
 		rememberServer()
+	}
+	if ls, err := ParseLayout(s3["layout"], f); err == nil {
+		f.Layout = ls
 	}
 	readCerts(certs, s3)
 	f.Certs = certs

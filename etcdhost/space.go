@@ -20,8 +20,8 @@ import (
 
 // Leftover kinds, as the probe names them.
 const (
-	KindAside       = "set-aside member"   // <data-dir>/member.before-<token>
-	KindAsideWal    = "set-aside WAL"      // <wal-dir>.before-<token>
+	KindAside       = "set-aside member"   // <data-dir>/member.before-<token>, or <data-dir>/member/.before-<token> (kept in place)
+	KindAsideWal    = "set-aside WAL"      // <wal-dir>.before-<token>, or <wal-dir>/.before-<token> (kept in place)
 	KindRestored    = "rolled-back member" // <data-dir>/member.restored-<token>
 	KindRestoredWal = "rolled-back WAL"    // <wal-dir>.restored-<token>
 	KindStaged      = "staged copy"        // <data-dir>/.ezrestore/<token>
@@ -50,8 +50,10 @@ type FSSpace struct {
 	// Dev is the device number: two roles with the same Dev share the room.
 	Dev   string `json:"dev"`
 	Mount string `json:"mount"`
-	Size  int64  `json:"size_bytes"`
-	Free  int64  `json:"free_bytes"`
+	// Type is the filesystem's type (df -T), as "ext4" or "tmpfs".
+	Type string `json:"type,omitempty"`
+	Size int64  `json:"size_bytes"`
+	Free int64  `json:"free_bytes"`
 }
 
 // Alarm is one active etcd alarm (`etcdctl alarm list`).
@@ -128,7 +130,8 @@ func SpaceScript(f *EtcdFacts, alarms bool) string {
 		fmt.Fprintf(&b, "anc %s; a%d=$p\n", q(r.path), i)
 		args = append(args, fmt.Sprintf(`"$a%d"`, i))
 	}
-	fmt.Fprintf(&b, "stat -c 'S %%d' -- %[1]s\ndf -Pk -- %[1]s | tail -n +2\n", strings.Join(args, " "))
+	// -L: a dir that is a symlink to another disk is measured there.
+	fmt.Fprintf(&b, "stat -L -c 'S %%d' -- %[1]s\ndf -PkT -- %[1]s | tail -n +2\n", strings.Join(args, " "))
 	// "E kind<TAB>path" for each real dir (no symlinks followed), gathered in
 	// "$@"; then "U" and du's "KiB<TAB>path" lines, "T" and "mtime path" lines.
 	b.WriteString("set --\n")
@@ -139,10 +142,18 @@ func SpaceScript(f *EtcdFacts, alarms bool) string {
 	glob(KindAside, c.DataDir+"/member.before-")
 	glob(KindRestored, c.DataDir+"/member.restored-")
 	glob(KindStaged, StagingRoot(f)+"/")
+	// Inside a member dir kept in place (a mount point, a symlink).
+	glob(KindAside, c.DataDir+"/member/.before-")
+	glob(KindRestored, c.DataDir+"/member/.restored-")
+	glob(KindStaged, c.DataDir+"/member/.ezrestore-")
 	if c.WalDir != "" {
 		glob(KindAsideWal, c.WalDir+".before-")
 		glob(KindRestoredWal, c.WalDir+".restored-")
 		glob(KindStagedWal, c.WalDir+".ezrestore-")
+		// Inside a WAL dir kept in place (a mount point, a symlink).
+		glob(KindAsideWal, c.WalDir+"/.before-")
+		glob(KindRestoredWal, c.WalDir+"/.restored-")
+		glob(KindStagedWal, c.WalDir+"/.ezrestore-")
 	}
 	b.WriteString("if [ $# -gt 0 ]; then echo U; du -sk -- \"$@\"; echo T; stat -c '%Y %n' -- \"$@\"; fi\n")
 	if alarms {
@@ -196,16 +207,17 @@ func ParseSpace(out string, f *EtcdFacts) (*HostSpace, error) {
 	}
 	for i, role := range roles {
 		df := strings.Fields(dfs[i])
-		if len(df) < 6 {
+		// device, type, size, used, available, capacity, mount point
+		if len(df) < 7 {
 			return nil, fmt.Errorf("unreadable df line %q", dfs[i])
 		}
-		size, err1 := strconv.ParseInt(df[1], 10, 64)
-		free, err2 := strconv.ParseInt(df[3], 10, 64)
+		size, err1 := strconv.ParseInt(df[2], 10, 64)
+		free, err2 := strconv.ParseInt(df[4], 10, 64)
 		if err1 != nil || err2 != nil {
 			return nil, fmt.Errorf("unreadable df line %q", dfs[i])
 		}
 		hs.FS = append(hs.FS, FSSpace{Role: role.name, Path: role.path, Dev: devs[i],
-			Mount: strings.Join(df[5:], " "), Size: size * 1024, Free: free * 1024})
+			Mount: strings.Join(df[6:], " "), Type: df[1], Size: size * 1024, Free: free * 1024})
 	}
 	for _, e := range entries {
 		kb, err1 := strconv.ParseInt(kib[e.path], 10, 64)
@@ -294,7 +306,9 @@ func SpaceOf(ctx context.Context, conn transport.Conn, f *EtcdFacts) (*HostSpace
 // ClassifyLeftover says whether path is a dir ezrestore made beside etcd's
 // data on this host, and of which run: exactly <data-dir>/member.before-<token>,
 // <data-dir>/member.restored-<token>, <data-dir>/.ezrestore/<token>, or
-// <wal-dir>.before-/.restored-/.ezrestore-<token>, with a valid token. Nothing
+// <wal-dir>.before-/.restored-/.ezrestore-<token>, or the same names inside
+// the WAL dir (<wal-dir>/.before-<token>... where the WAL dir is a mount
+// point or a symlink, kept in place), with a valid token. Nothing
 // else is ever removed; the live member and WAL dirs never match.
 func ClassifyLeftover(p string, f *EtcdFacts) (kind, token string, ok bool) {
 	c := f.Config
@@ -306,9 +320,13 @@ func ClassifyLeftover(p string, f *EtcdFacts) (kind, token string, ok bool) {
 		{KindAside, c.DataDir + "/member.before-"},
 		{KindRestored, c.DataDir + "/member.restored-"},
 		{KindStaged, StagingRoot(f) + "/"},
+		{KindAside, c.DataDir + "/member/.before-"},
+		{KindRestored, c.DataDir + "/member/.restored-"},
+		{KindStaged, c.DataDir + "/member/.ezrestore-"},
 	}
 	if c.WalDir != "" {
-		pats = append(pats, pat{KindAsideWal, c.WalDir + ".before-"}, pat{KindRestoredWal, c.WalDir + ".restored-"}, pat{KindStagedWal, c.WalDir + ".ezrestore-"})
+		pats = append(pats, pat{KindAsideWal, c.WalDir + ".before-"}, pat{KindRestoredWal, c.WalDir + ".restored-"}, pat{KindStagedWal, c.WalDir + ".ezrestore-"},
+			pat{KindAsideWal, c.WalDir + "/.before-"}, pat{KindRestoredWal, c.WalDir + "/.restored-"}, pat{KindStagedWal, c.WalDir + "/.ezrestore-"})
 	}
 	// Never the live data: not the data, member or WAL dir, nor a dir holding one.
 	live := []string{c.DataDir, c.DataDir + "/member"}
@@ -342,18 +360,24 @@ type Need struct {
 // own), and the 64 MB WAL segment etcd preallocates (the WAL dir, or with the
 // db when the unit has no --wal-dir).
 func SpaceNeeded(f *EtcdFacts, snapshotSize int64, hs *HostSpace) []Need {
+	// A member dir kept in place (a mount point, a symlink) has the
+	// restore write inside it, on its own filesystem: nothing moves later.
+	restoreRole := "staging"
+	if f.MemberInPlace() {
+		restoreRole = "member"
+	}
 	needs := []Need{
 		{What: "staged snapshot", Role: "staging", Bytes: snapshotSize},
-		{What: "restored db", Role: "staging", Bytes: snapshotSize},
+		{What: "restored db", Role: restoreRole, Bytes: snapshotSize},
 	}
-	walRole := "staging"
+	walRole := restoreRole
 	if f.Config.WalDir != "" {
 		walRole = "wal"
 	}
 	needs = append(needs, Need{What: "new WAL segment", Role: walRole, Bytes: WALSegmentBytes})
 	st, ok1 := hs.FSOf("staging")
 	data, ok2 := hs.FSOf("data")
-	if ok1 && ok2 && st.Dev != data.Dev {
+	if restoreRole == "staging" && ok1 && ok2 && st.Dev != data.Dev {
 		needs = append(needs, Need{What: "restored db moved into the data dir", Role: "data", Bytes: snapshotSize})
 		if walRole == "staging" {
 			needs = append(needs, Need{What: "WAL segment moved into the data dir", Role: "data", Bytes: WALSegmentBytes})
@@ -402,7 +426,7 @@ func CheckSpace(needs []Need, hs *HostSpace) ([]string, error) {
 		fn := byDev[dev]
 		margin := SpaceMargin(fn.sum)
 		total := fn.sum + margin
-		where := fmt.Sprintf("the filesystem on %s (%s dir %s)", fn.fs.Mount, strings.Join(fn.roles, " and "), dirsOf(hs, fn.roles))
+		where := fmt.Sprintf("the %sfilesystem on %s (%s dir %s)", typed(fn.fs.Type), fn.fs.Mount, strings.Join(fn.roles, " and "), dirsOf(hs, fn.roles))
 		line := fmt.Sprintf("%s: %s free, needs %s (%s, margin %s)", where, bytesize.Human(fn.fs.Free),
 			bytesize.Human(total), strings.Join(fn.parts, " + "), bytesize.Human(margin))
 		found = append(found, line)
@@ -414,6 +438,14 @@ func CheckSpace(needs []Need, hs *HostSpace) ([]string, error) {
 		return found, fmt.Errorf("not enough free space for what the restore writes:\n  %s", strings.Join(short, "\n  "))
 	}
 	return found, nil
+}
+
+// typed is a filesystem type to put before "filesystem", or nothing.
+func typed(t string) string {
+	if t == "" {
+		return ""
+	}
+	return t + " "
 }
 
 func dirsOf(hs *HostSpace, roles []string) string {
@@ -442,6 +474,14 @@ func PreflightSpace(ctx context.Context, conn transport.Conn, f *EtcdFacts, snap
 	hs, err := SpaceOf(ctx, conn, f)
 	if err != nil {
 		return "", err
+	}
+	if m, ok := f.LayoutOf("member"); ok && f.MemberInPlace() {
+		// The space probe measures the data, staging and WAL dirs; a
+		// member dir on a filesystem of its own was measured by the layout.
+		withMember := *hs
+		withMember.FS = append(append([]FSSpace(nil), hs.FS...), FSSpace{Role: "member", Path: m.Path, Dev: m.Dev,
+			Mount: m.Mount, Type: m.FSType, Size: m.Size, Free: m.Free})
+		hs = &withMember
 	}
 	found, err := CheckSpace(SpaceNeeded(f, snapshotSize, hs), hs)
 	if err != nil {

@@ -105,6 +105,14 @@ func TestClassifyLeftover(t *testing.T) {
 		"/var/lib/etcd-wal.before-t3":                               {KindAsideWal, "t3"},
 		"/var/lib/etcd-wal.restored-t4":                             {KindRestoredWal, "t4"},
 		"/var/lib/etcd-wal.ezrestore-t5":                            {KindStagedWal, "t5"},
+		// Inside a WAL dir kept in place (a mount point, a symlink).
+		"/var/lib/etcd-wal/.before-t6":    {KindAsideWal, "t6"},
+		"/var/lib/etcd-wal/.restored-t7":  {KindRestoredWal, "t7"},
+		"/var/lib/etcd-wal/.ezrestore-t8": {KindStagedWal, "t8"},
+		// Inside a member dir kept in place.
+		"/var/lib/etcd/member/.before-t9":     {KindAside, "t9"},
+		"/var/lib/etcd/member/.restored-t10":  {KindRestored, "t10"},
+		"/var/lib/etcd/member/.ezrestore-t11": {KindStaged, "t11"},
 	}
 	for p, w := range ok {
 		kind, tok, yes := ClassifyLeftover(p, f)
@@ -119,6 +127,7 @@ func TestClassifyLeftover(t *testing.T) {
 		"var/lib/etcd/member.before-t", "/var/lib/etcd/member.before-t/", "/var/lib/etcd//member.before-t",
 		"/var/lib/etcd/member/wal", "/var/lib/etcd/member.old", "/var/lib/etcd-wal/member.before-t",
 		"/var/lib/etcd/member.before-with space",
+		"/var/lib/etcd-wal/.before-", "/var/lib/etcd-wal/.before-a/b", "/var/lib/etcd-wal/before-t", "/var/lib/etcd-wal/x/.before-t",
 	} {
 		if kind, tok, yes := ClassifyLeftover(p, f); yes {
 			t.Errorf("%s accepted as %s of %s", p, kind, tok)

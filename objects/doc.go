@@ -10,4 +10,5 @@
 //
 // Nothing here talks to etcd or opens a snapshot: callers hand in keys,
 // values and revisions (the snapshot package offline, an etcd client live).
+// It imports no other package of the project.
 package objects

@@ -18,6 +18,8 @@ type Plan struct {
 	Members  []steps.MemberPlan `json:"members"`
 	// MemberSource is how the member was chosen (--snapshot member:...).
 	MemberSource *MemberSource `json:"member_source,omitempty"`
+	// Undo is what the restore would undo on the live cluster (undo.go).
+	Undo *Undo `json:"undo,omitempty"`
 	*orchestrator.Plan
 }
 
@@ -49,6 +51,10 @@ func (p *Plan) WriteText(w io.Writer) {
 		}
 	}
 	p.Plan.WriteText(w)
+	if p.Undo != nil {
+		fmt.Fprintln(w)
+		p.Undo.WriteText(w)
+	}
 }
 
 // SetAsideText lists, per etcd host, what the swap moves aside and the

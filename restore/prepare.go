@@ -151,7 +151,7 @@ func prepare(ctx context.Context, req Request) (*Session, error) {
 	defer cancel()
 	checked := make(chan struct{})
 	var snapErr error
-	check := func() (*steps.SnapshotRef, error) { return checkSnapshot(cl.BackupDir, req.Snapshot) }
+	check := func() (*steps.SnapshotRef, error) { return CheckSnapshot(cl.BackupDir, req.Snapshot) }
 	if IsMemberSpec(req.Snapshot) {
 		// A member source is read on the hosts: once connected (below).
 		if err := memberSourceAllowed(req, pb, actions); err != nil {
@@ -180,6 +180,7 @@ func prepare(ctx context.Context, req Request) (*Session, error) {
 	if IsMemberSpec(req.Snapshot) {
 		go checkLater(checked, check, &snapErr, cancel, r)
 	}
+	undo := startUndo(cctx, env, cl, r) // what the restore would undo, read beside the planning
 	if r.Token, err = chooseToken(req, cl.RecordDir); err != nil {
 		return s, err
 	}
@@ -198,6 +199,7 @@ func prepare(ctx context.Context, req Request) (*Session, error) {
 	_ = r.Probes.Save()
 	plan.Warnings = append(plan.Warnings, r.Warnings...)
 	s.Plan = &Plan{Snapshot: r.Snapshot, Token: r.Token, Members: r.MemberPlans(), Plan: plan, MemberSource: s.member}
+	s.Plan.Undo = undo()
 	return s, nil
 }
 
@@ -245,10 +247,10 @@ func playbookGroups(pb *orchestrator.Playbook) []string {
 	return gs
 }
 
-// checkSnapshot resolves --snapshot and checks the file on the bastion:
+// CheckSnapshot resolves --snapshot and checks the file on the bastion:
 // readable, its sha256 trailer (if any) right, its revision readable. The
 // catalog reads the file once for both the choice and these checks.
-func checkSnapshot(backupDir, spec string) (*steps.SnapshotRef, error) {
+func CheckSnapshot(backupDir, spec string) (*steps.SnapshotRef, error) {
 	e, how, err := snapshot.ResolveChecked(backupDir, spec)
 	if err != nil {
 		return nil, err

@@ -149,8 +149,15 @@ func (s *RollbackSession) WriteText(w io.Writer) {
 	fmt.Fprintf(w, "Rollback plan for %s (inventory %s, playbook %s)\n", s.Plan.Cluster, s.Plan.Inventory, s.Plan.Playbook)
 	fmt.Fprintf(w, "Puts back what restore run %s set aside (token %s); the restored data is kept as *.restored-%s:\n", rec.RunID, rec.Token, rec.Token)
 	for _, h := range rec.Hosts {
-		fmt.Fprintf(w, "  %s: %s -> %s", h.Host, h.Aside, h.Member)
-		if h.Wal != "" {
+		if h.MemberInPlace {
+			fmt.Fprintf(w, "  %s: the contents of %s -> %s (a mount point or a symlink: it stays)", h.Host, h.Aside, h.Member)
+		} else {
+			fmt.Fprintf(w, "  %s: %s -> %s", h.Host, h.Aside, h.Member)
+		}
+		switch {
+		case h.WalInPlace:
+			fmt.Fprintf(w, ", the contents of %s -> %s (a mount point or a symlink: it stays)", h.AsideWal, h.Wal)
+		case h.Wal != "":
 			fmt.Fprintf(w, ", %s -> %s", h.AsideWal, h.Wal)
 		}
 		fmt.Fprintln(w)

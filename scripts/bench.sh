@@ -30,3 +30,16 @@ go run ./bench/snapshotbench -bin bin/ezrestore
 # file; the uploader's peak RSS (targets: within 1.5x, under 150 MB); and the
 # way back (download + decrypt) beside `age -d`.
 go run ./bench/offsitebench
+
+# --- recover (issue 20) ------------------------------------------------------
+# `ezrestore recover --namespace` of a deleted namespace of 1,000 ConfigMaps on
+# a lab with the real control plane: the whole command (target < 10 s).
+go run ./bench/recoverbench -bin bin/ezrestore
+
+# --- objects (issue 20) -------------------------------------------------------
+# `snapshot get` of one pod in a ~2 GiB snapshot of protobuf pods (warm; target
+# < 1 s); `diff S1 S2` of two such snapshots, offline, with its peak RSS
+# (targets for diff against a live cluster of that size: < 15 s, < 400 MB);
+# the live side's listing on the etcd holding the data (local, without SSH).
+# Generated once (many minutes), cached in /var/cache/ezrestore/bench/objects.
+go run ./bench/objectsbench -bin bin/ezrestore

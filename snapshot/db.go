@@ -63,9 +63,9 @@ func view(path string, scan bool, fn func(tx *bolt.Tx, r *reclaimer) error) (err
 		case errors.Is(err, berrors.ErrTimeout):
 			return fmt.Errorf("%s: locked by another process (a running etcd's own file? copy it or stop etcd first)", path)
 		case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrVersionMismatch), errors.Is(err, berrors.ErrChecksum):
-			return fmt.Errorf("%s: not a bbolt database or its header is damaged: %w", path, err)
+			return fmt.Errorf("%s: not an etcd snapshot (not a bbolt database, or its header is damaged): %w", path, err)
 		}
-		return fmt.Errorf("%s: open as bbolt database: %w", path, err)
+		return fmt.Errorf("%s: not an etcd snapshot: cannot open it as a bbolt database: %w", path, err)
 	}
 	defer db.Close()
 	tx, err := db.Begin(false)

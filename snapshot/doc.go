@@ -16,7 +16,10 @@
 // keeps no values, so memory depends on the number of distinct keys, not on
 // the size of the file.
 //
+// It also reads a file as Kubernetes objects (GetObject, ListObjects, Get),
+// with package objects decoding keys and values.
+//
 // It works on local files only: it must not import the SSH transport, the
-// engine, steps, restore, backup, cmd or lab. Its only project import is
-// internal/atomicfile.
+// engine, steps, restore, backup, cmd or lab. Its only project imports are
+// internal/atomicfile and objects (keys and values, no I/O of its own).
 package snapshot

@@ -110,3 +110,12 @@ func pick(backupDir, what string, keep func(Entry) bool) (string, string, *Entry
 	}
 	return "", "", nil, fmt.Errorf("no intact %s in %s: %s", what, backupDir, strings.Join(skipped, ", "))
 }
+
+// Resolve chooses the file a --snapshot value names, as ResolveChecked does,
+// for readers that look inside it (snapshot get, ls, diff): a file named or
+// snapshot.db is not read in full to check it first ("latest" and "before:"
+// still pass over damaged backups, which is how they choose).
+func Resolve(backupDir, spec string) (path, how string, err error) {
+	path, how, _, err = resolve(backupDir, spec)
+	return path, how, err
+}

@@ -46,6 +46,9 @@ func removeStagedScript(st etcdhost.Stage, root string) string {
 	var b strings.Builder
 	b.WriteString(`rmstaged() { if [ -d "$1" ] && [ ! -L "$1" ]; then k=$(du -sk -- "$1" | cut -f1); rm -rf -- "$1" && printf 'removed %s (%s KiB)\n' "$1" "$k"; else printf 'nothing staged at %s\n' "$1"; fi; }` + "\n")
 	fmt.Fprintf(&b, "rmstaged %s", q(st.Dir))
+	if st.MemberInPlace {
+		fmt.Fprintf(&b, " && rmstaged %s", q(st.Data))
+	}
 	if st.Wal != "" {
 		fmt.Fprintf(&b, " && rmstaged %s", q(st.Wal))
 	}
@@ -69,6 +72,9 @@ func StagedText(env *orchestrator.Env, r *Restore, reached int) string {
 		}
 		st := etcdhost.StageFor(r.Token, f)
 		fmt.Fprintf(&b, "  %s: %s", m.Host.Name, st.Dir)
+		if st.MemberInPlace {
+			fmt.Fprintf(&b, ", %s (if the swap did not take it)", st.Data)
+		}
 		if st.Wal != "" {
 			fmt.Fprintf(&b, " and %s (if the swap did not take it)", st.Wal)
 		}

@@ -66,10 +66,17 @@ func (p *Preflight) Plan(ctx context.Context, env *orchestrator.Env, step *orche
 	if err != nil {
 		return nil, err
 	}
+	p.startEncryptionScan(hosts)
 	tasks := make([]*orchestrator.Task, len(hosts))
 	errs := fanout.Each(ctx, len(hosts), env.Forks, func(ctx context.Context, i int) error {
 		h := hosts[i]
 		checks, err := p.host(ctx, env, h, need[h.Name])
+		if err == nil && h.InGroup(inventory.GroupMaster) {
+			var keys string
+			if keys, err = p.checkEncryptionKeys(ctx, env, h.Name); keys != "" {
+				checks = append(checks, keys)
+			}
+		}
 		tasks[i] = &orchestrator.Task{Host: h.Name, Checks: checks}
 		if err != nil {
 			return &transport.HostError{Host: h.Name, Err: err}
@@ -201,6 +208,7 @@ func (p *Preflight) checkEtcdHost(h *inventory.Host, f *etcdhost.EtcdFacts) ([]s
 	}
 	certProblems, certWarnings := etcdhost.CheckCerts(c, f.Certs, time.Now())
 	errs = append(errs, certProblems...)
+	errs = append(errs, etcdhost.LayoutProblems(f)...)
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("%s", strings.Join(errs, "\n"))
 	}
@@ -212,6 +220,7 @@ func (p *Preflight) checkEtcdHost(h *inventory.Host, f *etcdhost.EtcdFacts) ([]s
 		fmt.Sprintf("etcd.service: name %s, peer URL %s, data dir %s%s, runs as %s, now %s", c.Name, etcdhost.FirstURL(c.PeerURL), c.DataDir, walNote(c.WalDir), c.User, f.Active),
 		tools,
 	}
+	checks = append(checks, etcdhost.LayoutLines(f)...)
 	if e := etcdhost.EarliestExpiry([]*etcdhost.EtcdFacts{f}); e != nil {
 		checks = append(checks, fmt.Sprintf("%d certificate files valid, the first to expire: %s", len(f.Certs), e.FileText(time.Now())))
 	}

@@ -34,10 +34,16 @@ type SetAsideHost struct {
 	Member   string `json:"member_dir"`
 	Aside    string `json:"aside"`
 	Restored string `json:"restored"`
+	// MemberInPlace: member/ is a mount point or a symlink; it stays where
+	// it is and Aside, Restored are dirs inside it whose contents move.
+	MemberInPlace bool `json:"member_in_place,omitempty"`
 	// The same for the unit's --wal-dir, when it has one.
 	Wal         string `json:"wal_dir,omitempty"`
 	AsideWal    string `json:"aside_wal,omitempty"`
 	RestoredWal string `json:"restored_wal,omitempty"`
+	// WalInPlace: the WAL dir is a mount point or a symlink; it stays where
+	// it is and AsideWal, RestoredWal are dirs inside it whose contents move.
+	WalInPlace bool `json:"wal_in_place,omitempty"`
 	// PutBack is the shell command that does it by hand.
 	PutBack string `json:"put_back"`
 }
@@ -51,9 +57,9 @@ func (r *Restore) SetAsideRecord(runID, swapStep string) SetAsideRecord {
 			continue
 		}
 		st := etcdhost.StageFor(r.Token, f)
-		h := SetAsideHost{Host: m.Host.Name, Member: st.Member, Aside: st.Aside, Restored: etcdhost.RestoredPath(st.Member, r.Token), PutBack: etcdhost.PutBackCommand(st, r.Token)}
+		h := SetAsideHost{Host: m.Host.Name, Member: st.Member, Aside: st.Aside, Restored: st.Restored, MemberInPlace: st.MemberInPlace, PutBack: etcdhost.PutBackCommand(st, r.Token)}
 		if st.LiveWal != "" {
-			h.Wal, h.AsideWal, h.RestoredWal = st.LiveWal, st.AsideWal, etcdhost.RestoredPath(st.LiveWal, r.Token)
+			h.Wal, h.AsideWal, h.RestoredWal, h.WalInPlace = st.LiveWal, st.AsideWal, st.RestoredWal, st.WalInPlace
 		}
 		rec.Hosts = append(rec.Hosts, h)
 	}
@@ -182,6 +188,9 @@ func (c *PutBackCheck) check(ctx context.Context, env *orchestrator.Env, h *inve
 	if f.Config.DataDir+"/member" != sa.Member || f.Config.WalDir != sa.Wal {
 		return nil, fmt.Errorf("the etcd unit now uses data dir %s (WAL dir %q), but run %s set aside %s (WAL dir %q): the unit changed since; put the data back by hand", f.Config.DataDir, f.Config.WalDir, rb.Record.RunID, sa.Member, sa.Wal)
 	}
+	if err := layoutChanged(sa, f, rb.Record.RunID); err != nil {
+		return nil, err
+	}
 	pairs := [][3]string{{sa.Member, sa.Aside, sa.Restored}}
 	if sa.Wal != "" {
 		pairs = append(pairs, [3]string{sa.Wal, sa.AsideWal, sa.RestoredWal})
@@ -247,10 +256,29 @@ func (p *PutBack) Plan(ctx context.Context, env *orchestrator.Env, step *orchest
 		if !ok {
 			return nil, fmt.Errorf("host %s: run %s set nothing aside here", h.Name, p.rb.Record.RunID)
 		}
-		cmd := "if systemctl is-active --quiet etcd; then echo 'etcd is running on this host: stop it before putting data back' >&2; exit 1; fi\n" +
-			putBackScript(sa.Member, sa.Aside, sa.Restored)
-		if sa.Wal != "" {
+		cmd := "if systemctl is-active --quiet etcd; then echo 'etcd is running on this host: stop it before putting data back' >&2; exit 1; fi\n"
+		if sa.MemberInPlace {
+			cmd += putBackContentsScript(sa.Member, sa.Aside, sa.Restored)
+		} else {
+			cmd += putBackScript(sa.Member, sa.Aside, sa.Restored)
+		}
+		switch {
+		case sa.WalInPlace:
+			cmd += "\n" + putBackContentsScript(sa.Wal, sa.AsideWal, sa.RestoredWal)
+		case sa.Wal != "":
 			cmd += "\n" + putBackScript(sa.Wal, sa.AsideWal, sa.RestoredWal)
+		}
+		// The disks as the check step found them, and the old dirs' owner
+		// and mode back with them (a rename carries them).
+		if f, err := p.rb.Etcd(h.Name); err == nil {
+			if d, ok := f.LayoutOf("data"); ok {
+				cmd += "\n" + etcdhost.KeepLayoutScript(d, false)
+			}
+			for _, role := range []string{"member", "wal"} {
+				if d, ok := f.LayoutOf(role); ok && d.InPlace() {
+					cmd += "\n" + etcdhost.KeepLayoutScript(d, false)
+				}
+			}
 		}
 		sp.Notes = append(sp.Notes, fmt.Sprintf("%s: the restored data is kept at %s", h.Name, sa.Restored))
 		sp.Tasks = append(sp.Tasks, &orchestrator.Task{Host: h.Name, Ops: []*orchestrator.Op{{
@@ -268,10 +296,57 @@ func putBackScript(live, aside, restored string) string {
 if [ -e "$a" ]; then
   if [ -e "$l" ]; then
     if [ -e "$r" ]; then printf 'both %%s and %%s exist beside %%s: refusing to guess, sort them out by hand\n' "$a" "$r" "$l" >&2; exit 1; fi
-    mv -T -- "$l" "$r" && printf 'moved the restored %%s aside as %%s\n' "$l" "$r"
+    mv -T -- "$l" "$r" || exit 1
+    printf 'moved the restored %%s aside as %%s\n' "$l" "$r"
   fi
-  mv -T -- "$a" "$l" && printf 'old data back at %%s\n' "$l"
+  mv -T -- "$a" "$l" || exit 1
+  printf 'old data back at %%s\n' "$l"
 elif [ -e "$r" ] && [ -e "$l" ]; then printf 'already put back: %%s is the old data, %%s the restored\n' "$l" "$r"
 else printf 'nothing set aside at %%s\n' "$a" >&2; exit 1
 fi`, q(live), q(aside), q(restored))
+}
+
+// putBackContentsScript is putBackScript for a live dir that stays where it
+// is (a mount point, a symlink): its entries move into restored, a new dir
+// inside it, then aside's entries move back into it and the empty aside goes.
+func putBackContentsScript(live, aside, restored string) string {
+	q := transport.Quote
+	return fmt.Sprintf(`l=%[1]s a=%[2]s r=%[3]s
+if [ -e "$a" ]; then
+  if [ -e "$r" ]; then printf 'both %%s and %%s exist in %%s: refusing to guess, sort them out by hand\n' "$a" "$r" "$l" >&2; exit 1; fi
+  mkdir -m 0700 -- "$r" || exit 1
+  %[4]s || exit 1
+  printf 'moved the restored contents of %%s into %%s\n' "$l" "$r"
+  %[5]s && rmdir -- "$a" || exit 1
+  printf 'old data back in %%s\n' "$l"
+elif [ -e "$r" ]; then printf 'already put back: %%s holds the old data, %%s the restored\n' "$l" "$r"
+else printf 'nothing set aside at %%s\n' "$a" >&2; exit 1
+fi`, q(live), q(aside), q(restored), etcdhost.MoveContentsCommand(live, restored), etcdhost.MoveContentsCommand(aside, live))
+}
+
+// layoutChanged refuses a put-back where a dir the swap kept in place is no
+// longer a mount point or a symlink, or the other way round: the put-back
+// would move what the swap did not.
+func layoutChanged(sa SetAsideHost, f *etcdhost.EtcdFacts, runID string) error {
+	m, _ := f.LayoutOf("member")
+	w, _ := f.LayoutOf("wal")
+	for _, c := range []struct {
+		dir      string
+		was, now bool
+		layout   etcdhost.DirLayout
+	}{{sa.Member, sa.MemberInPlace, m.InPlace(), m}, {sa.Wal, sa.WalInPlace, w.InPlace(), w}} {
+		if c.dir == "" || c.was == c.now {
+			continue
+		}
+		was := map[bool]string{true: "a mount point or a symlink (its contents were set aside inside it)", false: "a plain dir (it was set aside beside it)"}[c.was]
+		return fmt.Errorf("%s was %s when run %s set it aside, but is now %s: the disks changed since; put the data back by hand", c.dir, was, runID, layoutText(c.layout))
+	}
+	return nil
+}
+
+func layoutText(d etcdhost.DirLayout) string {
+	if d.Path == "" {
+		return "unread"
+	}
+	return d.Describe()
 }

@@ -112,6 +112,8 @@ type Restore struct {
 	// fanout is the compressed stream the push step's hosts join (one per
 	// run: every host gets the same snapshot).
 	fanout *transport.GzipFanout
+	// atRest is the snapshot's encrypted values, for the masters' preflight.
+	atRest encryptionScan
 }
 
 // pushFanout is the run's compressed push stream, made by the first host
