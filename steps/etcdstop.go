@@ -108,10 +108,16 @@ func (e *EtcdStop) Plan(ctx context.Context, env *orchestrator.Env, step *orches
 			h.Name+": 2. "+indent(cmd))
 	}
 	op := &orchestrator.Op{Kind: opEtcdStop, Changes: true,
-		Desc: fmt.Sprintf("go by preflight's reading of who leads when it is fresh, else ask the %d members (etcdctl endpoint status); signal %s to stop on the followers at once, then stop the leader's while the followers finish; check each inactive", len(hosts), strings.Join(units, ", ")),
-		Args: map[string]string{"units": strings.Join(units, " "), "hosts": strings.Join(inventoryNames(hosts), " ")}}
+		Desc:    fmt.Sprintf("go by preflight's reading of who leads when it is fresh, else ask the %d members (etcdctl endpoint status); signal %s to stop on the followers at once, then stop the leader's while the followers finish; check each inactive", len(hosts), strings.Join(units, ", ")),
+		Payload: etcdStopPayload{Units: units, Hosts: inventoryNames(hosts)}}
 	sp.Tasks = []*orchestrator.Task{{Ops: []*orchestrator.Op{op}}}
 	return sp, nil
+}
+
+// etcdStopPayload is the stop op's units and the members it stops.
+type etcdStopPayload struct {
+	Units []string `json:"units"`
+	Hosts []string `json:"hosts"`
 }
 
 func (e *EtcdStop) members(hosts []*inventory.Host) ([]inventory.EtcdMember, error) {
@@ -186,8 +192,11 @@ func (e *EtcdStop) knownLeader(hosts []string) (leader string, age time.Duration
 
 func (e *EtcdStop) Exec(ctx context.Context, env *orchestrator.Env, _ *orchestrator.Task, op *orchestrator.Op, _ transport.Conn) (orchestrator.OpResult, error) {
 	t0 := time.Now()
-	units := strings.Fields(op.Args["units"])
-	hostList := strings.Fields(op.Args["hosts"])
+	pl, err := orchestrator.PayloadOf[etcdStopPayload](op)
+	if err != nil {
+		return orchestrator.OpResult{}, err
+	}
+	units, hostList := pl.Units, pl.Hosts
 	stopCmd, err := SystemdCommand("stopped", units, false)
 	if err != nil {
 		return orchestrator.OpResult{}, err
