@@ -69,6 +69,9 @@ type Env struct {
 	// steps need (a file being checked) lets the steps that do not need it
 	// plan meanwhile.
 	PlanGate func(step *Step, action Action) error
+
+	// step is the step being run, set in the Env its actions get.
+	step *StepPlan
 }
 
 // Conn returns the connection to host or says why there is none. The error

@@ -1,6 +1,7 @@
 package orchestrator
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -66,22 +67,61 @@ type Task struct {
 	Checks []string `json:"checks,omitempty"`
 }
 
-// Op is one concrete action: a command, a file transfer, or a registered kind.
+// Op is one concrete action: a command the runner runs itself (Kind OpRun:
+// Cmd on the task's host), or an op of the step's action's own kind (a
+// transfer, a wait, a question), which its Executor runs with what it
+// planned in Payload.
 type Op struct {
 	Kind string `json:"kind"`
 	// Desc is a short human title; Cmd the exact remote command line.
 	Desc string `json:"desc,omitempty"`
 	Cmd  string `json:"cmd,omitempty"`
-	// A file an action's op copies: Local to Remote with Mode, verified
-	// against SHA256 (the push step's).
-	Local  string `json:"local,omitempty"`
-	Remote string `json:"remote,omitempty"`
-	Mode   uint32 `json:"mode,omitempty"`
-	SHA256 string `json:"sha256,omitempty"`
 	// Changes is true for ops that change the host.
 	Changes bool `json:"changes"`
-	// Args are settings of a registered kind.
-	Args map[string]string `json:"args,omitempty"`
+	// Payload is what an op of an action's own kind needs to run: a struct
+	// the action defines for its kind (a push's file and digest, a stop's
+	// units and members). The plan and the run record hold it as JSON
+	// beside the kind; PayloadOf reads it back typed.
+	Payload any `json:"payload,omitempty"`
+}
+
+// UnmarshalJSON keeps the payload as raw JSON: only the action that owns
+// the op's kind knows its type, and PayloadOf decodes it into that.
+func (op *Op) UnmarshalJSON(b []byte) error {
+	type plain Op
+	var v struct {
+		plain
+		Payload json.RawMessage `json:"payload,omitempty"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*op = Op(v.plain)
+	op.Payload = nil
+	if len(v.Payload) > 0 {
+		op.Payload = v.Payload
+	}
+	return nil
+}
+
+// PayloadOf returns op's payload as the action's type P: the value it
+// planned, or the same decoded from a plan read back from JSON.
+func PayloadOf[P any](op *Op) (P, error) {
+	var p P
+	switch v := op.Payload.(type) {
+	case P:
+		return v, nil
+	case *P:
+		if v != nil {
+			return *v, nil
+		}
+	case json.RawMessage:
+		if err := json.Unmarshal(v, &p); err != nil {
+			return p, fmt.Errorf("op %s: reading its payload: %w", op.Kind, err)
+		}
+		return p, nil
+	}
+	return p, fmt.Errorf("op %s: payload is %T, want %T", op.Kind, op.Payload, p)
 }
 
 // OpResult is what running an op produced.
@@ -159,6 +199,10 @@ func (op *Op) Line() string {
 		}
 		return "$ " + indentCont(op.Cmd)
 	default:
+		// An action's own op may run a command of its own making (prune-remove).
+		if op.Cmd != "" {
+			return fmt.Sprintf("%s: %s\n      $ %s", op.Kind, op.Desc, indentCont(op.Cmd))
+		}
 		return fmt.Sprintf("%s: %s", op.Kind, op.Desc)
 	}
 }

@@ -140,6 +140,10 @@ func (b *background) finish(env *Env, recap *Recap) {
 }
 
 func runStep(ctx context.Context, env *Env, sp *StepPlan, recap *Recap) error {
+	// The step's actions see it in their Env (RunOnHosts records under it).
+	senv := *env
+	senv.step = sp
+	env = &senv
 	one := func(t *Task) error {
 		label := t.Host
 		if label == "" {
@@ -253,6 +257,65 @@ func runTask(ctx context.Context, env *Env, sp *StepPlan, t *Task) (changed bool
 		changed = changed || op.Changes
 	}
 	return changed, strings.Join(msgs, "; "), nil
+}
+
+// HostRun is one host's part of RunOnHosts.
+type HostRun struct {
+	Host   string
+	Result OpResult
+	// Err says what failed; it does not name the host (callers name it once).
+	Err error
+}
+
+// RunOnHosts runs, on each host at once (up to Forks), the command op(host)
+// gives, and records each as the runner records a task of the running step:
+// its output in outputs/ and one event for the host ("changed" or "ok" as
+// the op says, or "failed"). It is for an action whose one op works on
+// several hosts in phases decided at run time (etcd-stop asks who leads,
+// then stops the followers before the leader), so that no action writes the
+// record by hand. Once started, the commands run to their end even when ctx
+// is cancelled, as a step's commands do: a Ctrl-C stops between steps.
+func (e *Env) RunOnHosts(ctx context.Context, hosts []string, op func(host string) (*Op, error)) []HostRun {
+	out := make([]HostRun, len(hosts))
+	forks := e.Forks
+	if forks <= 0 {
+		forks = DefaultForks
+	}
+	step, index := "", 0
+	if e.step != nil {
+		step, index = e.step.Name, e.step.Index
+	}
+	fanout.Each(context.WithoutCancel(ctx), len(hosts), forks, func(ctx context.Context, i int) error {
+		h := hosts[i]
+		out[i].Host = h
+		o, err := op(h)
+		if err != nil {
+			out[i].Err = err
+			e.Record.Event(Event{Step: step, Host: h, Status: "failed", Message: err.Error()})
+			return nil
+		}
+		t0 := time.Now()
+		conn, err := e.Conn(h)
+		var res OpResult
+		if err == nil {
+			res, err = runOp(ctx, conn, o)
+		}
+		e.Record.Output(index, step, h, o, res)
+		ev := Event{Step: step, Host: h, Status: "ok", Message: o.Desc, Duration: time.Since(t0).Seconds()}
+		switch {
+		case err != nil:
+			ev.Status, ev.Message = "failed", err.Error()
+		case o.Changes:
+			ev.Status = "changed"
+		}
+		if err == nil && res.Message != "" {
+			ev.Message += ": " + res.Message
+		}
+		e.Record.Event(ev)
+		out[i].Result, out[i].Err = res, err
+		return nil
+	})
+	return out
 }
 
 func runOp(ctx context.Context, conn transport.Conn, op *Op) (OpResult, error) {

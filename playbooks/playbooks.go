@@ -1,4 +1,4 @@
-// Package playbooks embeds the playbooks ezrestore ships (restore.yml, rollback.yml).
+// Package playbooks embeds the playbooks ezrestore ships (restore.yml, rollback.yml, prune.yml).
 // It holds data, and reads no more of it than the step names shell
 // completion offers (StepNames); the engine parses the playbooks. It imports
 // no other ezrestore package.
@@ -43,6 +43,14 @@ var Rollback []byte
 
 // RollbackName is the name errors about the embedded rollback playbook use.
 const RollbackName = "playbooks/rollback.yml (built in)"
+
+// Prune removes what earlier restores left on the etcd hosts, playbooks/prune.yml.
+//
+//go:embed prune.yml
+var Prune []byte
+
+// PruneName is the name errors about the embedded prune playbook use.
+const PruneName = "playbooks/prune.yml (built in)"
 
 // StepNames lists the step names of a playbook, in order, without checking
 // its actions (for shell completion of --from-step).

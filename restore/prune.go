@@ -19,7 +19,8 @@ import (
 	"github.com/ezrestore/ezrestore/internal/bytesize"
 	"github.com/ezrestore/ezrestore/inventory"
 	"github.com/ezrestore/ezrestore/orchestrator"
-	"github.com/ezrestore/ezrestore/transport"
+	"github.com/ezrestore/ezrestore/playbooks"
+	"github.com/ezrestore/ezrestore/steps"
 )
 
 // RunRecord is what a run record in <cluster dir>/restores/ says about a run.
@@ -231,15 +232,7 @@ type PruneDecision struct {
 }
 
 // PruneRemoved is one dir that prune removed or failed to.
-type PruneRemoved struct {
-	Host  string `json:"host"`
-	Path  string `json:"path"`
-	Kind  string `json:"kind"`
-	Token string `json:"token"`
-	Bytes int64  `json:"bytes"`
-	// Result is "removed", "absent" (gone before prune came) or "failed: ...".
-	Result string `json:"result"`
-}
+type PruneRemoved = steps.PruneRemoved
 
 // PruneReport is what prune found, decided and did; it is also the record
 // kept in <cluster dir>/prunes/<time>.json.
@@ -388,37 +381,97 @@ func Prune(ctx context.Context, req PruneRequest) (*PruneReport, error) {
 		fmt.Fprintln(req.Out, "\n--dry-run: nothing was removed.")
 		return rep, nil
 	}
-	if !req.Yes {
-		if req.Confirm == nil {
-			return rep, fmt.Errorf("no terminal to ask on: review the list above, then run prune again with --yes; nothing was removed")
+	return rep, rep.run(ctx, req, cl, env, facts, todo)
+}
+
+// run removes what was chosen on the engine, as restore and rollback run:
+// the prune playbook planned, confirmed (a typed yes or --yes), run under
+// the cluster's run lock and recorded in <cluster dir>/prunes/<id>/, beside
+// the report <id>.json.
+func (rep *PruneReport) run(ctx context.Context, req PruneRequest, cl *cluster.Cluster, env *orchestrator.Env, facts []*etcdhost.EtcdFacts, todo []PruneDecision) error {
+	p := &steps.Prune{Remove: map[string]steps.PruneHost{}, Yes: req.Yes, Confirm: req.Confirm}
+	var total int64
+	for _, d := range todo {
+		total += d.Bytes
+		for _, e := range d.Entries {
+			ph := p.Remove[e.Host]
+			ph.Leftovers = append(ph.Leftovers, e.Leftover)
+			p.Remove[e.Host] = ph
 		}
-		var total int64
-		for _, d := range todo {
-			total += d.Bytes
+	}
+	var hosts []string
+	for i, m := range cl.Members {
+		hosts = append(hosts, m.Host.Name)
+		if ph, ok := p.Remove[m.Host.Name]; ok {
+			ph.Etcd = facts[i]
+			p.Remove[m.Host.Name] = ph
 		}
-		ok, err := req.Confirm(fmt.Sprintf("This deletes %s of set-aside etcd data and staged copies of %d runs on the etcd hosts, for good.", bytesize.Human(total), len(todo)))
-		if err != nil {
-			return rep, err
-		}
-		if !ok {
-			return rep, fmt.Errorf("not confirmed: nothing was removed")
-		}
+	}
+	p.Summary = fmt.Sprintf("This deletes %s of set-aside etcd data and staged copies of %d runs on the etcd hosts, for good.", bytesize.Human(total), len(todo))
+	actions := steps.PruneActions(p)
+	pb, err := orchestrator.ParsePlaybook(playbooks.Prune, playbooks.PruneName, actions)
+	if err != nil {
+		return err
+	}
+	env.Playbook, env.Actions, env.RunID = pb, actions, rep.Time.Format(pruneIDLayout)
+	plan, err := orchestrator.BuildPlan(ctx, env)
+	if err != nil {
+		return fmt.Errorf("%w; nothing was removed", err)
 	}
 	// The run lock, as a restore takes it: nothing is removed under a run
 	// that may be using it.
 	lock, err := LockCluster(req.Target, LockOptions{Command: "prune", Break: req.BreakLock, Out: req.Out})
 	if err != nil {
-		return rep, err
+		return err
 	}
 	defer lock.Release(context.WithoutCancel(ctx))
 	if err := lock.LockHosts(ctx, env, cl.Inventory.EtcdHosts()); err != nil {
-		return rep, err
+		return err
 	}
-	removeErr := rep.remove(ctx, env, members, facts, todo)
-	recErr := rep.save(filepath.Join(cl.Dir, "prunes"))
+	dir := filepath.Join(cl.Dir, "prunes")
+	rec, err := orchestrator.NewRecord(dir, env.RunID)
+	if err != nil {
+		return err
+	}
+	defer rec.Close()
+	env.Record = rec
+	pj, err := json.MarshalIndent(plan, "", "  ")
+	if err != nil {
+		return err
+	}
+	var pt strings.Builder
+	rep.WritePlan(&pt)
+	plan.WriteText(&pt)
+	for _, f := range []struct {
+		name string
+		data []byte
+	}{{"plan.json", pj}, {"plan.txt", []byte(pt.String())}} {
+		if err := rec.WriteFile(f.name, f.data); err != nil {
+			return fmt.Errorf("run record %s: %w; nothing was removed", rec.Dir, err)
+		}
+	}
+	if err := lock.Record(rec); err != nil {
+		return fmt.Errorf("run record %s: %w; nothing was removed", rec.Dir, err)
+	}
+	fmt.Fprintf(req.Out, "\nPrune %s: record in %s\n", env.RunID, rec.Dir)
+	_, runErr := orchestrator.Run(ctx, env, plan)
+	removed, ran := p.Removed(hosts)
+	if !ran {
+		return runErr
+	}
+	rep.Removed = removed
+	for _, r := range removed {
+		if r.Result == "removed" {
+			rep.Freed += r.Bytes
+		}
+	}
+	recErr := rep.save(dir)
 	rep.WriteResult(req.Out)
-	return rep, errors.Join(removeErr, recErr)
+	return errors.Join(runErr, recErr)
 }
+
+// pruneIDLayout names a prune's report and record (its start, to the millisecond).
+const pruneIDLayout = "20060102T150405.000Z"
 
 // gatherSpace reads each member's unit and measures its space, all hosts at
 // once, read-only. A host that cannot be read has a nil space and its error.
@@ -446,80 +499,6 @@ func gatherSpace(ctx context.Context, env *orchestrator.Env, members []inventory
 	return facts, spaces, errs
 }
 
-// remove deletes the chosen runs' dirs, one round trip per host, every path
-// checked again against the names ezrestore makes.
-func (rep *PruneReport) remove(ctx context.Context, env *orchestrator.Env, members []inventory.EtcdMember, facts []*etcdhost.EtcdFacts, todo []PruneDecision) error {
-	perHost := map[string][]HostLeftover{}
-	for _, d := range todo {
-		for _, e := range d.Entries {
-			perHost[e.Host] = append(perHost[e.Host], e)
-		}
-	}
-	results := make([][]PruneRemoved, len(members))
-	errs := fanout.Each(context.WithoutCancel(ctx), len(members), env.Forks, func(ctx context.Context, i int) error {
-		h := members[i].Host.Name
-		entries := perHost[h]
-		if len(entries) == 0 {
-			return nil
-		}
-		f := facts[i]
-		var b strings.Builder
-		b.WriteString(`rc=0; rmx() { if [ -d "$1" ] && [ ! -L "$1" ]; then if rm -rf -- "$1"; then printf 'removed\t%s\n' "$1"; else printf 'failed\t%s\n' "$1"; rc=1; fi; else printf 'absent\t%s\n' "$1"; fi; }` + "\n")
-		for _, e := range entries {
-			kind, tok, ok := etcdhost.ClassifyLeftover(e.Path, f)
-			if !ok || kind != e.Kind || tok != e.Token {
-				return fmt.Errorf("refusing to remove %s: not a name ezrestore makes beside etcd's data (%s)", e.Path, f.Config.DataDir)
-			}
-			fmt.Fprintf(&b, "rmx %s\n", transport.Quote(e.Path))
-		}
-		b.WriteString("exit $rc\n")
-		conn, err := env.Conn(h)
-		if err != nil {
-			return err
-		}
-		res, err := conn.Run(ctx, b.String())
-		if err != nil {
-			return err
-		}
-		got := map[string]string{}
-		for _, line := range strings.Split(string(res.Stdout), "\n") {
-			if st, p, ok := strings.Cut(line, "\t"); ok {
-				got[p] = st
-			}
-		}
-		for _, e := range entries {
-			r := got[e.Path]
-			if r == "" {
-				r = "failed: no answer"
-			}
-			if r == "failed" {
-				r = "failed: " + strings.TrimSpace(string(res.Stderr))
-			}
-			results[i] = append(results[i], PruneRemoved{Host: h, Path: e.Path, Kind: e.Kind, Token: e.Token, Bytes: e.Bytes, Result: r})
-		}
-		if res.ExitCode != 0 {
-			return fmt.Errorf("some removals failed (exit %d): %s", res.ExitCode, strings.TrimSpace(string(res.Stderr)))
-		}
-		return nil
-	})
-	var problems orchestrator.Problems
-	for i, rs := range results {
-		rep.Removed = append(rep.Removed, rs...)
-		for _, r := range rs {
-			if r.Result == "removed" {
-				rep.Freed += r.Bytes
-			}
-		}
-		if errs[i] != nil {
-			problems = append(problems, &transport.HostError{Host: members[i].Host.Name, Err: errs[i]})
-		}
-	}
-	if len(problems) > 0 {
-		return problems
-	}
-	return nil
-}
-
 // save writes the report to dir/<time>.json (0600, dir 0700).
 func (rep *PruneReport) save(dir string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -532,7 +511,7 @@ func (rep *PruneReport) save(dir string) error {
 	if err != nil {
 		return fmt.Errorf("prune record: %w", err)
 	}
-	p := filepath.Join(dir, rep.Time.Format("20060102T150405.000Z")+".json")
+	p := filepath.Join(dir, rep.Time.Format(pruneIDLayout)+".json")
 	f, err := os.OpenFile(p, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
 		return fmt.Errorf("prune record: %w", err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -109,10 +108,16 @@ func (e *EtcdStop) Plan(ctx context.Context, env *orchestrator.Env, step *orches
 			h.Name+": 2. "+indent(cmd))
 	}
 	op := &orchestrator.Op{Kind: opEtcdStop, Changes: true,
-		Desc: fmt.Sprintf("go by preflight's reading of who leads when it is fresh, else ask the %d members (etcdctl endpoint status); signal %s to stop on the followers at once, then stop the leader's while the followers finish; check each inactive", len(hosts), strings.Join(units, ", ")),
-		Args: map[string]string{"units": strings.Join(units, " "), "hosts": strings.Join(inventoryNames(hosts), " "), "step": step.Name, "index": strconv.Itoa(stepIndex(env, step))}}
+		Desc:    fmt.Sprintf("go by preflight's reading of who leads when it is fresh, else ask the %d members (etcdctl endpoint status); signal %s to stop on the followers at once, then stop the leader's while the followers finish; check each inactive", len(hosts), strings.Join(units, ", ")),
+		Payload: etcdStopPayload{Units: units, Hosts: inventoryNames(hosts)}}
 	sp.Tasks = []*orchestrator.Task{{Ops: []*orchestrator.Op{op}}}
 	return sp, nil
+}
+
+// etcdStopPayload is the stop op's units and the members it stops.
+type etcdStopPayload struct {
+	Units []string `json:"units"`
+	Hosts []string `json:"hosts"`
 }
 
 func (e *EtcdStop) members(hosts []*inventory.Host) ([]inventory.EtcdMember, error) {
@@ -187,9 +192,11 @@ func (e *EtcdStop) knownLeader(hosts []string) (leader string, age time.Duration
 
 func (e *EtcdStop) Exec(ctx context.Context, env *orchestrator.Env, _ *orchestrator.Task, op *orchestrator.Op, _ transport.Conn) (orchestrator.OpResult, error) {
 	t0 := time.Now()
-	units := strings.Fields(op.Args["units"])
-	hostList := strings.Fields(op.Args["hosts"])
-	stepIndex, _ := strconv.Atoi(op.Args["index"])
+	pl, err := orchestrator.PayloadOf[etcdStopPayload](op)
+	if err != nil {
+		return orchestrator.OpResult{}, err
+	}
+	units, hostList := pl.Units, pl.Hosts
 	stopCmd, err := SystemdCommand("stopped", units, false)
 	if err != nil {
 		return orchestrator.OpResult{}, err
@@ -209,34 +216,22 @@ func (e *EtcdStop) Exec(ctx context.Context, env *orchestrator.Env, _ *orchestra
 	res := func() orchestrator.OpResult {
 		return orchestrator.OpResult{Duration: time.Since(t0), Stdout: strings.Join(log, "\n") + "\n"}
 	}
-	// run runs cmds[i] on group[i] at once and records each host's command,
-	// output and event as the runner records its own tasks. Once the op
-	// started it finishes, like every command of a step: Ctrl-C does not
-	// leave half the members stopped.
-	steady := context.WithoutCancel(ctx)
+	// run runs, at once, on each host of group the command of this phase,
+	// recorded as the runner records its own tasks. Once started it
+	// finishes, like every command of a step: Ctrl-C does not leave half
+	// the members stopped.
 	run := func(group []string, phase string, cmdFor func(h string) (string, error)) ([]string, []error) {
-		outs := make([]string, len(group))
-		errs := fanout.Each(steady, len(group), env.Forks, func(ctx context.Context, i int) error {
-			h := group[i]
+		runs := env.RunOnHosts(ctx, group, func(h string) (*orchestrator.Op, error) {
 			cmd, err := cmdFor(h)
-			if err != nil {
-				return fmt.Errorf("host %s: %w", h, err)
-			}
-			h0 := time.Now()
-			hop := &orchestrator.Op{Kind: orchestrator.OpRun, Desc: phase, Cmd: cmd, Changes: true}
-			r, err := runOn(ctx, env, h, cmd)
-			outs[i] = string(r.Stdout)
-			env.Record.Output(stepIndex, op.Args["step"], h, hop, orchestrator.OpResult{Stdout: string(r.Stdout), Stderr: string(r.Stderr), ExitCode: r.ExitCode, Duration: r.Duration})
-			status, msg := "changed", phase
-			if err != nil {
-				status, msg = "failed", phase+": "+err.Error()
-			}
-			env.Record.Event(orchestrator.Event{Step: op.Args["step"], Host: h, Status: status, Message: msg, Duration: time.Since(h0).Seconds()})
-			if err != nil {
-				return fmt.Errorf("host %s: %w", h, err)
-			}
-			return nil
+			return &orchestrator.Op{Kind: orchestrator.OpRun, Desc: phase, Cmd: cmd, Changes: true}, err
 		})
+		outs, errs := make([]string, len(runs)), make([]error, len(runs))
+		for i, r := range runs {
+			outs[i] = r.Result.Stdout
+			if r.Err != nil {
+				errs[i] = fmt.Errorf("host %s: %w", r.Host, r.Err)
+			}
+		}
 		return outs, errs
 	}
 	failed := func(errs ...[]error) error {
@@ -251,7 +246,7 @@ func (e *EtcdStop) Exec(ctx context.Context, env *orchestrator.Env, _ *orchestra
 		if len(bad) == 0 {
 			return nil
 		}
-		return fmt.Errorf("stopping %s: %s", strings.Join(units, ", "), strings.Join(bad, "; "))
+		return fmt.Errorf("stopping %s: %s (`journalctl -u %s` on the host says more)", strings.Join(units, ", "), strings.Join(bad, "; "), units[0])
 	}
 
 	// 1. Every member is asked who leads, on its own host, and every member
@@ -337,16 +332,6 @@ func (e *EtcdStop) Exec(ctx context.Context, env *orchestrator.Env, _ *orchestra
 // one heartbeat at etcd's default interval.
 const leaderHeadStart = "sleep 0.1\n"
 
-// stepIndex is the step's place in the playbook, for the record's output files.
-func stepIndex(env *orchestrator.Env, step *orchestrator.Step) int {
-	if env.Playbook != nil {
-		if i, err := env.Playbook.StepIndex(step.Name); err == nil {
-			return i
-		}
-	}
-	return 0
-}
-
 func orNone(hosts []string) string {
 	if len(hosts) == 0 {
 		return "none"
@@ -414,26 +399,6 @@ func (e *EtcdStop) leaderRound(ctx context.Context, env *orchestrator.Env, membe
 		}
 	}
 	return out
-}
-
-// runOn runs a command on one host; a non-zero exit is an error with its message.
-func runOn(ctx context.Context, env *orchestrator.Env, host, cmd string) (transport.Result, error) {
-	conn, err := env.Conn(host)
-	if err != nil {
-		return transport.Result{}, err
-	}
-	r, err := conn.Run(ctx, cmd)
-	if err != nil {
-		return r, err
-	}
-	if r.ExitCode != 0 {
-		msg := strings.TrimSpace(string(r.Stderr))
-		if msg == "" {
-			msg = etcdhost.LastLine(string(r.Stdout))
-		}
-		return r, fmt.Errorf("exit status %d: %s; `journalctl -u etcd` on the host says more", r.ExitCode, msg)
-	}
-	return r, nil
 }
 
 func inventoryNames(hosts []*inventory.Host) []string {

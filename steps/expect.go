@@ -220,38 +220,49 @@ func (k *KubeExpect) Plan(ctx context.Context, env *orchestrator.Env, step *orch
 	t := &orchestrator.Task{}
 	for _, e := range k.r.Expect {
 		t.Ops = append(t.Ops, &orchestrator.Op{Kind: opKubeExpect,
-			Desc: fmt.Sprintf("GET %s through the first ready master's apiserver; 404 fails the run", e.Path),
-			Args: map[string]string{"expect": e.String(), "path": e.Path}})
+			Desc:    fmt.Sprintf("GET %s through the first ready master's apiserver; 404 fails the run", e.Path),
+			Payload: expectPayload{Expect: e.String(), Path: e.Path}})
 	}
 	sp.Tasks = []*orchestrator.Task{t}
 	return sp, nil
 }
 
+// expectPayload is one object a read-back op asks for: Expect as the
+// operator wrote it, Path its API path.
+type expectPayload struct {
+	Expect string `json:"expect"`
+	Path   string `json:"path"`
+}
+
 func (k *KubeExpect) Exec(ctx context.Context, env *orchestrator.Env, t *orchestrator.Task, op *orchestrator.Op, _ transport.Conn) (orchestrator.OpResult, error) {
 	t0 := time.Now()
+	pl, err := orchestrator.PayloadOf[expectPayload](op)
+	if err != nil {
+		return orchestrator.OpResult{}, err
+	}
 	c, err := k.r.Kube.Client()
 	if err != nil {
 		return orchestrator.OpResult{}, err
 	}
 	var tried []string
 	for _, m := range k.r.Masters {
-		url := m.URL + op.Args["path"]
+		url := m.URL + pl.Path
 		code, body, err := kubeapi.Get(ctx, c, url)
 		switch {
 		case err != nil:
 			tried = append(tried, fmt.Sprintf("%s: %v", m.Host, err))
 			continue
 		case code == http.StatusOK:
-			return orchestrator.OpResult{Duration: time.Since(t0), Message: fmt.Sprintf("%s is back (read from %s)", op.Args["expect"], m.Host)}, nil
+			return orchestrator.OpResult{Duration: time.Since(t0), Message: fmt.Sprintf("%s is back (read from %s)", pl.Expect, m.Host)}, nil
 		case code == http.StatusNotFound:
 			return orchestrator.OpResult{Duration: time.Since(t0), Stdout: string(body)},
-				fmt.Errorf("%s is missing after the restore: GET %s answered 404 Not Found; the snapshot restored does not hold it (check with `ezrestore snapshot find`)", op.Args["expect"], url)
+				fmt.Errorf("%s is missing after the restore: GET %s answered 404 Not Found; the snapshot restored does not hold it (check with `ezrestore snapshot find`)", pl.Expect, url)
 		default:
 			tried = append(tried, fmt.Sprintf("%s: HTTP %d: %s", m.Host, code, firstLine(body)))
 		}
 	}
 	return orchestrator.OpResult{Duration: time.Since(t0)},
-		fmt.Errorf("%s could not be read back through any apiserver:\n  %s", op.Args["expect"], strings.Join(tried, "\n  "))
+		fmt.Errorf("%s could not be read back through any apiserver:\n  %s", pl.Expect, strings.Join(tried, "\n  "))
 }
 
 func firstLine(b []byte) string {

@@ -17,10 +17,29 @@ import (
 
 // EtcdHealth waits until the cluster is really healthy: every member answers,
 // one leader, one cluster ID, distinct member IDs, member lists equal to the
-// inventory, revision at least the snapshot's. It polls every 250 ms up to
-// --health-timeout. On timeout it prints each failing host's last etcd log
-// lines and the commands that put the old data back.
-type EtcdHealth struct{ r *Restore }
+// inventory, revision at least the one the run wants (a restore: the
+// snapshot's; a rollback: any, the old data's own). It polls every 250 ms up
+// to --health-timeout, and stops early when a member's unit failed or keeps
+// restarting. On failure it prints each failing host's last etcd log lines;
+// the caller prints how to go on. Restore and rollback use it, each telling
+// it through HealthChecked what to judge.
+type EtcdHealth struct{ s HealthChecked }
+
+// HealthChecked is a run's state as the health step needs it.
+type HealthChecked interface{ HealthCheck() HealthCheck }
+
+// HealthCheck is what the health step judges and how long it waits.
+type HealthCheck struct {
+	Members []inventory.EtcdMember
+	// Etcd gives what planning learned of a member's etcd unit.
+	Etcd func(host string) (*etcdhost.EtcdFacts, error)
+	// MinRevision is the revision every member must have reached (0: any).
+	MinRevision int64
+	// Timeout is the operator's --health-timeout (0: DefaultHealthTimeout).
+	Timeout time.Duration
+	// On names the data, for messages: "" or " on the old data".
+	On string
+}
 
 const opHealth = "etcd-health"
 
@@ -38,37 +57,48 @@ func healthTimeout(d time.Duration) time.Duration {
 	return DefaultHealthTimeout
 }
 
-func (e *EtcdHealth) timeout() time.Duration { return healthTimeout(e.r.HealthTimeout) }
+// HealthCheck: a restore's members must reach the snapshot's revision.
+func (r *Restore) HealthCheck() HealthCheck {
+	return HealthCheck{Members: r.Members, Etcd: r.Etcd, MinRevision: r.Snapshot.Revision, Timeout: r.HealthTimeout}
+}
+
+// HealthCheck: a rollback's members come back on the old data, at its own revision.
+func (rb *Rollback) HealthCheck() HealthCheck {
+	return HealthCheck{Members: rb.Members, Etcd: rb.Etcd, Timeout: rb.HealthTimeout, On: " on the old data"}
+}
 
 func (e *EtcdHealth) Plan(ctx context.Context, env *orchestrator.Env, step *orchestrator.Step, hosts []*inventory.Host) (*orchestrator.StepPlan, error) {
+	hc := e.s.HealthCheck()
 	var cmds []string
 	for _, h := range hosts {
-		f, err := e.r.Etcd(h.Name)
+		f, err := hc.Etcd(h.Name)
 		if err != nil {
 			return nil, err
 		}
 		cmds = append(cmds, h.Name+": "+etcdhost.ClientFor(f).StatusCommand())
 	}
-	op := &orchestrator.Op{Kind: opHealth,
-		Desc: fmt.Sprintf("every %v up to %v: all %d members answer, one leader, one cluster ID, member list as in the inventory, revision >= %d",
-			PollInterval, e.timeout(), len(e.r.Members), e.r.Snapshot.Revision),
+	desc := fmt.Sprintf("every %v up to %v: all %d members answer, one leader, one cluster ID, member list as in the inventory",
+		PollInterval, healthTimeout(hc.Timeout), len(hc.Members))
+	if hc.MinRevision > 0 {
+		desc += fmt.Sprintf(", revision >= %d", hc.MinRevision)
 	}
+	op := &orchestrator.Op{Kind: opHealth, Desc: desc}
 	return &orchestrator.StepPlan{ReadOnly: true, Notes: cmds, Tasks: []*orchestrator.Task{{Ops: []*orchestrator.Op{op}}}}, nil
 }
 
 func (e *EtcdHealth) Exec(ctx context.Context, env *orchestrator.Env, t *orchestrator.Task, op *orchestrator.Op, _ transport.Conn) (orchestrator.OpResult, error) {
-	min := e.r.Snapshot.Revision
-	timeout := e.timeout()
+	hc := e.s.HealthCheck()
+	timeout := healthTimeout(hc.Timeout)
 	t0 := time.Now()
 	deadline := t0.Add(timeout)
 	last := ""
 	var v etcdhost.Verdict
 	var st []etcdhost.MemberStatus
-	baseline := readUnits(ctx, env, memberHosts(e.r.Members), etcdUnit)
+	baseline := readUnits(ctx, env, memberHosts(hc.Members), etcdUnit)
 	nextUnitCheck := t0.Add(time.Second)
 	for {
-		st = etcdhost.ReadStatus(ctx, env, env.Forks, e.r.Members, e.r.Etcd)
-		v = etcdhost.Evaluate(st, e.r.Members, min)
+		st = etcdhost.ReadStatus(ctx, env, env.Forks, hc.Members, hc.Etcd)
+		v = etcdhost.Evaluate(st, hc.Members, hc.MinRevision)
 		if v.Healthy {
 			res := orchestrator.OpResult{Duration: time.Since(t0), Message: fmt.Sprintf("%s after %.2fs", v.Summary, time.Since(t0).Seconds())}
 			res.Stdout = statusLines(st)
@@ -82,8 +112,8 @@ func (e *EtcdHealth) Exec(ctx context.Context, env *orchestrator.Env, t *orchest
 		// healthy by waiting: stop within seconds, not at the timeout.
 		if time.Now().After(nextUnitCheck) {
 			nextUnitCheck = time.Now().Add(time.Second)
-			if stuck := hopeless(etcdUnit, baseline, readUnits(ctx, env, memberHosts(downMembers(e.r.Members, st)), etcdUnit)); len(stuck) > 0 {
-				return orchestrator.OpResult{Duration: time.Since(t0), Stdout: statusLines(st)}, e.failure(ctx, env, stuck, nil)
+			if stuck := hopeless(etcdUnit, baseline, readUnits(ctx, env, memberHosts(downMembers(hc.Members, st)), etcdUnit)); len(stuck) > 0 {
+				return orchestrator.OpResult{Duration: time.Since(t0), Stdout: statusLines(st)}, failure(ctx, env, hc, stuck, nil)
 			}
 		}
 		if time.Now().After(deadline) {
@@ -110,20 +140,20 @@ func (e *EtcdHealth) Exec(ctx context.Context, env *orchestrator.Env, t *orchest
 		}
 	}
 	return orchestrator.OpResult{Duration: time.Since(t0), Stdout: statusLines(st)},
-		e.failure(ctx, env, nil, fmt.Errorf("etcd is not healthy after %v:\n  - %s", timeout, strings.Join(v.Problems, "\n  - ")), show...)
+		failure(ctx, env, hc, nil, fmt.Errorf("etcd is not healthy%s after %v:\n  - %s", hc.On, timeout, strings.Join(v.Problems, "\n  - ")), show...)
 }
 
 // failure is the health step's report: one block per host, what is wrong and
 // its last etcd log lines. The put-back commands are the caller's to print,
 // once, with how to go on.
-func (e *EtcdHealth) failure(ctx context.Context, env *orchestrator.Env, stuck map[string]string, timedOut error, down ...string) error {
+func failure(ctx context.Context, env *orchestrator.Env, hc HealthCheck, stuck map[string]string, timedOut error, down ...string) error {
 	var b strings.Builder
 	hosts := down
 	if timedOut != nil {
 		b.WriteString(timedOut.Error())
 	} else {
 		b.WriteString("etcd cannot start on ")
-		for _, m := range e.r.Members {
+		for _, m := range hc.Members {
 			if _, ok := stuck[m.Host.Name]; ok {
 				hosts = append(hosts, m.Host.Name)
 			}

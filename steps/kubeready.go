@@ -52,12 +52,17 @@ func (k *KubeReady) Plan(ctx context.Context, env *orchestrator.Env, step *orche
 	sp.Notes = append(sp.Notes, fmt.Sprintf("TLS verified against the CA of %s, as its user %s", k.r.Kube.Kubeconfig, k.r.Kube.User))
 	for _, m := range k.r.Masters {
 		sp.Tasks = append(sp.Tasks, &orchestrator.Task{Host: m.Host, Ops: []*orchestrator.Op{{
-			Kind: opKubeReady,
-			Desc: fmt.Sprintf("GET %s/readyz every %v up to %v until it answers ok; stop early if %s fails", m.URL, ReadyPoll, k.timeout(), apiserverUnit),
-			Args: map[string]string{"url": m.URL},
+			Kind:    opKubeReady,
+			Desc:    fmt.Sprintf("GET %s/readyz every %v up to %v until it answers ok; stop early if %s fails", m.URL, ReadyPoll, k.timeout(), apiserverUnit),
+			Payload: kubeReadyPayload{URL: m.URL},
 		}}})
 	}
 	return sp, nil
+}
+
+// kubeReadyPayload is the apiserver a readiness op asks.
+type kubeReadyPayload struct {
+	URL string `json:"url"`
 }
 
 func (k *KubeReady) Exec(ctx context.Context, env *orchestrator.Env, t *orchestrator.Task, op *orchestrator.Op, conn transport.Conn) (orchestrator.OpResult, error) {
@@ -65,9 +70,13 @@ func (k *KubeReady) Exec(ctx context.Context, env *orchestrator.Env, t *orchestr
 	if err != nil {
 		return orchestrator.OpResult{}, err
 	}
+	pl, err := orchestrator.PayloadOf[kubeReadyPayload](op)
+	if err != nil {
+		return orchestrator.OpResult{}, err
+	}
 	t0 := time.Now()
 	deadline := t0.Add(k.timeout())
-	url := op.Args["url"] + "/readyz"
+	url := pl.URL + "/readyz"
 	hosts := []string{t.Host}
 	baseline := readUnits(ctx, env, hosts, apiserverUnit)
 	nextUnitCheck := t0.Add(time.Second)
@@ -80,7 +89,7 @@ func (k *KubeReady) Exec(ctx context.Context, env *orchestrator.Env, t *orchestr
 		if err != nil {
 			last = err.Error()
 		} else {
-			last = fmt.Sprintf("HTTP %d: %s", code, k.failedChecks(ctx, c, op.Args["url"], body))
+			last = fmt.Sprintf("HTTP %d: %s", code, k.failedChecks(ctx, c, pl.URL, body))
 		}
 		if time.Now().After(nextUnitCheck) {
 			nextUnitCheck = time.Now().Add(time.Second)

@@ -183,7 +183,7 @@ func TestKubeReadyWaitsForOkAndNamesTheHostOnTimeout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(sp.Tasks) != 1 || sp.Tasks[0].Ops[0].Args["url"] != s.URL {
+	if len(sp.Tasks) != 1 || sp.Tasks[0].Ops[0].Payload.(kubeReadyPayload).URL != s.URL {
 		t.Fatalf("plan: %+v", sp.Tasks)
 	}
 	res, err := kr.Exec(context.Background(), env, sp.Tasks[0], sp.Tasks[0].Ops[0], nil)

@@ -63,11 +63,18 @@ func (c *MemberCopy) Plan(ctx context.Context, env *orchestrator.Env, step *orch
 	}}
 	sp.Tasks = []*orchestrator.Task{{Host: host.Name, Ops: []*orchestrator.Op{
 		{Kind: orchestrator.OpRun, Desc: "stop etcd here before its db is read (" + running + ")", Cmd: stop, Changes: true},
-		{Kind: opMemberCopy, Remote: db, Local: src.Path, Mode: 0o600,
+		{Kind: opMemberCopy, Payload: memberCopyPayload{Remote: db, Local: src.Path},
 			Desc: fmt.Sprintf("%s -> %s (0600) over SFTP: snapshot status read again (revision at least %d), sha256 on the host and on the bastion, sidecar %s",
 				db, src.Path, src.Revision, filepath.Base(snapshot.SidecarPath(src.Path)))},
 	}}}
 	return sp, nil
+}
+
+// memberCopyPayload is the copy op's files: the member's db on its host
+// (Remote) and where it is filed on the bastion (Local, 0600).
+type memberCopyPayload struct {
+	Remote string `json:"remote"`
+	Local  string `json:"local"`
 }
 
 // Exec copies the db once etcd is stopped and points the run's snapshot at
@@ -76,6 +83,10 @@ func (c *MemberCopy) Exec(ctx context.Context, env *orchestrator.Env, t *orchest
 	ctx = context.WithoutCancel(ctx)
 	t0 := time.Now()
 	res := orchestrator.OpResult{}
+	pl, err := orchestrator.PayloadOf[memberCopyPayload](op)
+	if err != nil {
+		return res, err
+	}
 	f, err := c.r.Etcd(t.Host)
 	if err != nil {
 		return res, err
@@ -84,49 +95,49 @@ func (c *MemberCopy) Exec(ctx context.Context, env *orchestrator.Env, t *orchest
 	// member's API answer, and the db must still be readable.
 	db := etcdhost.ReadMemberDB(ctx, conn, f)
 	if !db.Usable() {
-		return res, fmt.Errorf("the db %s cannot be read now: %s", op.Remote, db.Error)
+		return res, fmt.Errorf("the db %s cannot be read now: %s", pl.Remote, db.Error)
 	}
 	planned := c.r.Snapshot.Revision
 	if db.Revision < planned {
-		return res, fmt.Errorf("the db %s is at revision %d, below the %d the plan read: not copied; run `ezrestore plan` again", op.Remote, db.Revision, planned)
+		return res, fmt.Errorf("the db %s is at revision %d, below the %d the plan read: not copied; run `ezrestore plan` again", pl.Remote, db.Revision, planned)
 	}
-	size, sum, err := transport.RemoteSizeSha256(ctx, conn, op.Remote)
+	size, sum, err := transport.RemoteSizeSha256(ctx, conn, pl.Remote)
 	if err != nil {
-		return res, fmt.Errorf("size and sha256 of %s: %w", op.Remote, err)
+		return res, fmt.Errorf("size and sha256 of %s: %w", pl.Remote, err)
 	}
-	dir := filepath.Dir(op.Local)
+	dir := filepath.Dir(pl.Local)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return res, err
 	}
 	tmp := filepath.Join(dir, fmt.Sprintf(".member-copy-%d-%d.db", os.Getpid(), time.Now().UnixNano()))
 	defer os.Remove(tmp)
 	// No progress bar: the run's one bar (env.Progress) is the push's.
-	if err := conn.Download(ctx, op.Remote, tmp, nil); err != nil {
+	if err := conn.Download(ctx, pl.Remote, tmp, nil); err != nil {
 		return res, err
 	}
 	info, err := snapshot.Inspect(tmp)
 	if err != nil {
-		return res, fmt.Errorf("the copy of %s: %w", op.Remote, err)
+		return res, fmt.Errorf("the copy of %s: %w", pl.Remote, err)
 	}
 	if info.SHA256 != sum || info.Size != size {
-		return res, fmt.Errorf("the copy of %s differs from the file on the host (sha256 %s, %d bytes there; %s, %d bytes here)", op.Remote, sum, size, info.SHA256, info.Size)
+		return res, fmt.Errorf("the copy of %s differs from the file on the host (sha256 %s, %d bytes there; %s, %d bytes here)", pl.Remote, sum, size, info.SHA256, info.Size)
 	}
-	if err := os.Link(tmp, op.Local); err != nil {
+	if err := os.Link(tmp, pl.Local); err != nil {
 		if errors.Is(err, fs.ErrExist) {
-			return res, fmt.Errorf("%s exists already: not overwritten", op.Local)
+			return res, fmt.Errorf("%s exists already: not overwritten", pl.Local)
 		}
 		return res, err
 	}
 	now := time.Now().UTC()
-	side := snapshot.Sidecar{SourceHost: t.Host, SourcePath: op.Remote, EtcdVersion: f.ServerVersion, Revision: info.Revision,
+	side := snapshot.Sidecar{SourceHost: t.Host, SourcePath: pl.Remote, EtcdVersion: f.ServerVersion, Revision: info.Revision,
 		Keys: info.Keys, SHA256: info.SHA256, Size: info.Size, Time: now.Truncate(time.Second), Cluster: env.Cluster}
-	if err := snapshot.WriteSidecar(op.Local, &side); err != nil {
-		return res, fmt.Errorf("%s is filed but its sidecar is not: %w", op.Local, err)
+	if err := snapshot.WriteSidecar(pl.Local, &side); err != nil {
+		return res, fmt.Errorf("%s is filed but its sidecar is not: %w", pl.Local, err)
 	}
 	c.r.Snapshot.SHA256, c.r.Snapshot.Size, c.r.Snapshot.Revision, c.r.Snapshot.ModTime = info.SHA256, info.Size, info.Revision, now
 	res.Duration = time.Since(t0)
 	res.Message = fmt.Sprintf("%s, revision %d, %d keys, sha256 %s (the same on the host); filed as %s",
-		transport.Moved(info.Size, res.Duration), info.Revision, info.Keys, info.SHA256, op.Local)
+		transport.Moved(info.Size, res.Duration), info.Revision, info.Keys, info.SHA256, pl.Local)
 	if strings.TrimSpace(c.r.Snapshot.How) != "" {
 		c.r.Snapshot.How += fmt.Sprintf("; copied at %s, sha256 %s", now.Format(time.RFC3339), info.SHA256)
 	}

@@ -37,7 +37,7 @@ func TestMemberCopyPlan(t *testing.T) {
 	if !stop.Changes || !strings.Contains(stop.Cmd, "systemctl stop etcd.service") || !strings.Contains(stop.Desc, "it runs now, without a quorum") {
 		t.Errorf("stop op: %+v", stop)
 	}
-	if cp.Kind != opMemberCopy || cp.Remote != "/var/lib/etcd/member/snap/db" || cp.Local != r.Snapshot.Path || !strings.Contains(cp.Desc, "revision at least 77") {
+	if pl, _ := orchestrator.PayloadOf[memberCopyPayload](cp); cp.Kind != opMemberCopy || pl.Remote != "/var/lib/etcd/member/snap/db" || pl.Local != r.Snapshot.Path || !strings.Contains(cp.Desc, "revision at least 77") {
 		t.Errorf("copy op: %+v", cp)
 	}
 	if !strings.Contains(strings.Join(sp.Notes, "\n"), "WAL but not yet in its db") {
@@ -47,11 +47,11 @@ func TestMemberCopyPlan(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if op := push.Tasks[0].Ops[1]; op.SHA256 != "" || !strings.Contains(op.Desc, "known once the member-copy step has copied it from h2") {
+	if op := push.Tasks[0].Ops[1]; op.Payload.(pushPayload).SHA256 != "" || !strings.Contains(op.Desc, "known once the member-copy step has copied it from h2") {
 		t.Errorf("push op: %+v", op)
 	}
 	// A push whose copy did not run refuses rather than push unchecked.
-	_, err = (&PushSnapshot{r}).Exec(ctx, env, push.Tasks[0], &orchestrator.Op{Kind: opPush, Local: r.Snapshot.Path, Args: map[string]string{}}, nil)
+	_, err = (&PushSnapshot{r}).Exec(ctx, env, push.Tasks[0], &orchestrator.Op{Kind: opPush, Payload: pushPayload{Local: r.Snapshot.Path}}, nil)
 	if err == nil || !strings.Contains(err.Error(), "the member-copy step did not copy it in this run") {
 		t.Errorf("push without the copy: %v", err)
 	}

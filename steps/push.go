@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"strconv"
 	"time"
 
 	"github.com/ezrestore/ezrestore/etcdhost"
@@ -56,6 +55,18 @@ func pushMode(step *orchestrator.Step, size int64) (string, error) {
 	return "", fmt.Errorf("param compress: %q, want auto, gzip or none", c)
 }
 
+// pushPayload is a push op's file: Local to Remote with Mode, kept only
+// when its sha256 is SHA256; sent as Compress says ("gzip" or "none"), the
+// gzip stream shared by Together hosts at once.
+type pushPayload struct {
+	Local    string `json:"local"`
+	Remote   string `json:"remote"`
+	Mode     uint32 `json:"mode"`
+	SHA256   string `json:"sha256"`
+	Compress string `json:"compress"`
+	Together int    `json:"together"`
+}
+
 func (p *PushSnapshot) Plan(ctx context.Context, env *orchestrator.Env, step *orchestrator.Step, hosts []*inventory.Host) (*orchestrator.StepPlan, error) {
 	mode, err := pushMode(step, p.r.Snapshot.Size)
 	if err != nil {
@@ -86,9 +97,9 @@ func (p *PushSnapshot) Plan(ctx context.Context, env *orchestrator.Env, step *or
 		mk := fmt.Sprintf("set -e\n[ -d %[1]s ] || install -d -m 0700 %[1]s\ninstall -d -m 0700 %[2]s %[3]s", q(d), q(d+"/.ezrestore"), q(st.Dir))
 		sp.Tasks = append(sp.Tasks, &orchestrator.Task{Host: h.Name, Ops: []*orchestrator.Op{
 			{Kind: orchestrator.OpRun, Desc: "make the private staging dir", Cmd: mk, Changes: true},
-			{Kind: opPush, Local: p.r.Snapshot.Path, Remote: st.Snapshot, Mode: 0o600, SHA256: p.r.Snapshot.SHA256, Changes: true,
-				Desc: fmt.Sprintf("%s -> %s (mode 0600, %s); the host hashes it as it writes and keeps it only if sha256 is %s", p.r.Snapshot.Path, st.Snapshot, how, sumText),
-				Args: map[string]string{"compress": mode, "together": strconv.Itoa(together)}},
+			{Kind: opPush, Changes: true,
+				Desc:    fmt.Sprintf("%s -> %s (mode 0600, %s); the host hashes it as it writes and keeps it only if sha256 is %s", p.r.Snapshot.Path, st.Snapshot, how, sumText),
+				Payload: pushPayload{Local: p.r.Snapshot.Path, Remote: st.Snapshot, Mode: 0o600, SHA256: p.r.Snapshot.SHA256, Compress: mode, Together: together}},
 		}})
 	}
 	return sp, nil
@@ -102,17 +113,21 @@ func (p *PushSnapshot) Exec(ctx context.Context, env *orchestrator.Env, t *orche
 	if env.Progress != nil {
 		progress = env.Progress(t.Host)
 	}
-	mode := os.FileMode(op.Mode)
+	pp, err := orchestrator.PayloadOf[pushPayload](op)
+	if err != nil {
+		return orchestrator.OpResult{}, err
+	}
+	mode := os.FileMode(pp.Mode)
 	// A member's db is copied by an earlier step of the run: its sha256 is
 	// known only from then on.
-	if op.SHA256 == "" {
-		op.SHA256 = p.r.Snapshot.SHA256
+	if pp.SHA256 == "" {
+		pp.SHA256 = p.r.Snapshot.SHA256
 	}
-	if op.SHA256 == "" {
-		return orchestrator.OpResult{}, fmt.Errorf("no sha256 to check %s against: the member-copy step did not copy it in this run", op.Local)
+	if pp.SHA256 == "" {
+		return orchestrator.OpResult{}, fmt.Errorf("no sha256 to check %s against: the member-copy step did not copy it in this run", pp.Local)
 	}
-	if op.Args["compress"] != "gzip" {
-		r, err := transport.Push(ctx, conn, op.Local, op.Remote, mode, op.SHA256, progress)
+	if pp.Compress != "gzip" {
+		r, err := transport.Push(ctx, conn, pp.Local, pp.Remote, mode, pp.SHA256, progress)
 		res := orchestrator.OpResult{Duration: r.Duration}
 		if err != nil {
 			return res, err
@@ -120,8 +135,7 @@ func (p *PushSnapshot) Exec(ctx context.Context, env *orchestrator.Env, t *orche
 		res.Message = transport.Moved(r.Size, r.Duration) + ", sha256 matches"
 		return res, nil
 	}
-	together, _ := strconv.Atoi(op.Args["together"])
-	r := p.r.pushFanout(op.Local, mode, op.SHA256, together).Join(ctx, conn, op.Remote, progress)
+	r := p.r.pushFanout(pp.Local, mode, pp.SHA256, pp.Together).Join(ctx, conn, pp.Remote, progress)
 	res := orchestrator.OpResult{Duration: r.Duration}
 	if r.Err != nil {
 		return res, r.Err

@@ -2,7 +2,6 @@ package steps
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -87,13 +86,13 @@ type Rollback struct {
 // RollbackActions is every action the rollback playbook may use.
 func RollbackActions(rb *Rollback) orchestrator.Registry {
 	return orchestrator.Registry{
-		"putback-check":   &PutBackCheck{rb},
-		"putback-confirm": &PutBackConfirm{rb},
-		"systemd":         Systemd{},
-		"etcd-putback":    &PutBack{rb},
+		"putback-check": &PutBackCheck{rb},
+		"confirm":       &Confirm{rb},
+		"systemd":       Systemd{},
+		"etcd-putback":  &PutBack{rb},
+		"etcd-health":   &EtcdHealth{rb},
 		// A rollback keeps the manifests it moves in a dir of its own.
-		"static-pods":    &StaticPods{func() string { return "rollback-" + rb.Record.Token }},
-		"putback-health": &PutBackHealth{rb},
+		"static-pods": &StaticPods{func() string { return "rollback-" + rb.Record.Token }},
 	}
 }
 
@@ -247,37 +246,6 @@ func hostNames(hs []SetAsideHost) string {
 	return strings.Join(n, ", ")
 }
 
-// PutBackConfirm asks the operator to type yes before the first change, as
-// the restore's confirm does: --yes skips it, no terminal and no --yes refuses.
-type PutBackConfirm struct{ rb *Rollback }
-
-func (c *PutBackConfirm) Plan(ctx context.Context, env *orchestrator.Env, step *orchestrator.Step, hosts []*inventory.Host) (*orchestrator.StepPlan, error) {
-	desc := "ask the operator to type yes"
-	if c.rb.Yes {
-		desc = "confirmed in advance by --yes"
-	}
-	return &orchestrator.StepPlan{ReadOnly: true, Tasks: []*orchestrator.Task{{Ops: []*orchestrator.Op{{Kind: opConfirm, Desc: desc}}}}}, nil
-}
-
-func (c *PutBackConfirm) Exec(ctx context.Context, env *orchestrator.Env, t *orchestrator.Task, op *orchestrator.Op, _ transport.Conn) (orchestrator.OpResult, error) {
-	if c.rb.Yes {
-		return orchestrator.OpResult{Message: "--yes given"}, nil
-	}
-	if c.rb.Confirm == nil {
-		return orchestrator.OpResult{}, fmt.Errorf("no terminal to ask on: review the plan above, then run rollback with --yes")
-	}
-	summary := fmt.Sprintf("This stops Kubernetes and etcd, moves the restored etcd data aside (*.restored-%s) and puts back the data run %s set aside on %s, then starts etcd and Kubernetes.",
-		c.rb.Record.Token, c.rb.Record.RunID, hostNames(c.rb.Record.Hosts))
-	ok, err := c.rb.Confirm(summary)
-	if err != nil {
-		return orchestrator.OpResult{}, err
-	}
-	if !ok {
-		return orchestrator.OpResult{}, fmt.Errorf("not confirmed: nothing was changed")
-	}
-	return orchestrator.OpResult{Message: "confirmed"}, nil
-}
-
 // PutBack moves, on each host, the restored member dir (and WAL dir) aside
 // as *.restored-<token> and the set-aside one back in place. Nothing is
 // deleted. Right before acting it checks that etcd is not running there.
@@ -386,76 +354,4 @@ func layoutText(d etcdhost.DirLayout) string {
 		return "unread"
 	}
 	return d.Describe()
-}
-
-// PutBackHealth waits until the cluster is healthy on its old data: every
-// member answers, one leader, one cluster ID, the inventory's members (any
-// revision: the old data's own).
-type PutBackHealth struct{ rb *Rollback }
-
-const opPutBackHealth = "putback-health"
-
-func (p *PutBackHealth) timeout() time.Duration { return healthTimeout(p.rb.HealthTimeout) }
-
-func (p *PutBackHealth) Plan(ctx context.Context, env *orchestrator.Env, step *orchestrator.Step, hosts []*inventory.Host) (*orchestrator.StepPlan, error) {
-	var notes []string
-	for _, h := range hosts {
-		f, err := p.rb.Etcd(h.Name)
-		if err != nil {
-			return nil, err
-		}
-		notes = append(notes, h.Name+": "+etcdhost.ClientFor(f).StatusCommand())
-	}
-	op := &orchestrator.Op{Kind: opPutBackHealth,
-		Desc: fmt.Sprintf("every %v up to %v: all %d members answer, one leader, one cluster ID, member list as in the inventory",
-			PollInterval, p.timeout(), len(p.rb.Members))}
-	return &orchestrator.StepPlan{ReadOnly: true, Notes: notes, Tasks: []*orchestrator.Task{{Ops: []*orchestrator.Op{op}}}}, nil
-}
-
-func (p *PutBackHealth) Exec(ctx context.Context, env *orchestrator.Env, t *orchestrator.Task, op *orchestrator.Op, _ transport.Conn) (orchestrator.OpResult, error) {
-	t0 := time.Now()
-	deadline := t0.Add(p.timeout())
-	last := ""
-	for {
-		st := etcdhost.ReadStatus(ctx, env, env.Forks, p.rb.Members, p.rb.Etcd)
-		v := etcdhost.Evaluate(st, p.rb.Members, 0)
-		res := orchestrator.OpResult{Duration: time.Since(t0), Stdout: statusLines(st)}
-		if v.Healthy {
-			res.Message = fmt.Sprintf("%s after %.2fs", v.Summary, time.Since(t0).Seconds())
-			return res, nil
-		}
-		if v.Summary != last {
-			env.Printf("  waiting (%.1fs): %s\n", time.Since(t0).Seconds(), v.Summary)
-			last = v.Summary
-		}
-		if time.Now().After(deadline) {
-			return res, p.timedOut(ctx, env, st, v)
-		}
-		select {
-		case <-ctx.Done():
-			return res, fmt.Errorf("interrupted while waiting for health: %s", v.Summary)
-		case <-time.After(PollInterval):
-		}
-	}
-}
-
-func (p *PutBackHealth) timedOut(ctx context.Context, env *orchestrator.Env, st []etcdhost.MemberStatus, v etcdhost.Verdict) error {
-	var b strings.Builder
-	fmt.Fprintf(&b, "etcd is not healthy on the old data after %v: %s", p.timeout(), strings.Join(v.Problems, "; "))
-	for _, s := range st {
-		if s.Error == "" {
-			continue
-		}
-		conn, err := env.Conn(s.Host)
-		if err != nil {
-			continue
-		}
-		qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		r, err := conn.Run(qctx, "journalctl -u etcd -n 8 --no-pager -o cat 2>&1")
-		cancel()
-		if err == nil {
-			fmt.Fprintf(&b, "\nlast etcd log lines on %s:\n  %s", s.Host, strings.ReplaceAll(strings.TrimSpace(string(r.Stdout)), "\n", "\n  "))
-		}
-	}
-	return errors.New(b.String())
 }

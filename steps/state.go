@@ -1,10 +1,14 @@
-// Package steps holds the restore's actions, one file each: how a step plans
-// (the exact commands per host, as data) and, for the few that are not plain
-// commands, how it runs. What they know of etcd on a host (units, tools,
-// status, space, staging paths) comes from package etcdhost.
+// Package steps holds the actions of restore, rollback and prune, one file
+// each: how a step plans (the exact commands per host, as data) and, for the
+// few that are not plain commands, how it runs. What they know of etcd on a
+// host (units, tools, status, space, staging paths) comes from package
+// etcdhost.
 //
-// Actions are listed in one place (Actions) and share one typed state
-// (Restore). Steps must not import restore, backup or cmd.
+// Each command lists its actions in one place (Actions, RollbackActions,
+// PruneActions), bound to its own typed state (Restore, Rollback, Prune). An
+// action several commands use (confirm, etcd-health) asks that state for what
+// it needs through a small interface (Confirmable, HealthChecked). Steps must
+// not import restore, backup or cmd.
 package steps
 
 import (

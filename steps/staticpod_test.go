@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/ezrestore/ezrestore/orchestrator"
+	"github.com/ezrestore/ezrestore/playbooks"
 )
 
 func TestStaticPodsParams(t *testing.T) {
@@ -44,5 +45,15 @@ func TestStaticPodsScripts(t *testing.T) {
 	start := startStaticPodsScript(p, "/etc/kubernetes/ezrestore-T")
 	if !strings.Contains(start, `cp -p -- "$a"/etcd.yaml "$d"/.etcd.ezrestore-tmp`) || strings.Contains(start, "rm ") {
 		t.Errorf("start script:\n%s", start)
+	}
+}
+
+// The built-in static-pod playbooks name only actions their registries have.
+func TestKubeadmPlaybooksParse(t *testing.T) {
+	if _, err := orchestrator.ParsePlaybook(playbooks.RestoreKubeadm, playbooks.RestoreKubeadmName, Actions(&Restore{})); err != nil {
+		t.Error(err)
+	}
+	if _, err := orchestrator.ParsePlaybook(playbooks.RollbackKubeadm, playbooks.RollbackKubeadmName, RollbackActions(&Rollback{})); err != nil {
+		t.Error(err)
 	}
 }
