@@ -112,43 +112,61 @@ func kubeLDFlags(buildDate string) string {
 	}, " ")
 }
 
-// KubeHash identifies the recipe of the kube build: the version, the
-// module's files and the link flags. A changed recipe builds anew.
-func KubeHash() string {
+// cachedBuild is one of the lab's Kubernetes builds (the control plane's
+// multi-call binary, the kubelet): its recipe, where it is cached, and how
+// it is built once per machine.
+type cachedBuild struct {
+	// name names the cache dir (<name>-<version>-<hash>), its done marker
+	// (.ezrestore-<name>) and its log lines.
+	name string
+	// files is the module it builds in; with the version and link flags,
+	// the recipe.
+	files func() map[string]string
+	// what and takes are for the log line before a build.
+	what, takes string
+	build       func(ctx context.Context, dir string) error
+}
+
+var (
+	kubeBuild = cachedBuild{name: "kube", files: func() map[string]string { return kubebuildFiles },
+		what:  "Kubernetes v%s (apiserver, controller-manager, scheduler, kubectl)",
+		takes: "this takes many minutes once per machine", build: buildKube}
+	kubeletBuild = cachedBuild{name: "kubelet", files: func() map[string]string { return kubeletbuildFiles },
+		what:  "the kubelet v%s",
+		takes: "minutes, once per machine", build: buildKubelet}
+)
+
+// hash identifies the recipe: the version, the module's files and the link
+// flags. A changed recipe builds anew.
+func (b cachedBuild) hash() string {
 	h := sha256.New()
-	fmt.Fprintf(h, "kube %s\n%s\n", KubeVersion, kubeLDFlags("DATE"))
-	names := make([]string, 0, len(kubebuildFiles))
-	for n := range kubebuildFiles {
+	fmt.Fprintf(h, "%s %s\n%s\n", b.name, KubeVersion, kubeLDFlags("DATE"))
+	files := b.files()
+	names := make([]string, 0, len(files))
+	for n := range files {
 		names = append(names, n)
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(h, "%s %d\n%s", n, len(kubebuildFiles[n]), kubebuildFiles[n])
+		fmt.Fprintf(h, "%s %d\n%s", n, len(files[n]), files[n])
 	}
 	return hex.EncodeToString(h.Sum(nil))[:12]
 }
 
-// KubeDir is where the kube build is cached:
-// /var/cache/ezrestore/kube-<version>-<recipe hash>/, holding the binary
-// `kube` and links named after each command.
-func KubeDir() string {
-	return filepath.Join(CacheDir, "kube-"+KubeVersion+"-"+KubeHash())
+func (b cachedBuild) dir() string {
+	return filepath.Join(CacheDir, b.name+"-"+KubeVersion+"-"+b.hash())
 }
 
-// KubeBuilt reports whether the kube cache is filled.
-func KubeBuilt() bool { return kubeDone(KubeDir()) }
-
-func kubeDone(dir string) bool {
-	_, err := os.Stat(filepath.Join(dir, ".ezrestore-kube"))
+func (b cachedBuild) done(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, ".ezrestore-"+b.name))
 	return err == nil
 }
 
-// EnsureKube returns the cached kube build dir, building it first if the
-// cache has none (many minutes: the whole control plane compiles). One
-// build runs per machine at a time; others wait for it.
-func EnsureKube(ctx context.Context, out io.Writer) (string, error) {
-	dir := KubeDir()
-	if kubeDone(dir) {
+// ensure returns the cached build dir, building it first if the cache has
+// none. One build runs per machine at a time; others wait for it.
+func (b cachedBuild) ensure(ctx context.Context, out io.Writer) (string, error) {
+	dir := b.dir()
+	if b.done(dir) {
 		return dir, nil
 	}
 	if err := os.MkdirAll(CacheDir, 0o755); err != nil {
@@ -159,16 +177,34 @@ func EnsureKube(ctx context.Context, out io.Writer) (string, error) {
 		return "", err
 	}
 	defer unlock()
-	if kubeDone(dir) {
+	if b.done(dir) {
 		return dir, nil
 	}
 	start := time.Now()
-	logf(out, "kube: building Kubernetes v%s (apiserver, controller-manager, scheduler, kubectl) from the Go module proxy into %s; this takes many minutes once per machine (log: %s.build.log)", KubeVersion, dir, dir)
-	if err := buildKube(ctx, dir); err != nil {
+	logf(out, "%s: building "+b.what+" from the Go module proxy into %s; %s (log: %s.build.log)", b.name, KubeVersion, dir, b.takes, dir)
+	if err := b.build(ctx, dir); err != nil {
 		return "", err
 	}
-	logf(out, "kube: built v%s in %s", KubeVersion, time.Since(start).Round(time.Second))
+	logf(out, "%s: built v%s in %s", b.name, KubeVersion, time.Since(start).Round(time.Second))
 	return dir, nil
+}
+
+// KubeHash identifies the recipe of the control plane's build.
+func KubeHash() string { return kubeBuild.hash() }
+
+// KubeDir is where the control plane's build is cached:
+// /var/cache/ezrestore/kube-<version>-<recipe hash>/, holding the binary
+// `kube` and links named after each command.
+func KubeDir() string { return kubeBuild.dir() }
+
+// KubeBuilt reports whether the control plane's cache is filled.
+func KubeBuilt() bool { return kubeBuild.done(KubeDir()) }
+
+// EnsureKube returns the control plane's cached build dir, building it
+// first if the cache has none (many minutes: the whole control plane
+// compiles).
+func EnsureKube(ctx context.Context, out io.Writer) (string, error) {
+	return kubeBuild.ensure(ctx, out)
 }
 
 var stagingReplaceRE = regexp.MustCompile(`^\s*(?:replace\s+)?(k8s\.io/[A-Za-z0-9._-]+)\s+=>\s+\./staging/`)

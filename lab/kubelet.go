@@ -2,14 +2,11 @@ package lab
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 )
@@ -49,60 +46,20 @@ func main() {
 }
 
 // KubeletHash identifies the kubelet build's recipe.
-func KubeletHash() string {
-	h := sha256.New()
-	fmt.Fprintf(h, "kubelet %s\n%s\n", KubeVersion, kubeLDFlags("DATE"))
-	names := make([]string, 0, len(kubeletbuildFiles))
-	for n := range kubeletbuildFiles {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		fmt.Fprintf(h, "%s %d\n%s", n, len(kubeletbuildFiles[n]), kubeletbuildFiles[n])
-	}
-	return hex.EncodeToString(h.Sum(nil))[:12]
-}
+func KubeletHash() string { return kubeletBuild.hash() }
 
 // KubeletDir is where the kubelet build is cached:
 // /var/cache/ezrestore/kubelet-<version>-<recipe hash>/kubelet.
-func KubeletDir() string {
-	return filepath.Join(CacheDir, "kubelet-"+KubeVersion+"-"+KubeletHash())
-}
+func KubeletDir() string { return kubeletBuild.dir() }
 
 // KubeletBuilt reports whether the kubelet cache is filled.
-func KubeletBuilt() bool { return kubeletDone(KubeletDir()) }
-
-func kubeletDone(dir string) bool {
-	_, err := os.Stat(filepath.Join(dir, ".ezrestore-kubelet"))
-	return err == nil
-}
+func KubeletBuilt() bool { return kubeletBuild.done(KubeletDir()) }
 
 // EnsureKubelet returns the cached kubelet build dir, building it first if
 // the cache has none (minutes; fewer after the control plane's build, whose
-// Go build cache it shares). One build per machine at a time.
+// Go build cache it shares).
 func EnsureKubelet(ctx context.Context, out io.Writer) (string, error) {
-	dir := KubeletDir()
-	if kubeletDone(dir) {
-		return dir, nil
-	}
-	if err := os.MkdirAll(CacheDir, 0o755); err != nil {
-		return "", err
-	}
-	unlock, err := lockFile(ctx, dir+".lock")
-	if err != nil {
-		return "", err
-	}
-	defer unlock()
-	if kubeletDone(dir) {
-		return dir, nil
-	}
-	start := time.Now()
-	logf(out, "kubelet: building the kubelet v%s from the Go module proxy into %s; minutes, once per machine (log: %s.build.log)", KubeVersion, dir, dir)
-	if err := buildKubelet(ctx, dir); err != nil {
-		return "", err
-	}
-	logf(out, "kubelet: built v%s in %s", KubeVersion, time.Since(start).Round(time.Second))
-	return dir, nil
+	return kubeletBuild.ensure(ctx, out)
 }
 
 func buildKubelet(ctx context.Context, dir string) error {
