@@ -220,7 +220,10 @@ func staticPodActiveScript(sp *StaticPod) string {
 // by kubeadm's container name and namespace; staticPodConfig asks again
 // when the manifest names others).
 func staticPodProbeScript() string {
-	return fmt.Sprintf("echo @@manifest\nif [ -f %[1]s ]; then cat -- %[1]s; echo; else echo @@nomanifest; fi\necho @@podactive\n(\n%[2]s\n)",
+	// The runtime is asked only where the manifest is: a host with
+	// containerd installed but not running (a systemd-shaped host) would
+	// hold ctr on its socket for seconds in every gather.
+	return fmt.Sprintf("echo @@manifest\nif [ -f %[1]s ]; then cat -- %[1]s; echo; echo @@podactive\n(\n%[2]s\n); else echo @@nomanifest; fi",
 		transport.Quote(EtcdManifestPath), staticPodActiveScript(&StaticPod{Container: "etcd", Namespace: "kube-system"}))
 }
 
