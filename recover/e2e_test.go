@@ -314,7 +314,7 @@ func TestRecover(t *testing.T) {
 		if err != nil {
 			t.Fatalf("recover --replace: %v", err)
 		}
-		requireContains(t, "replace", out, "replace configmaps/team-a/cfg", "--- live", "+++ snapshot", "-     tier: silver", "+     tier: gold")
+		requireContains(t, "replace", out, "replace configmaps/team-a/cfg", "--- live", "+++ snapshot", "-    tier: silver", "+    tier: gold")
 		if got := get("-n", "team-a", "configmap/cfg").Metadata.Labels["tier"]; got != "gold" {
 			t.Errorf("after --replace, tier=%s", got)
 		}

@@ -34,6 +34,7 @@ import (
 
 	"github.com/ezrestore/ezrestore/atrest"
 	"github.com/ezrestore/ezrestore/cluster"
+	"github.com/ezrestore/ezrestore/diff"
 	"github.com/ezrestore/ezrestore/etcdclient"
 	"github.com/ezrestore/ezrestore/inventory"
 	"github.com/ezrestore/ezrestore/objects"
@@ -395,7 +396,7 @@ func (s *Session) diffLive(ctx context.Context, it *Item, dec *objects.Decoder) 
 	if err1 != nil || err2 != nil {
 		return "(contents differ; not decodable to show)", nil
 	}
-	return lineDiff("live", "snapshot", string(a), string(b)), nil
+	return diff.Unified("live", "snapshot", string(a), string(b), 1), nil
 }
 
 // checkNamespaces warns about objects whose namespace is neither there

@@ -60,14 +60,6 @@ func TestOrderByOwners(t *testing.T) {
 	orderByOwners([]*Item{a, b}, map[string]*Item{"a": a, "b": b})
 }
 
-func TestLineDiff(t *testing.T) {
-	got := lineDiff("live", "snapshot", "a: 1\nb: 2\nc: 3\nd: 4\n", "a: 1\nb: 5\nc: 3\nd: 4\ne: 6\n")
-	want := "--- live\n+++ snapshot\n  a: 1\n- b: 2\n+ b: 5\n  d: 4\n+ e: 6\n"
-	if got != want {
-		t.Fatalf("diff:\n%s\nwant:\n%s", got, want)
-	}
-}
-
 func TestBatches(t *testing.T) {
 	it := func(key, uid string, level int, owners ...string) *Item {
 		i := &Item{Key: key, UID: uid, level: level}

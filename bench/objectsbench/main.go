@@ -31,7 +31,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -285,36 +284,9 @@ func pod(rng *rand.Rand, n int) []byte {
 // fill writes pods with 8 writers until etcd's database reaches size; it
 // returns how many it wrote.
 func fill(ctx context.Context, srv *etcdtest.Server, size int64) (int, error) {
-	written := 0
-	for {
-		got, err := srv.DBSize(ctx)
-		if err != nil {
-			return written, err
-		}
-		if got >= size {
-			return written, nil
-		}
-		const batch = 4000
-		var wg sync.WaitGroup
-		errs := make(chan error, 8)
-		for g := 0; g < 8; g++ {
-			wg.Add(1)
-			go func(g int) {
-				defer wg.Done()
-				rng := rand.New(rand.NewSource(int64(written + g)))
-				for i := g; i < batch; i += 8 {
-					if _, err := srv.Put(ctx, podKey(written+i), pod(rng, written+i)); err != nil {
-						errs <- err
-						return
-					}
-				}
-			}(g)
-		}
-		wg.Wait()
-		close(errs)
-		if err := <-errs; err != nil {
-			return written, err
-		}
-		written += batch
-	}
+	f := &etcdtest.Filler{Server: srv, Batch: 4000, KV: func(rng *rand.Rand, n int) (string, []byte) {
+		return podKey(n), pod(rng, n)
+	}}
+	err := f.Fill(ctx, size)
+	return f.Written(), err
 }

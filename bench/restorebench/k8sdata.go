@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math/rand"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/ezrestore/ezrestore/internal/testkit/etcdtest"
@@ -52,47 +51,17 @@ func k8sObject(rng *rand.Rand, kind, ns, name string, rv int64) []byte {
 // fillK8s writes Kubernetes-shaped objects (pods mostly, config maps and
 // secrets) into srv with 8 writers until its database reaches size bytes.
 func fillK8s(ctx context.Context, srv *etcdtest.Server, size int64) error {
-	written := 0
-	for {
-		got, err := srv.DBSize(ctx)
-		if err != nil {
-			return err
+	f := &etcdtest.Filler{Server: srv, Batch: 4000, KV: func(rng *rand.Rand, n int) (string, []byte) {
+		ns := fmt.Sprintf("team-%02d-prod", n%60)
+		kind, res := "Pod", "pods"
+		switch n % 10 {
+		case 7, 8:
+			kind, res = "ConfigMap", "configmaps"
+		case 9:
+			kind, res = "Secret", "secrets"
 		}
-		if got >= size {
-			return nil
-		}
-		const batch = 4000
-		var wg sync.WaitGroup
-		errs := make(chan error, 8)
-		for g := 0; g < 8; g++ {
-			wg.Add(1)
-			go func(g int) {
-				defer wg.Done()
-				rng := rand.New(rand.NewSource(int64(written + g)))
-				for i := g; i < batch; i += 8 {
-					n := written + i
-					ns := fmt.Sprintf("team-%02d-prod", n%60)
-					kind, res := "Pod", "pods"
-					switch n % 10 {
-					case 7, 8:
-						kind, res = "ConfigMap", "configmaps"
-					case 9:
-						kind, res = "Secret", "secrets"
-					}
-					name := fmt.Sprintf("%s-%x", strings.ToLower(kind), n)
-					key := fmt.Sprintf("/registry/%s/%s/%s", res, ns, name)
-					if _, err := srv.Put(ctx, key, k8sObject(rng, kind, ns, name, int64(n))); err != nil {
-						errs <- err
-						return
-					}
-				}
-			}(g)
-		}
-		wg.Wait()
-		close(errs)
-		if err := <-errs; err != nil {
-			return err
-		}
-		written += batch
-	}
+		name := fmt.Sprintf("%s-%x", strings.ToLower(kind), n)
+		return fmt.Sprintf("/registry/%s/%s/%s", res, ns, name), k8sObject(rng, kind, ns, name, int64(n))
+	}}
+	return f.Fill(ctx, size)
 }

@@ -11,7 +11,24 @@ import (
 // with random values of a few KB, for benchmarks that need big snapshots.
 type Filler struct {
 	Server *Server
-	n      int
+	// KV, when set, makes key number n and its value (each writer has its
+	// own rng, seeded by where its batch starts, so the data is the same
+	// every time); nil: the keys and values described above.
+	KV func(rng *rand.Rand, n int) (string, []byte)
+	// Batch is how many keys are written between two size checks (2000).
+	Batch int
+	n     int
+}
+
+func (f *Filler) kv(rng *rand.Rand, n int) (string, []byte) {
+	if f.KV != nil {
+		return f.KV(rng, n)
+	}
+	key := fmt.Sprintf("/registry/pods/ns-%03d/pod-%07d", n%200, n)
+	if n%5 == 0 {
+		key = fmt.Sprintf("/registry/configmaps/ns-%03d/cm-%07d", n%200, n)
+	}
+	return key, Value(rng)
 }
 
 // Value is a random value of 1.5 to 4.5 KB.
@@ -34,7 +51,10 @@ func (f *Filler) Fill(ctx context.Context, size int64) error {
 		if got >= size {
 			return nil
 		}
-		const batch = 2000
+		batch := f.Batch
+		if batch <= 0 {
+			batch = 2000
+		}
 		var wg sync.WaitGroup
 		errs := make(chan error, 8)
 		start := f.n
@@ -44,12 +64,8 @@ func (f *Filler) Fill(ctx context.Context, size int64) error {
 				defer wg.Done()
 				rng := rand.New(rand.NewSource(int64(start + g)))
 				for i := g; i < batch; i += 8 {
-					n := start + i
-					key := fmt.Sprintf("/registry/pods/ns-%03d/pod-%07d", n%200, n)
-					if n%5 == 0 {
-						key = fmt.Sprintf("/registry/configmaps/ns-%03d/cm-%07d", n%200, n)
-					}
-					if _, err := f.Server.Put(ctx, key, Value(rng)); err != nil {
+					key, value := f.kv(rng, start+i)
+					if _, err := f.Server.Put(ctx, key, value); err != nil {
 						errs <- err
 						return
 					}
