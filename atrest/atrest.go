@@ -15,8 +15,6 @@ package atrest
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 
@@ -134,24 +132,13 @@ func ReadMaster(ctx context.Context, conn transport.Conn) (*Master, error) {
 	return m, nil
 }
 
-// parseConfig parses a configuration read from host. objects parses files
-// only: the data goes through a private temp file (0600 in a 0700 dir,
-// removed at once), and messages name the host's file, not the temp one.
+// parseConfig parses a configuration read from host; messages name the
+// host and its file.
 func parseConfig(host, path string, data []byte) (*objects.EncryptionConfig, error) {
-	dir, err := os.MkdirTemp("", "ezrestore-encryption-")
+	c, err := objects.ParseEncryptionConfigData(path, data)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("host %s: %w", host, err)
 	}
-	defer os.RemoveAll(dir)
-	tmp := filepath.Join(dir, "config.yaml")
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		return nil, err
-	}
-	c, err := objects.ParseEncryptionConfig(tmp)
-	if err != nil {
-		return nil, fmt.Errorf("host %s: %s", host, strings.ReplaceAll(err.Error(), tmp, path))
-	}
-	c.Path = path
 	return c, nil
 }
 

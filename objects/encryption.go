@@ -75,6 +75,12 @@ func ParseEncryptionConfig(path string) (*EncryptionConfig, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encryption config: %w", err)
 	}
+	return ParseEncryptionConfigData(path, data)
+}
+
+// ParseEncryptionConfigData parses an EncryptionConfiguration already read
+// (from a master, over SSH); path names it in the config and in errors.
+func ParseEncryptionConfigData(path string, data []byte) (*EncryptionConfig, error) {
 	var doc struct {
 		APIVersion string `yaml:"apiVersion"`
 		Kind       string `yaml:"kind"`

@@ -12,7 +12,7 @@ import (
 
 // selection is what an operator asked for, read from the snapshot.
 type selection struct {
-	kvs map[string]*snapshot.KV
+	kvs map[string]*snapshot.KeyValue
 	// revision is the snapshot's.
 	revision int64
 }

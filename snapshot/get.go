@@ -11,13 +11,15 @@ import (
 	"go.etcd.io/etcd/api/v3/mvccpb"
 )
 
-// KeyValue is a key's latest version in a snapshot.
+// KeyValue is a key's latest version in a snapshot, with its value as etcd
+// stores it (an apiserver's value encrypted at rest stays encrypted).
 type KeyValue struct {
 	Key            string
 	Value          []byte
 	CreateRevision int64
 	ModRevision    int64
 	Version        int64
+	Lease          int64
 }
 
 // Get returns key's value at the snapshot's revision, nil when the key is not
@@ -54,7 +56,7 @@ func Get(path, key string) (*KeyValue, error) {
 				return fmt.Errorf("revision %d: value is not an etcd KeyValue: %w", rev.Main, err)
 			}
 			found = &KeyValue{Key: key, Value: bytes.Clone(kv.Value), CreateRevision: kv.CreateRevision,
-				ModRevision: rev.Main, Version: kv.Version}
+				ModRevision: rev.Main, Version: kv.Version, Lease: kv.Lease}
 		}
 		return nil
 	})

@@ -5,15 +5,6 @@ import (
 	"go.etcd.io/etcd/api/v3/mvccpb"
 )
 
-// KV is one key live at the snapshot's revision, with its value as etcd
-// stores it (an apiserver's value encrypted at rest stays encrypted).
-type KV struct {
-	Key                         string
-	Value                       []byte
-	CreateRevision, ModRevision int64
-	Version, Lease              int64
-}
-
 // History calls fn for every write the snapshot still holds, oldest
 // first: each put with its value, each delete with deleted set. key and
 // value are reused between calls (fn copies what it keeps). A key's last
@@ -31,8 +22,8 @@ func History(path string, fn func(key, value []byte, deleted bool) error) error 
 // LiveKVs returns the keys live at the snapshot's revision for which want
 // is true, with their values, and the snapshot's revision. It streams
 // through the file once; only the wanted keys' latest values are held.
-func LiveKVs(path string, want func(key []byte) bool) (map[string]*KV, int64, error) {
-	out := map[string]*KV{}
+func LiveKVs(path string, want func(key []byte) bool) (map[string]*KeyValue, int64, error) {
+	out := map[string]*KeyValue{}
 	var last int64
 	err := view(path, true, func(tx *bolt.Tx, r *reclaimer) error {
 		var err error
@@ -49,7 +40,7 @@ func LiveKVs(path string, want func(key []byte) bool) (map[string]*KV, int64, er
 			}
 			e := out[string(kv.Key)]
 			if e == nil {
-				e = &KV{Key: string(kv.Key)}
+				e = &KeyValue{Key: string(kv.Key)}
 				out[e.Key] = e
 			}
 			e.Value = append(e.Value[:0], kv.Value...)
